@@ -1,0 +1,34 @@
+//! nibble-formats: Nibble's numerical oracle. Pure Rust, no burn.
+//!
+//! Element formats (E2M1, E4M3, E5M2, UE8M0, UE4M3, bf16/f16, INT-b, ternary), block scale rules
+//! (OCP FLOOR, CEIL, RCEIL, the 3/4 rule, QuEST, NVFP4 two-level, absmax, absmean, min-max),
+//! RNE and counter-based stochastic rounding, block Hadamard transforms and bit packing, all
+//! behind one value type, [`QuantSpec`]. GPU kernels are tested bit-identical against this crate.
+
+pub mod bits;
+pub mod block_scale;
+pub mod clip_mask;
+pub mod element;
+pub mod error;
+pub mod grid;
+pub mod hadamard;
+pub mod int_grid;
+pub mod minifloat;
+pub mod pack;
+pub mod packed;
+pub mod philox;
+pub mod quantize;
+pub mod spec;
+pub mod stats;
+pub mod ue8m0;
+
+pub use block_scale::BlockScale;
+pub use clip_mask::ClipMask;
+pub use element::Element;
+pub use error::{FormatError, Result};
+pub use grid::Grid;
+pub use packed::Packed;
+pub use quantize::{QuantOutput, quantize_dequantize, quantize_dequantize_into, quantize_packed};
+pub use spec::{
+    Block, ExpRounding, QuantSpec, Rounding, ScaleRounding, ScaleRule, Signs, Transform,
+};
