@@ -4,7 +4,7 @@
 use crate::bits::{ceil_log2, floor_log2, pow2};
 use crate::minifloat::UE4M3;
 use crate::spec::{ExpRounding, QUEST_C, ScaleRounding, ScaleRule};
-use crate::stats::Stats;
+use crate::stats::{Needs, Stats};
 use crate::ue8m0;
 
 /// The affine maps of one block.
@@ -29,6 +29,15 @@ pub struct BlockScale {
 #[derive(Clone, Copy, Debug, PartialEq, Default)]
 pub struct TensorInfo {
     pub amax: f32,
+}
+
+/// The statistics a rule reads, so the hot loop computes nothing else.
+pub fn needs(rule: ScaleRule) -> Needs {
+    Needs {
+        moments: matches!(rule, ScaleRule::Quest { .. }),
+        abs_sum: matches!(rule, ScaleRule::Absmean),
+        min_max: matches!(rule, ScaleRule::MinMax),
+    }
 }
 
 impl BlockScale {
@@ -61,6 +70,7 @@ impl BlockScale {
     }
 
     /// Scale of a block. `max_elem` / `emax` describe the element grid (6 / 2 for E2M1).
+    #[inline(always)]
     pub fn compute(
         rule: ScaleRule,
         max_elem: f32,

@@ -47,6 +47,12 @@ fn butterflies<const G: usize>(x: &mut [f32; G]) {
     }
 }
 
+/// [`forward_block`] for a compile-time size (used by fused kernels).
+#[inline(always)]
+pub fn forward_fixed<const G: usize>(x: &mut [f32; G], signs: Option<&[f32]>) {
+    block_fixed::<G>(x, signs, norm(G));
+}
+
 #[inline(always)]
 fn block_fixed<const G: usize>(x: &mut [f32], signs: Option<&[f32]>, scale: f32) {
     let x: &mut [f32; G] = x.try_into().expect("block length");

@@ -153,10 +153,9 @@ impl Minifloat {
     fn finish(&self, y: f32, v: f32) -> f32 {
         let max = self.max();
         let v = if v > max { max } else { v };
-        if !self.signed && y < 0.0 {
-            return 0.0;
-        }
-        v.copysign(y)
+        // Selects, not an early return, so the loop stays branch-free and vectorizes.
+        let neg_unsigned = !self.signed && y < 0.0;
+        if neg_unsigned { 0.0 } else { v.copysign(y) }
     }
 
     /// Round to nearest even with saturation; NaN propagates.

@@ -15,6 +15,7 @@ use crate::clip_mask::ClipMask;
 use crate::element::AnyGrid;
 use crate::error::{FormatError, Result};
 use crate::grid::Grid;
+use crate::group_kernel;
 use crate::hadamard;
 use crate::packed::Packed;
 use crate::philox::{STREAM_SR, UniformCursor};
@@ -146,21 +147,21 @@ fn check(spec: &QuantSpec, data: &[f32], shape: &[usize]) -> Result<(usize, usiz
 }
 
 /// Everything the per-task workers share.
-struct Ctx<G> {
-    grid: G,
-    spec: QuantSpec,
-    cols: usize,
-    seed: u64,
-    signs: Option<Vec<f32>>,
-    max_elem: f32,
-    emax: i32,
-    needs: Needs,
-    tensor: TensorInfo,
-    tensor_scale: Option<BlockScale>,
-    pre_transformed: bool,
+pub(crate) struct Ctx<G> {
+    pub(crate) grid: G,
+    pub(crate) spec: QuantSpec,
+    pub(crate) cols: usize,
+    pub(crate) seed: u64,
+    pub(crate) signs: Option<Vec<f32>>,
+    pub(crate) max_elem: f32,
+    pub(crate) emax: i32,
+    pub(crate) needs: Needs,
+    pub(crate) tensor: TensorInfo,
+    pub(crate) tensor_scale: Option<BlockScale>,
+    pub(crate) pre_transformed: bool,
 }
 
-struct Task<'a> {
+pub(crate) struct Task<'a> {
     row0: usize,
     src: &'a [f32],
     dst: &'a mut [f32],
@@ -240,12 +241,7 @@ fn run_grid<G: Grid>(
     if data.is_empty() {
         return;
     }
-    let needs = Needs {
-        moments: matches!(
-            spec.scale,
-            ScaleRule::Quest { .. } | ScaleRule::Absmean | ScaleRule::MinMax
-        ),
-    };
+    let needs = crate::block_scale::needs(spec.scale);
     let mut ctx = Ctx {
         grid,
         spec: *spec,
@@ -259,7 +255,7 @@ fn run_grid<G: Grid>(
         tensor_scale: None,
         pre_transformed: false,
     };
-    let (mut codes, mut scales) = match packed {
+    let (codes, mut scales) = match packed {
         Some((c, s)) => (Some(c), Some(s)),
         None => (None, None),
     };
@@ -303,10 +299,10 @@ fn run_grid<G: Grid>(
     let chunk = rows_per_task * cols;
     let wpr = clip.words_per_row;
     let mut tasks = Vec::with_capacity(rows.div_ceil(rows_per_task));
-    let mut code_chunks = codes.as_deref_mut().map(|c| c.chunks_mut(chunk));
+    let mut code_chunks = codes.map(|c| c.chunks_mut(chunk));
     let mut scale_chunks = match spec.block {
         Block::Tensor => None,
-        _ => scales.as_deref_mut().map(|s| s.chunks_mut(scales_per_task)),
+        _ => scales.map(|s| s.chunks_mut(scales_per_task)),
     };
     for (i, ((dst, src), mask)) in out
         .chunks_mut(chunk)
@@ -323,7 +319,35 @@ fn run_grid<G: Grid>(
             scales: scale_chunks.as_mut().and_then(|it| it.next()),
         });
     }
-    tasks.into_par_iter().for_each(|t| process(&ctx, t));
+    tasks
+        .into_par_iter()
+        .for_each(|t| process_dispatch(&ctx, t));
+}
+
+/// Run [`process`] compiled for the widest available vector ISA (see [`crate::isa`]).
+#[allow(unsafe_code)]
+fn process_dispatch<G: Grid>(ctx: &Ctx<G>, t: Task<'_>) {
+    #[cfg(target_arch = "x86_64")]
+    match crate::isa::current() {
+        // SAFETY: `isa::current` only returns an ISA whose features the running CPU reports.
+        crate::isa::Isa::Avx512 => return unsafe { process_avx512(ctx, t) },
+        // SAFETY: as above.
+        crate::isa::Isa::Avx2 => return unsafe { process_avx2(ctx, t) },
+        crate::isa::Isa::Baseline => {}
+    }
+    process(ctx, t)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512bw,avx512dq,avx512vl")]
+fn process_avx512<G: Grid>(ctx: &Ctx<G>, t: Task<'_>) {
+    process(ctx, t)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+fn process_avx2<G: Grid>(ctx: &Ctx<G>, t: Task<'_>) {
+    process(ctx, t)
 }
 
 fn transform_row<G>(ctx: &Ctx<G>, row: &mut [f32]) {
@@ -334,6 +358,7 @@ fn transform_row<G>(ctx: &Ctx<G>, row: &mut [f32]) {
     }
 }
 
+#[inline(always)]
 fn process<G: Grid>(ctx: &Ctx<G>, t: Task<'_>) {
     let Task {
         row0,
@@ -345,14 +370,38 @@ fn process<G: Grid>(ctx: &Ctx<G>, t: Task<'_>) {
     } = t;
     let cols = ctx.cols;
     let wpr = cols.div_ceil(64);
+    let mut cursor = (ctx.spec.rounding == Rounding::Stochastic)
+        .then(|| UniformCursor::new(ctx.seed, STREAM_SR));
+    if let Block::Group(g) = ctx.spec.block {
+        if let Some(n) = group_kernel::fused_size(g, cols, ctx.spec.transform.size()) {
+            let nblk = cols / n;
+            for r in 0..dst.len() / cols {
+                let src_row = (!ctx.pre_transformed).then(|| &src[r * cols..(r + 1) * cols]);
+                let row = &mut dst[r * cols..(r + 1) * cols];
+                let mrow = &mut mask[r * wpr..(r + 1) * wpr];
+                let c = codes
+                    .as_deref_mut()
+                    .map(|c| &mut c[r * cols..(r + 1) * cols]);
+                let s = scales
+                    .as_deref_mut()
+                    .map(|s| &mut s[r * nblk..(r + 1) * nblk]);
+                let base = ((row0 + r) * cols) as u64;
+                let cur = cursor.as_mut();
+                match n {
+                    16 => group_kernel::row::<G, 16>(ctx, src_row, row, mrow, c, s, cur, base),
+                    32 => group_kernel::row::<G, 32>(ctx, src_row, row, mrow, c, s, cur, base),
+                    _ => group_kernel::row::<G, 64>(ctx, src_row, row, mrow, c, s, cur, base),
+                }
+            }
+            return;
+        }
+    }
     if !ctx.pre_transformed {
         dst.copy_from_slice(src);
         for row in dst.chunks_mut(cols) {
             transform_row(ctx, row);
         }
     }
-    let mut cursor = (ctx.spec.rounding == Rounding::Stochastic)
-        .then(|| UniformCursor::new(ctx.seed, STREAM_SR));
     let scale_of =
         |st: &Stats| BlockScale::compute(ctx.spec.scale, ctx.max_elem, ctx.emax, st, &ctx.tensor);
     let nrows = dst.len() / cols;

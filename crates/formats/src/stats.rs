@@ -5,10 +5,28 @@
 //! of the spec: it vectorizes on CPU and a GPU thread (or an 8-lane subgroup) can reproduce it.
 //! Rows of a tile and rows of a tensor are merged in row order, in f32 (tiles) or f64 (tensors).
 
-/// What a scale rule needs besides amax.
+/// What a scale rule needs besides amax (only that is computed in the hot loop).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Needs {
+    /// sum and sum of squares (QuEST).
     pub moments: bool,
+    /// sum of |v| (absmean).
+    pub abs_sum: bool,
+    /// min and max (affine INT).
+    pub min_max: bool,
+}
+
+impl Needs {
+    pub const ALL: Needs = Needs {
+        moments: true,
+        abs_sum: true,
+        min_max: true,
+    };
+    pub const AMAX: Needs = Needs {
+        moments: false,
+        abs_sum: false,
+        min_max: false,
+    };
 }
 
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -23,6 +41,24 @@ pub struct Stats {
     pub n: usize,
     /// Any NaN or ±Inf in the block.
     pub nonfinite: bool,
+}
+
+/// `f` summed over eight interleaved lanes (lane j takes elements j, j+8, … in order), combined
+/// as documented above. Written over whole 8-chunks so that it compiles to vector adds.
+#[inline(always)]
+fn lane_sum(v: &[f32], f: impl Fn(f32) -> f32) -> f32 {
+    let mut l = [0f32; 8];
+    let chunks = v.chunks_exact(8);
+    let rem = chunks.remainder();
+    for c in chunks {
+        for j in 0..8 {
+            l[j] += f(c[j]);
+        }
+    }
+    for (j, &x) in rem.iter().enumerate() {
+        l[j] += f(x);
+    }
+    lanes_combine(l)
 }
 
 #[inline(always)]
@@ -44,17 +80,34 @@ impl Stats {
         nonfinite: false,
     };
 
-    /// Statistics of a slice; the sums are only computed when `needs.moments`.
-    #[inline]
+    /// Statistics of a slice; only what `needs` asks for (besides amax) is computed.
+    #[inline(always)]
     pub fn of(v: &[f32], needs: Needs) -> Stats {
-        let mut amax = 0f32;
+        // Max is order-independent (NaN never wins a `>`), so lane-wise maxima give the same bits
+        // as a sequential scan and break the compare chain.
+        let mut m = [0f32; 16];
         let mut bad = 0u32;
-        for &x in v {
+        let chunks = v.chunks_exact(16);
+        let rem = chunks.remainder();
+        for c in chunks {
+            for j in 0..16 {
+                let a = c[j].abs();
+                m[j] = if a > m[j] { a } else { m[j] };
+                bad |= ((c[j].to_bits() & 0x7f80_0000) == 0x7f80_0000) as u32;
+            }
+        }
+        for (j, &x) in rem.iter().enumerate() {
             let a = x.abs();
-            // NaN compares false and never becomes the amax; it is flagged through `bad`.
-            amax = if a > amax { a } else { amax };
+            m[j] = if a > m[j] { a } else { m[j] };
             bad |= ((x.to_bits() & 0x7f80_0000) == 0x7f80_0000) as u32;
         }
+        let mx = |a: f32, b: f32| if a > b { a } else { b };
+        for w in [8, 4, 2, 1] {
+            for j in 0..w {
+                m[j] = mx(m[j], m[j + w]);
+            }
+        }
+        let amax = m[0];
         let mut s = Stats {
             amax,
             n: v.len(),
@@ -62,18 +115,18 @@ impl Stats {
             ..Stats::EMPTY
         };
         if needs.moments {
-            let (mut l1, mut l2, mut la) = ([0f32; 8], [0f32; 8], [0f32; 8]);
+            s.sum = lane_sum(v, |x| x);
+            s.sumsq = lane_sum(v, |x| x * x);
+        }
+        if needs.abs_sum {
+            s.sum_abs = lane_sum(v, f32::abs);
+        }
+        if needs.min_max {
             let (mut mn, mut mx) = (f32::INFINITY, f32::NEG_INFINITY);
-            for (i, &x) in v.iter().enumerate() {
-                l1[i & 7] += x;
-                l2[i & 7] += x * x;
-                la[i & 7] += x.abs();
+            for &x in v {
                 mn = if x < mn { x } else { mn };
                 mx = if x > mx { x } else { mx };
             }
-            s.sum = lanes_combine(l1);
-            s.sumsq = lanes_combine(l2);
-            s.sum_abs = lanes_combine(la);
             s.min = mn;
             s.max = mx;
         }

@@ -11,7 +11,7 @@ use nibble_formats::{
 use rand::{Rng, SeedableRng, rngs::StdRng};
 
 fn scale_of(rule: ScaleRule, f: &Minifloat, amax: f32) -> BlockScale {
-    let st = Stats::of(&[amax, -amax / 3.0], Needs { moments: true });
+    let st = Stats::of(&[amax, -amax / 3.0], Needs::ALL);
     BlockScale::compute(rule, f.max(), f.emax(), &st, &TensorInfo { amax })
 }
 
@@ -125,7 +125,7 @@ fn quest_exponent_rounding() {
             }
         })
         .collect();
-    let st = Stats::of(&block, Needs { moments: true });
+    let st = Stats::of(&block, Needs::ALL);
     let t = TensorInfo::default();
     let fl = BlockScale::compute(
         ScaleRule::Quest {
@@ -150,7 +150,7 @@ fn quest_exponent_rounding() {
     assert_eq!((fl.dec, nr.dec), (1.0, 2.0));
     // c·σ = 1.4 < √2: both give 2^0.
     let block: Vec<f32> = block.iter().map(|v| v * (1.4 / 1.5)).collect();
-    let st = Stats::of(&block, Needs { moments: true });
+    let st = Stats::of(&block, Needs::ALL);
     let nr = BlockScale::compute(
         ScaleRule::Quest {
             exp_rounding: ExpRounding::Nearest,
@@ -187,7 +187,7 @@ fn quest_clip_mask_is_abs_y_ge_6() {
     let mut n = 0;
     for b in 0..data.len() / 32 {
         let blk = &data[b * 32..(b + 1) * 32];
-        let st = Stats::of(blk, Needs { moments: true });
+        let st = Stats::of(blk, Needs::ALL);
         let x = BlockScale::compute(spec.scale, 6.0, 2, &st, &TensorInfo::default()).dec;
         for (c, &v) in blk.iter().enumerate() {
             let clipped = (v / x).abs() >= 6.0;

@@ -44,6 +44,8 @@ DECODE_FORMATS = [
     ("uint2", ml_dtypes.uint2, 4),
 ]
 
+INT_BITS = {ml_dtypes.int4: 4, ml_dtypes.uint4: 4, ml_dtypes.int2: 2, ml_dtypes.uint2: 2}
+
 ENCODE_FORMATS = [
     ("e2m1", ml_dtypes.float4_e2m1fn, 16),
     ("e4m3", ml_dtypes.float8_e4m3fn, 256),
@@ -59,11 +61,10 @@ def decode_codes(dtype, n):
     """float32 values of codes 0..n-1, obtained by reinterpreting the code byte as `dtype`."""
     codes = np.arange(n, dtype=np.uint8)
     vals = codes.view(dtype).astype(np.float32)
-    if np.issubdtype(np.dtype(dtype), np.integer) or dtype in (ml_dtypes.int4, ml_dtypes.uint4,
-                                                               ml_dtypes.int2, ml_dtypes.uint2):
+    bits = INT_BITS.get(dtype)
+    if bits is not None:
         # Cross-check the sub-byte integer view against the integer -> code direction, so that the
         # table does not depend on how ml_dtypes treats the unused high bits of the byte.
-        bits = {16: 4, 4: 2}[n]
         back = vals.astype(np.int64).astype(dtype).view(np.uint8) & ((1 << bits) - 1)
         assert np.array_equal(back, codes), (dtype, back, codes)
     return codes, vals
@@ -83,38 +84,29 @@ def next_f32(x, direction):
 
 
 def encode_inputs(dtype, n, rng):
-    codes, vals = decode_codes(dtype, n)
+    fi = ml_dtypes.finfo(dtype)
+    fmax, min_sub, min_norm = (np.float32(v) for v in (fi.max, fi.smallest_subnormal, fi.smallest_normal))
+    _, vals = decode_codes(dtype, n)
     finite = vals[np.isfinite(vals)]
-    fmax = np.float32(finite.max())
-    pos = np.unique(finite[finite >= 0])  # sorted, 0 first (−0 and +0 collapse)
-    min_sub = pos[1]
-    min_norm = next(v for v in pos if dtype(v) == v and np.float32(v) >= 2 * min_sub
-                    and np.float32(v) / 2 not in pos[1:] or False) if False else None
-    xs = [np.float32(v) for v in finite]  # every representable value, both zeros included
-    mids = (pos[:-1].astype(np.float64) + pos[1:]) / 2  # exact in float32 for these formats
+    assert finite.max() == fmax
+    pos = np.unique(finite[finite >= 0])  # sorted, +0 first
+    assert pos[1] == min_sub
+    xs = list(finite)  # every representable value, both zeros included
+    # Every tie between consecutive values, and one f32 ulp either side of it, both signs.
+    mids = (pos[:-1].astype(np.float64) + pos[1:]) / 2
+    assert np.array_equal(mids.astype(np.float32).astype(np.float64), mids)  # exact in f32
     for m in mids.astype(np.float32):
-        assert np.float64(m) in mids
         for v in (m, next_f32(m, np.inf), next_f32(m, -np.inf)):
             xs += [v, -v]
-    # The subnormal range and the first normal binade on a grid 8x finer than the subnormal step.
-    step = np.float32(min_sub) / 8
-    for k in range(0, 8 * 2 * int(np.float32(pos[pos > 0][0] * 0 + 1) * 0 + 1) * 16 + 1):
-        pass
-    # (simpler, explicit:) up to twice the smallest normal value
-    smallest_normal = next(v for v in pos[1:] if (v / min_sub) >= (1 << int(np.log2(v / min_sub))) and
-                           np.isclose(pos[pos > v][0] - v, min_sub * (2 ** 0)) is False) if False else None
-    del min_norm, smallest_normal
-    subnormal_top = min_sub * (pos[1:] / min_sub <= 2 * first_normal_multiple(pos, min_sub)).sum()
-    k = 0
-    while step * k <= subnormal_top:
-        v = np.float32(step * k)
+    # The subnormal range and the first normal binade, on a grid 8x finer than the subnormal step.
+    for k in range(int(2 * min_norm / min_sub) * 8 + 1):
+        v = np.float32(k * min_sub / 8)
         xs += [v, -v]
-        k += 1
-    # Far below the smallest subnormal (flushes to ±0) and the f32 subnormal range.
+    # Far below the smallest subnormal (rounds to a signed zero), down to the f32 subnormals.
     for v in (min_sub / 4, min_sub / 1024, 1e-30, np.finfo(np.float32).tiny,
-              np.float32(np.finfo(np.float32).smallest_subnormal)):
+              np.finfo(np.float32).smallest_subnormal):
         xs += [np.float32(v), -np.float32(v)]
-    # Log-uniform random magnitudes from min_sub/4 to max, random signs.
+    # Log-uniform random magnitudes from min_sub / 4 to max, random signs.
     lo, hi = np.log2(np.float64(min_sub) / 4), np.log2(np.float64(fmax))
     mags = np.exp2(rng.uniform(lo, hi, RANDOM_PER_FORMAT)).astype(np.float32)
     signs = np.where(rng.randint(0, 2, RANDOM_PER_FORMAT) == 1, -1, 1).astype(np.float32)
@@ -122,15 +114,6 @@ def encode_inputs(dtype, n, rng):
     arr = np.array(xs, dtype=np.float32)
     arr = arr[np.abs(arr) <= fmax]
     return np.unique(arr.view(np.uint32)).view(np.float32)  # de-duplicated, ordered by bits
-
-
-def first_normal_multiple(pos, min_sub):
-    """Smallest normal value in units of the smallest subnormal: the first k with a gap change."""
-    mult = np.rint(pos / min_sub).astype(np.int64)
-    gaps = np.diff(mult)
-    # Subnormals and the first normal binade share the gap 1; the gap first doubles at 2 * normal.
-    first_double = int(np.argmax(gaps > 1))
-    return mult[first_double] // 2
 
 
 def encode_lines():
