@@ -1,0 +1,1 @@
+//! nibble-data (work in progress).

@@ -1,0 +1,1 @@
+//! Recipe loading (work in progress).

@@ -1,0 +1,1 @@
+//! LR schedules (work in progress).
