@@ -1,0 +1,21 @@
+//! nibble-model: a Llama-style decoder whose projections (q, k, v, o, gate, up, down, lm_head)
+//! are `LpLinear`s taking their `LinearScheme` from a `PrecisionPolicy`. Parameters carry HF
+//! names and live in an explicit `Params` map, so optimizers and checkpoints address them by name.
+
+pub mod config;
+pub mod error;
+pub mod layers;
+pub mod llama;
+pub mod lp_linear;
+pub mod params;
+pub mod policy;
+pub mod scheme;
+
+pub use burn;
+pub use config::{Arch, ModelConfig};
+pub use error::KeyError;
+pub use llama::{Llama, cross_entropy};
+pub use lp_linear::LpLinear;
+pub use params::Params;
+pub use policy::{PrecisionConfig, PrecisionPolicy};
+pub use scheme::LinearScheme;
