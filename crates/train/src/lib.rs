@@ -1,4 +1,9 @@
 //! nibble-train: recipes, the trainer loop, optimizer groups, LR schedules, checkpoints, metrics.
 
+pub mod checkpoint;
+pub mod metrics;
+pub mod optim;
 pub mod recipe;
 pub mod schedule;
+pub mod sections;
+pub mod trainer;

@@ -1,0 +1,75 @@
+//! `nibble`: train a model from a recipe, evaluate a checkpoint.
+//!
+//! Exit codes: 0 success, 1 runtime failure (data, I/O, divergence), 2 bad recipe or arguments
+//! (nothing is written).
+
+mod device;
+mod eval_cmd;
+mod train_cmd;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(
+    name = "nibble",
+    version,
+    about = "Low-precision LLM training from TOML recipes"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Train per a recipe (progress bar, tensorboard events, metrics.jsonl, checkpoints).
+    Train {
+        /// The recipe file (TOML).
+        #[arg(long)]
+        recipe: PathBuf,
+        /// Override a key: `--set optim.lr=3e-4` (repeatable; values are TOML, bare words are strings).
+        #[arg(long = "set", value_name = "SECTION.KEY=VALUE")]
+        set: Vec<String>,
+        /// Continue the run from its newest checkpoint.
+        #[arg(long)]
+        resume: bool,
+        /// Stop after this many steps in total (the run can be resumed later).
+        #[arg(long, value_name = "STEPS")]
+        stop_after: Option<u64>,
+    },
+    /// Evaluate a checkpoint on its run's validation split.
+    Eval {
+        /// A checkpoint directory (`runs/<name>/checkpoints/step-N`) or a run directory (newest).
+        #[arg(long)]
+        checkpoint: PathBuf,
+        /// Validation batches (default: the recipe's eval.batches).
+        #[arg(long)]
+        batches: Option<usize>,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Train {
+            recipe,
+            set,
+            resume,
+            stop_after,
+        } => train_cmd::run(&recipe, &set, resume, stop_after),
+        Command::Eval {
+            checkpoint,
+            batches,
+        } => eval_cmd::run(&checkpoint, batches),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err((code, message)) => {
+            eprintln!("error: {message}");
+            ExitCode::from(code)
+        }
+    }
+}

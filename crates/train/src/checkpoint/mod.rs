@@ -1,0 +1,12 @@
+//! Checkpoints: model + optimizer tensors (safetensors, HF names) and the train state (JSON),
+//! written atomically, with a keep-last-K policy. The last good checkpoint always survives: a new
+//! one is staged in a temporary directory and renamed into place only when complete, and
+//! non-finite tensors are refused before anything is written.
+
+mod atomic;
+mod store;
+mod tensors;
+
+pub use atomic::{fsync_dir, write_atomic};
+pub use store::{CheckpointError, TrainState, latest, load, prune, save, step_dir};
+pub use tensors::{HostTensors, read_safetensors, write_safetensors};

@@ -1,0 +1,15 @@
+//! The recipe's sections that belong to the trainer itself: `[run]`, `[eval]`, `[log]`,
+//! `[checkpoint]`. The other sections' structs live with the code they configure
+//! (`nibble_model::ModelConfig`, `nibble_data::DataConfig`, ...); `Recipe` composes them.
+
+mod checkpoint;
+mod eval;
+mod log;
+mod recipe;
+mod run;
+
+pub use checkpoint::CheckpointConfig;
+pub use eval::EvalConfig;
+pub use log::LogConfig;
+pub use recipe::Recipe;
+pub use run::{Device, RunConfig};

@@ -1,0 +1,61 @@
+use serde::{Deserialize, Serialize};
+
+use nibble_data::DataConfig;
+use nibble_model::{ModelConfig, PrecisionConfig};
+
+use super::{CheckpointConfig, EvalConfig, LogConfig, RunConfig};
+use crate::optim::OptimConfig;
+use crate::recipe::KeyError;
+use crate::schedule::ScheduleConfig;
+
+/// A whole recipe: one struct per TOML section, every section optional with documented defaults.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Recipe {
+    pub run: RunConfig,
+    pub model: ModelConfig,
+    pub data: DataConfig,
+    pub optim: OptimConfig,
+    pub schedule: ScheduleConfig,
+    pub precision: PrecisionConfig,
+    pub eval: EvalConfig,
+    pub log: LogConfig,
+    pub checkpoint: CheckpointConfig,
+}
+
+impl Recipe {
+    /// Validate every section; the error's key is the full dotted path (`optim.lr`).
+    pub fn validate(&self) -> Result<(), KeyError> {
+        let within = |section: &str, key: String, message: String| {
+            KeyError::new(key, message).within(section)
+        };
+        self.run.validate().map_err(|e| e.within("run"))?;
+        self.model
+            .validate()
+            .map_err(|e| within("model", e.key, e.message))?;
+        self.data
+            .validate()
+            .map_err(|e| within("data", e.key, e.message))?;
+        self.optim.validate().map_err(|e| e.within("optim"))?;
+        self.schedule
+            .validate()
+            .map_err(|e| within("schedule", e.key, e.message))?;
+        self.precision
+            .validate()
+            .map_err(|e| within("precision", e.key, e.message))?;
+        self.eval.validate().map_err(|e| e.within("eval"))?;
+        self.log.validate().map_err(|e| e.within("log"))?;
+        self.checkpoint
+            .validate()
+            .map_err(|e| e.within("checkpoint"))?;
+        // Cross-section: the schedule must fit the run length.
+        crate::schedule::Schedule::new(&self.schedule, self.run.steps).map_err(|e| match e {
+            crate::schedule::ScheduleError::Config(c) => within("schedule", c.key, c.message),
+            crate::schedule::ScheduleError::DoesNotFit { key, message, .. } => {
+                within("schedule", key, message)
+            }
+            other => KeyError::new("run.steps", other.to_string()),
+        })?;
+        Ok(())
+    }
+}

@@ -1,0 +1,38 @@
+use std::path::PathBuf;
+
+use crate::checkpoint::CheckpointError;
+use crate::recipe::KeyError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum TrainError {
+    #[error("invalid recipe: {0}")]
+    Config(#[from] KeyError),
+    #[error(transparent)]
+    Data(#[from] nibble_data::DataError),
+    #[error(transparent)]
+    Checkpoint(#[from] CheckpointError),
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error(
+        "{0} already holds checkpoints; pass --resume to continue it, or choose another run.name"
+    )]
+    RunExists(PathBuf),
+    #[error("--resume: {0} has no checkpoint to resume from")]
+    NothingToResume(PathBuf),
+    #[error(
+        "--resume: the recipe differs from the one this run was started with ({dir}); refusing to mix runs"
+    )]
+    RecipeMismatch { dir: PathBuf },
+    #[error("step {step}: the loss is {loss} (not finite); stopping before anything is saved")]
+    NonFiniteLoss { step: u64, loss: f64 },
+}
+
+impl TrainError {
+    pub(crate) fn io(path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) -> TrainError {
+        let path = path.into();
+        move |source| TrainError::Io { path, source }
+    }
+}

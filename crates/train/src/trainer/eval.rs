@@ -1,0 +1,47 @@
+use burn::prelude::*;
+use nibble_data::{TokenSplit, ValBatches};
+use nibble_model::layers::Rope;
+use nibble_model::{Llama, Params, cross_entropy};
+
+use super::step::ids;
+
+/// Validation loss (nats per token) and bits per byte.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct EvalResult {
+    pub loss: f64,
+    pub bpb: f64,
+    pub tokens: u64,
+}
+
+/// Mean loss over the first `max_batches` fixed validation batches (token-weighted), no autodiff.
+pub fn evaluate<B: Backend>(
+    model: &Llama,
+    rope: &Rope<B>,
+    params: &Params<B>,
+    val: &TokenSplit,
+    batch_size: usize,
+    max_batches: usize,
+    device: &B::Device,
+) -> Result<EvalResult, nibble_data::DataError> {
+    let seq = model.arch.seq_len;
+    let mut sum = 0.0;
+    let mut tokens = 0u64;
+    for b in ValBatches::new(val.tokens.clone(), batch_size, seq, Some(max_batches))? {
+        let n = (b.rows * b.seq_len) as u64;
+        let x = ids::<B>(&b.inputs, b.rows, b.seq_len, device);
+        let y = ids::<B>(&b.targets, b.rows, b.seq_len, device);
+        let l = cross_entropy(model.forward(params, rope, x), y)
+            .into_data()
+            .convert::<f64>()
+            .into_vec::<f64>()
+            .expect("scalar")[0];
+        sum += l * n as f64;
+        tokens += n;
+    }
+    let loss = sum / tokens.max(1) as f64;
+    Ok(EvalResult {
+        loss,
+        bpb: val.bits_per_byte(loss),
+        tokens,
+    })
+}

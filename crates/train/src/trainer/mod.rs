@@ -1,0 +1,12 @@
+//! The training loop: recipe → data → model → AdamW steps with a schedule, evaluation, logging
+//! and checkpoints; `resume` continues bit-identically from the newest checkpoint.
+
+mod error;
+mod eval;
+mod run;
+mod step;
+
+pub use error::TrainError;
+pub use eval::{EvalResult, evaluate};
+pub use run::{TrainOptions, TrainSummary, train};
+pub use step::{StepStats, train_step};
