@@ -2,8 +2,8 @@
 //! attention and the SwiGLU MLP, as functions of explicit parameter tensors.
 
 use burn::prelude::*;
+use burn::tensor::TensorData;
 use burn::tensor::activation::{silu, softmax};
-use burn::tensor::{Bool, TensorData};
 
 /// `x · rsqrt(mean(x²) + ε) · w` over the last axis; `w` is `[1, d]`.
 pub fn rms_norm<B: Backend>(x: Tensor<B, 3>, w: Tensor<B, 2>, eps: f64) -> Tensor<B, 3> {
@@ -12,11 +12,13 @@ pub fn rms_norm<B: Backend>(x: Tensor<B, 3>, w: Tensor<B, 2>, eps: f64) -> Tenso
 }
 
 /// cos/sin tables `[seq_len, head_dim]`: θ_i = theta^(−2i/hd), angle(t, i) = t·θ_i, duplicated
-/// over the two halves (HF Llama layout).
+/// over the two halves (HF Llama layout), and the `rotate_half` matrix.
 #[derive(Debug, Clone)]
 pub struct Rope<B: Backend> {
     pub cos: Tensor<B, 2>,
     pub sin: Tensor<B, 2>,
+    /// `rotate_half` as a signed permutation: `x·R = cat(−x₂, x₁)`, exact (one ±1 term per output).
+    pub rot: Tensor<B, 2>,
 }
 
 impl<B: Backend> Rope<B> {
@@ -34,26 +36,38 @@ impl<B: Backend> Rope<B> {
                 s.push(ang.sin() as f32);
             }
         }
+        let mut r = vec![0f32; head_dim * head_dim];
+        for j in 0..half {
+            r[(j + half) * head_dim + j] = -1.0; // out j      = −x[j + half]
+            r[j * head_dim + j + half] = 1.0; //    out j+half =  x[j]
+        }
         Self {
             cos: Tensor::from_data(TensorData::new(c, [seq_len, head_dim]), device),
             sin: Tensor::from_data(TensorData::new(s, [seq_len, head_dim]), device),
+            rot: Tensor::from_data(TensorData::new(r, [head_dim, head_dim]), device),
         }
     }
 
-    /// Rotate `x`: `[batch, heads, seq, head_dim]` (seq ≤ the table length).
+    /// Rotate `x`: `[batch, seq, heads, head_dim]` (the contiguous layout of a projection's
+    /// output; seq ≤ the table length): `x·cos + rotate_half(x)·sin`.
     pub fn apply(&self, x: Tensor<B, 4>) -> Tensor<B, 4> {
-        let [_, _, t, hd] = x.dims();
-        let cos = self.cos.clone().narrow(0, 0, t).unsqueeze::<4>();
-        let sin = self.sin.clone().narrow(0, 0, t).unsqueeze::<4>();
-        let x1 = x.clone().narrow(3, 0, hd / 2);
-        let x2 = x.clone().narrow(3, hd / 2, hd / 2);
-        let rotated = Tensor::cat(vec![x2.neg(), x1], 3);
+        let [b, t, h, hd] = x.dims();
+        let cos = self.cos.clone().narrow(0, 0, t).reshape([1, t, 1, hd]);
+        let sin = self.sin.clone().narrow(0, 0, t).reshape([1, t, 1, hd]);
+        let rotated = x
+            .clone()
+            .reshape([b * t * h, hd])
+            .matmul(self.rot.clone())
+            .reshape([b, t, h, hd]);
         x * cos + rotated * sin
     }
 }
 
 /// Causal softmax attention. q: `[b, h, t, hd]`, k/v: `[b, kv, t, hd]` with kv dividing h; query
 /// head j reads key/value head j / (h / kv) (HF `repeat_kv`). Returns `[b, h, t, hd]`.
+///
+/// The n_rep = h / kv query heads of a group are folded into rows (`[b, kv, n_rep·t, hd]`), so
+/// keys and values are used as they are instead of being repeated.
 pub fn causal_attention<B: Backend>(
     q: Tensor<B, 4>,
     k: Tensor<B, 4>,
@@ -61,24 +75,19 @@ pub fn causal_attention<B: Backend>(
 ) -> Tensor<B, 4> {
     let [b, h, t, hd] = q.dims();
     let kv = k.dims()[1];
-    let (k, v) = if kv == h {
-        (k, v)
-    } else {
-        (repeat_kv(k, h / kv), repeat_kv(v, h / kv))
-    };
+    let rep = h / kv;
+    let q = q.reshape([b, kv, rep * t, hd]);
     let scores = q.matmul(k.swap_dims(2, 3)) * (1.0 / (hd as f64).sqrt());
-    let mask = Tensor::<B, 2, Bool>::tril_mask([t, t], 0, &scores.device())
-        .unsqueeze::<4>()
-        .expand([b, h, t, t]);
-    let p = softmax(scores.mask_fill(mask, f32::NEG_INFINITY), 3);
-    p.matmul(v)
-}
-
-fn repeat_kv<B: Backend>(x: Tensor<B, 4>, n_rep: usize) -> Tensor<B, 4> {
-    let [b, kv, t, hd] = x.dims();
-    x.unsqueeze_dim::<5>(2)
-        .repeat_dim(2, n_rep)
-        .reshape([b, kv * n_rep, t, hd])
+    let mut mask = vec![0f32; rep * t * t];
+    for r in 0..rep * t {
+        for j in (r % t + 1)..t {
+            mask[r * t + j] = f32::NEG_INFINITY;
+        }
+    }
+    let mask = Tensor::<B, 2>::from_data(TensorData::new(mask, [rep * t, t]), &scores.device())
+        .reshape([1, 1, rep * t, t]);
+    let p = softmax(scores + mask, 3);
+    p.matmul(v).reshape([b, h, t, hd])
 }
 
 /// SwiGLU: `silu(gate) ⊙ up` (the down projection is applied by the caller).

@@ -122,11 +122,22 @@ impl Llama {
         let [b, t, d] = x.dims();
         let hd = a.head_dim();
         let w = |s: &str| p.get(&format!("{}.self_attn.{s}", blk.prefix));
-        let heads = |y: Tensor<B, 3>, n: usize| y.reshape([b, t, n, hd]).swap_dims(1, 2);
-        let q = heads(blk.q.forward(x.clone(), w("q_proj.weight")), a.n_heads);
-        let k = heads(blk.k.forward(x.clone(), w("k_proj.weight")), a.n_kv_heads);
-        let v = heads(blk.v.forward(x, w("v_proj.weight")), a.n_kv_heads);
-        let y = causal_attention(rope.apply(q), rope.apply(k), v);
+        // Projections are [b, t, n·hd]; RoPE works on that layout, attention on [b, n, t, hd].
+        let heads = |y: Tensor<B, 3>, n: usize| y.reshape([b, t, n, hd]);
+        let q = rope
+            .apply(heads(
+                blk.q.forward(x.clone(), w("q_proj.weight")),
+                a.n_heads,
+            ))
+            .swap_dims(1, 2);
+        let k = rope
+            .apply(heads(
+                blk.k.forward(x.clone(), w("k_proj.weight")),
+                a.n_kv_heads,
+            ))
+            .swap_dims(1, 2);
+        let v = heads(blk.v.forward(x, w("v_proj.weight")), a.n_kv_heads).swap_dims(1, 2);
+        let y = causal_attention(q, k, v);
         blk.o
             .forward(y.swap_dims(1, 2).reshape([b, t, d]), w("o_proj.weight"))
     }

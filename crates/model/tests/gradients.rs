@@ -157,17 +157,16 @@ fn rope_attention_with_gqa() {
     f64_device();
     let rope = Rope::<B>::new(hd, 8, 10_000.0, &Default::default());
     let r = rand_vec(b * h * t * hd, 8);
-    let q = (rand_vec(b * h * t * hd, 11), [b, h, t, hd]);
-    let k = (rand_vec(b * kv * t * hd, 12), [b, kv, t, hd]);
+    // q and k in the projection layout [b, t, heads, hd] (RoPE's input), v in [b, kv, t, hd].
+    let q = (rand_vec(b * h * t * hd, 11), [b, t, h, hd]);
+    let k = (rand_vec(b * kv * t * hd, 12), [b, t, kv, hd]);
     let v = (rand_vec(b * kv * t * hd, 13), [b, kv, t, hd]);
     check(
         &[q, k, v],
         |x| {
-            let y = causal_attention(
-                rope.apply(x[0].clone()),
-                rope.apply(x[1].clone()),
-                x[2].clone(),
-            );
+            let q = rope.apply(x[0].clone()).swap_dims(1, 2);
+            let k = rope.apply(x[1].clone()).swap_dims(1, 2);
+            let y = causal_attention(q, k, x[2].clone());
             (y * tensor(&r, [b, h, t, hd])).sum()
         },
         30,

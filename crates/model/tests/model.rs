@@ -125,7 +125,7 @@ fn rope_matches_definition() {
     let x: Vec<f32> = (0..t * hd).map(|i| (i as f32 * 0.1).cos()).collect();
     let rope = Rope::<B>::new(hd, 16, theta, &dev());
     let got = vals(rope.apply(Tensor::<B, 4>::from_data(
-        TensorData::new(x.clone(), [1, 1, t, hd]),
+        TensorData::new(x.clone(), [1, t, 1, hd]), // [batch, seq, heads, hd]
         &dev(),
     )));
     for p in 0..t {
