@@ -11,5 +11,5 @@ mod run;
 pub use checkpoint::CheckpointConfig;
 pub use eval::EvalConfig;
 pub use log::LogConfig;
-pub use recipe::Recipe;
+pub use recipe::{Recipe, schedule_key_error};
 pub use run::{Device, RunConfig};

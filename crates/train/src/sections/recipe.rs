@@ -6,7 +6,7 @@ use nibble_model::{ModelConfig, PrecisionConfig};
 use super::{CheckpointConfig, EvalConfig, LogConfig, RunConfig};
 use crate::optim::OptimConfig;
 use crate::recipe::KeyError;
-use crate::schedule::ScheduleConfig;
+use crate::schedule::{ScheduleConfig, ScheduleError};
 
 /// A whole recipe: one struct per TOML section, every section optional with documented defaults.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
@@ -49,13 +49,19 @@ impl Recipe {
             .validate()
             .map_err(|e| e.within("checkpoint"))?;
         // Cross-section: the schedule must fit the run length.
-        crate::schedule::Schedule::new(&self.schedule, self.run.steps).map_err(|e| match e {
-            crate::schedule::ScheduleError::Config(c) => within("schedule", c.key, c.message),
-            crate::schedule::ScheduleError::DoesNotFit { key, message, .. } => {
-                within("schedule", key, message)
-            }
-            other => KeyError::new("run.steps", other.to_string()),
-        })?;
+        crate::schedule::Schedule::new(&self.schedule, self.run.steps)
+            .map_err(schedule_key_error)?;
         Ok(())
+    }
+}
+
+/// A schedule error as a recipe key error (`schedule.<key>`, or `run.steps` for run-length ones).
+pub fn schedule_key_error(e: ScheduleError) -> KeyError {
+    match e {
+        ScheduleError::Config(c) => KeyError::new(c.key, c.message).within("schedule"),
+        ScheduleError::DoesNotFit { key, message, .. } => {
+            KeyError::new(key, message).within("schedule")
+        }
+        other => KeyError::new("run.steps", other.to_string()),
     }
 }

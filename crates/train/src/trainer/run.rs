@@ -16,8 +16,8 @@ use crate::checkpoint::{self, TrainState, write_atomic};
 use crate::metrics::{JsonlSink, Sink, TensorboardSink};
 use crate::optim::AdamW;
 use crate::recipe::KeyError;
-use crate::schedule::{Schedule, ScheduleError};
-use crate::sections::Recipe;
+use crate::schedule::Schedule;
+use crate::sections::{Recipe, schedule_key_error};
 
 /// How to run.
 #[derive(Debug, Clone, Default)]
@@ -41,16 +41,6 @@ pub struct TrainSummary {
     pub params: usize,
     pub tokens_per_sec: f64,
     pub wall_secs: f64,
-}
-
-fn schedule_error(e: ScheduleError) -> KeyError {
-    match e {
-        ScheduleError::Config(c) => KeyError::new(c.key, c.message).within("schedule"),
-        ScheduleError::DoesNotFit { key, message, .. } => {
-            KeyError::new(key, message).within("schedule")
-        }
-        other => KeyError::new("run.steps", other.to_string()),
-    }
 }
 
 /// Train per `recipe` on `device`. `resolved_toml` is the fully merged recipe text; it is saved
@@ -88,7 +78,7 @@ pub fn train<B: Backend>(
         .policy()
         .map_err(|e| KeyError::new(e.key, e.message).within("precision"))?;
     let model = Llama::new(arch.clone(), policy);
-    let schedule = Schedule::new(&recipe.schedule, run.steps).map_err(schedule_error)?;
+    let schedule = Schedule::new(&recipe.schedule, run.steps).map_err(schedule_key_error)?;
     let mut params = Params::<B>::init(&arch, run.seed, device);
     let mut opt = AdamW::new(recipe.optim.clone(), &params);
     let mut batcher = Batcher::new(
