@@ -36,7 +36,7 @@ pub fn run(path: &Path, batches: Option<usize>) -> Result<(), (u8, String)> {
     let policy = recipe.precision.policy().map_err(|e| (2, e.to_string()))?;
     let model = Llama::new(arch.clone(), policy);
     let ev = with_backend!(recipe.run.device, |B, dev| {
-        let mut params = Params::<B>::init(&arch, recipe.run.seed, &dev);
+        let mut params = Params::<B>::zeros(&arch, &dev);
         let mut opt = AdamW::new(recipe.optim.clone(), &params);
         let state =
             checkpoint::load(&ck, &mut params, &mut opt, &dev).map_err(|e| (1, e.to_string()))?;

@@ -99,6 +99,15 @@ impl<B: Backend> Params<B> {
         Self { tensors }
     }
 
+    /// Zero tensors with the layout of `a`: the target of a checkpoint load (no init work).
+    pub fn zeros(a: &Arch, device: &B::Device) -> Self {
+        let tensors = layout(a)
+            .into_iter()
+            .map(|(name, shape)| (name, Tensor::zeros(shape, device)))
+            .collect();
+        Self { tensors }
+    }
+
     /// The parameter `name` (panics on a name the layout does not have: a programming error).
     pub fn get(&self, name: &str) -> Tensor<B, 2> {
         self.tensors

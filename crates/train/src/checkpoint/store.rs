@@ -100,12 +100,9 @@ pub fn save<B: Backend>(
         fs::remove_dir_all(&tmp).map_err(io(&tmp))?;
     }
     fs::create_dir_all(&tmp).map_err(io(&tmp))?;
-    let model_bytes = write_safetensors(&model).map_err(fmt)?;
+    let model_bytes = write_safetensors(&model).map_err(&fmt)?;
     write_atomic(&tmp.join("model.safetensors"), &model_bytes).map_err(io(&tmp))?;
-    let optim_bytes = write_safetensors(&optim).map_err(|m| CheckpointError::Format {
-        path: dir.clone(),
-        message: m,
-    })?;
+    let optim_bytes = write_safetensors(&optim).map_err(&fmt)?;
     write_atomic(&tmp.join("optimizer.safetensors"), &optim_bytes).map_err(io(&tmp))?;
     let meta = serde_json::json!({ "state": state, "adam_step": opt.state.step });
     write_atomic(

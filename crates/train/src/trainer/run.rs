@@ -79,7 +79,12 @@ pub fn train<B: Backend>(
         .map_err(|e| KeyError::new(e.key, e.message).within("precision"))?;
     let model = Llama::new(arch.clone(), policy);
     let schedule = Schedule::new(&recipe.schedule, run.steps).map_err(schedule_key_error)?;
-    let mut params = Params::<B>::init(&arch, run.seed, device);
+    // A resumed run overwrites every tensor from the checkpoint: skip the random init then.
+    let mut params = if opts.resume {
+        Params::<B>::zeros(&arch, device)
+    } else {
+        Params::<B>::init(&arch, run.seed, device)
+    };
     let mut opt = AdamW::new(recipe.optim.clone(), &params);
     let mut batcher = Batcher::new(
         data.train.tokens.clone(),
