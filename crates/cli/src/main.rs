@@ -1,10 +1,12 @@
-//! `nibble`: train a model from a recipe, evaluate a checkpoint.
+//! `nibble`: train a model from a recipe, evaluate a checkpoint, run sweeps and report them.
 //!
 //! Exit codes: 0 success, 1 runtime failure (data, I/O, divergence), 2 bad recipe or arguments
 //! (nothing is written).
 
 mod device;
 mod eval_cmd;
+mod report_cmd;
+mod sweep_cmd;
 mod train_cmd;
 
 use std::path::PathBuf;
@@ -49,6 +51,24 @@ enum Command {
         #[arg(long)]
         batches: Option<usize>,
     },
+    /// Run an ablation sweep: every arm x axis value x seed as its own run directory; finished
+    /// runs are skipped, interrupted ones resumed.
+    Sweep {
+        /// The sweep file (TOML).
+        #[arg(long)]
+        file: PathBuf,
+        /// Runs trained at once (default: the file's sweep.jobs).
+        #[arg(long)]
+        jobs: Option<usize>,
+        /// List the expanded runs and their state; train nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Tables (README section, CSV) and plots of a sweep, from its run directories.
+    Report {
+        /// The sweep's directory (holding the sweep file and its runs).
+        dir: PathBuf,
+    },
 }
 
 fn main() -> ExitCode {
@@ -64,6 +84,12 @@ fn main() -> ExitCode {
             checkpoint,
             batches,
         } => eval_cmd::run(&checkpoint, batches),
+        Command::Sweep {
+            file,
+            jobs,
+            dry_run,
+        } => sweep_cmd::run(&file, jobs, dry_run),
+        Command::Report { dir } => report_cmd::run(&dir),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

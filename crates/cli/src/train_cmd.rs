@@ -19,6 +19,7 @@ pub fn run(
         resume,
         quiet: false,
         stop_after,
+        run_dir: None,
     };
     let summary = with_backend!(loaded.value.run.device, |B, dev| {
         train::<B>(&loaded.value, &loaded.merged_toml, &opts, &dev).map_err(|e| {

@@ -63,6 +63,7 @@ fn run(
             resume,
             quiet: true,
             stop_after,
+            run_dir: None,
         },
         &Default::default(),
     )

@@ -23,6 +23,9 @@ pub struct TrainState {
     pub recipe_hash: String,
     /// Best validation loss so far, if evaluated.
     pub best_val_loss: Option<f64>,
+    /// Wall-clock seconds spent in all processes of this run so far (summed across resumes).
+    #[serde(default)]
+    pub wall_secs: f64,
 }
 
 #[derive(Debug, thiserror::Error)]

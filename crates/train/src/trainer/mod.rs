@@ -8,5 +8,5 @@ mod step;
 
 pub use error::TrainError;
 pub use eval::{EvalResult, evaluate};
-pub use run::{TrainOptions, TrainSummary, train};
+pub use run::{RunSummaryFile, SUMMARY_FILE, TrainOptions, TrainSummary, recipe_hash, train};
 pub use step::{StepStats, train_step};

@@ -7,6 +7,7 @@ use burn::prelude::*;
 use indicatif::{ProgressBar, ProgressStyle};
 use nibble_data::{BatchCursor, Batcher};
 use nibble_model::{Llama, Params};
+use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use super::error::TrainError;
@@ -29,6 +30,9 @@ pub struct TrainOptions {
     /// Stop once this many steps are done, without an extra checkpoint (as if the process were
     /// killed there): for time-boxed sessions and interruption tests.
     pub stop_after: Option<u64>,
+    /// Write the run here instead of `run.out_dir/run.name` (sweeps place runs relative to the
+    /// sweep file, so the recipe and its hash do not depend on the caller's working directory).
+    pub run_dir: Option<PathBuf>,
 }
 
 /// What a finished run reports.
@@ -54,8 +58,11 @@ pub fn train<B: Backend>(
     recipe.validate()?;
     let t_start = Instant::now();
     let run = &recipe.run;
-    let run_dir = Path::new(&run.out_dir).join(&run.name);
-    let hash = format!("{:x}", Sha256::digest(resolved_toml.as_bytes()));
+    let run_dir = opts
+        .run_dir
+        .clone()
+        .unwrap_or_else(|| Path::new(&run.out_dir).join(&run.name));
+    let hash = recipe_hash(resolved_toml);
     let existing = checkpoint::latest(&run_dir);
     match (opts.resume, &existing) {
         (false, Some(_)) => return Err(TrainError::RunExists(run_dir)),
@@ -63,6 +70,12 @@ pub fn train<B: Backend>(
         _ => {}
     }
     if !opts.resume {
+        // A fresh start may find the leftovers of a run killed before its first checkpoint:
+        // its metrics would otherwise be appended to.
+        for stale in [SUMMARY_FILE, "metrics.jsonl"] {
+            remove_if_exists(&run_dir.join(stale)).map_err(TrainError::io(&run_dir))?;
+        }
+        remove_dir_if_exists(&run_dir.join("tb")).map_err(TrainError::io(&run_dir))?;
         write_atomic(&run_dir.join("recipe.toml"), resolved_toml.as_bytes())
             .map_err(TrainError::io(&run_dir))?;
     }
@@ -98,6 +111,7 @@ pub fn train<B: Backend>(
         data_cursor: serde_json::Value::Null,
         recipe_hash: hash.clone(),
         best_val_loss: None,
+        wall_secs: 0.0,
     };
     if let Some(dir) = existing.filter(|_| opts.resume) {
         state = checkpoint::load(&dir, &mut params, &mut opt, device)?;
@@ -172,6 +186,7 @@ pub fn train<B: Backend>(
             device,
         )
     };
+    let wall_before = state.wall_secs;
     let (mut win_loss, mut win_n, mut win_tokens, mut win_t) = (0.0, 0u64, 0u64, Instant::now());
     let mut last_eval: Option<(u64, EvalResult)> = None;
     let (mut run_tokens, run_t) = (0u64, Instant::now());
@@ -217,7 +232,11 @@ pub fn train<B: Backend>(
             bar.set_message(format!("loss {loss:.4} lr {lr:.2e} {tps:.0} tok/s"));
             (win_loss, win_n, win_tokens, win_t) = (0.0, 0, 0, Instant::now());
         }
-        if (recipe.eval.every > 0 && step % recipe.eval.every == 0) || last {
+        // Budget checkpoints (WSD-S) are evaluated too: their loss is what the budget delivers.
+        if (recipe.eval.every > 0 && step % recipe.eval.every == 0)
+            || schedule.is_checkpoint_step(step)
+            || last
+        {
             let ev = eval_now(&params)?;
             emit(
                 &mut sinks,
@@ -236,6 +255,7 @@ pub fn train<B: Backend>(
             || schedule.is_checkpoint_step(step)
             || last;
         if ckpt {
+            state.wall_secs = wall_before + t_start.elapsed().as_secs_f64();
             state.data_cursor = serde_json::to_value(batcher.cursor()).expect("cursor json");
             flush(&mut sinks, &run_dir)?;
             checkpoint::save(&run_dir, &params, &opt, &state)?;
@@ -256,7 +276,7 @@ pub fn train<B: Backend>(
         _ => eval_now(&params)?,
     };
     flush(&mut sinks, &run_dir)?;
-    Ok(TrainSummary {
+    let summary = TrainSummary {
         run_dir,
         steps: state.step,
         final_eval,
@@ -264,7 +284,63 @@ pub fn train<B: Backend>(
         params: params.numel(),
         tokens_per_sec: run_tokens as f64 / run_t.elapsed().as_secs_f64().max(1e-9),
         wall_secs: t_start.elapsed().as_secs_f64(),
-    })
+    };
+    if state.step == run.steps {
+        let record = RunSummaryFile {
+            recipe_hash: hash,
+            steps: state.step,
+            tokens: state.tokens,
+            val_loss: summary.final_eval.loss,
+            val_bpb: summary.final_eval.bpb,
+            best_val_loss: state.best_val_loss,
+            unigram_bpb,
+            params: summary.params,
+            wall_secs: wall_before + summary.wall_secs,
+        };
+        let text = serde_json::to_string_pretty(&record).expect("summary json");
+        write_atomic(&summary.run_dir.join(SUMMARY_FILE), text.as_bytes())
+            .map_err(TrainError::io(&summary.run_dir))?;
+    }
+    Ok(summary)
+}
+
+/// Written (atomically) when a run has done all its steps: its presence means "finished".
+pub const SUMMARY_FILE: &str = "summary.json";
+
+/// The content of `summary.json`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunSummaryFile {
+    /// SHA-256 of the resolved recipe the run was trained with (`recipe.toml`).
+    pub recipe_hash: String,
+    pub steps: u64,
+    pub tokens: u64,
+    /// Validation loss (nats/token) and bits/byte after the last step.
+    pub val_loss: f64,
+    pub val_bpb: f64,
+    pub best_val_loss: Option<f64>,
+    pub unigram_bpb: f64,
+    pub params: usize,
+    /// Wall-clock seconds summed over every process that worked on the run.
+    pub wall_secs: f64,
+}
+
+/// SHA-256 (hex) of a resolved recipe, as stored in checkpoints and `summary.json`.
+pub fn recipe_hash(resolved_toml: &str) -> String {
+    format!("{:x}", Sha256::digest(resolved_toml.as_bytes()))
+}
+
+fn remove_if_exists(p: &Path) -> std::io::Result<()> {
+    match std::fs::remove_file(p) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
+        _ => Ok(()),
+    }
+}
+
+fn remove_dir_if_exists(p: &Path) -> std::io::Result<()> {
+    match std::fs::remove_dir_all(p) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
+        _ => Ok(()),
+    }
 }
 
 fn emit(

@@ -1,0 +1,136 @@
+//! `nibble sweep` end to end: `--dry-run` lists the expanded runs; a sweep killed with SIGKILL
+//! mid-run and restarted skips the finished run, resumes the interrupted one from its checkpoint
+//! and completes; `nibble report` rebuilds tables and plots from the run directories.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+fn nibble(args: &[&str], cwd: &Path) -> (i32, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_nibble"))
+        .args(args)
+        .current_dir(cwd)
+        .output()
+        .expect("run nibble");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into(),
+        String::from_utf8_lossy(&out.stderr).into(),
+    )
+}
+
+fn scratch(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("nibble-sweep-cli-{name}-{}", std::process::id()));
+    let _ = fs::remove_dir_all(&d);
+    fs::create_dir_all(&d).unwrap();
+    d
+}
+
+const BASE: &str = "[run]\nbatch_size = 2\n\n[model]\npreset = \"tiny\"\nseq_len = 16\n\
+n_layers = 1\n\n[data]\nsource = \"sample\"\n\n[schedule]\nkind = \"wsd\"\nwarmup_steps = 2\n\n\
+[eval]\nevery = 20\nbatches = 2\n\n[log]\nevery = 1\ntensorboard = false\n\n\
+[checkpoint]\nevery = 5\nkeep_last = 2\n";
+
+const SWEEP: &str = "[sweep]\nname = \"kill\"\nbase = \"base.toml\"\nseeds = [7]\n\n\
+[[arms]]\nname = \"short\"\nset = { \"run.steps\" = 20 }\n\n\
+[[arms]]\nname = \"long\"\nset = { \"run.steps\" = 400 }\n\n[report]\nreference = \"short\"\n";
+
+/// `train/loss` by step from a run's metrics.jsonl.
+fn losses(run: &Path) -> Vec<(u64, f64)> {
+    fs::read_to_string(run.join("metrics.jsonl"))
+        .unwrap()
+        .lines()
+        .filter_map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).unwrap();
+            Some((v["step"].as_u64()?, v["train/loss"].as_f64()?))
+        })
+        .collect()
+}
+
+fn has_checkpoint(run: &Path) -> bool {
+    fs::read_dir(run.join("checkpoints"))
+        .map(|rd| rd.flatten().any(|e| e.path().join("state.json").is_file()))
+        .unwrap_or(false)
+}
+
+#[test]
+fn killed_sweep_resumes_without_redoing_finished_runs() {
+    let d = scratch("kill");
+    fs::write(d.join("base.toml"), BASE).unwrap();
+    fs::write(d.join("sweep.toml"), SWEEP).unwrap();
+    let short = d.join("runs/short/seed-7");
+    let long = d.join("runs/long/seed-7");
+
+    let (code, out, err) = nibble(&["sweep", "--file", "sweep.toml", "--dry-run"], &d);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("2 runs = 2 arms x 1 seeds"), "{out}");
+    assert_eq!(out.matches(" new ").count(), 2, "{out}");
+    assert!(!d.join("runs").exists(), "a dry run writes nothing");
+
+    let mut child = Command::new(env!("CARGO_BIN_EXE_nibble"))
+        .args(["sweep", "--file", "sweep.toml", "--jobs", "1"])
+        .current_dir(&d)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let t0 = Instant::now();
+    while !(short.join("summary.json").is_file() && has_checkpoint(&long)) {
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the sweep ended before it could be killed"
+        );
+        assert!(
+            t0.elapsed() < Duration::from_secs(300),
+            "sweep made no progress"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    assert!(
+        !long.join("summary.json").exists(),
+        "killed before the long run finished"
+    );
+    let short_summary = fs::read(short.join("summary.json")).unwrap();
+    let short_metrics = fs::read(short.join("metrics.jsonl")).unwrap();
+
+    let (code, out, err) = nibble(&["sweep", "--file", "sweep.toml", "--dry-run"], &d);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("finished (skip)"), "{out}");
+    assert!(out.contains("resume from step-"), "{out}");
+
+    let (code, out, err) = nibble(&["sweep", "--file", "sweep.toml"], &d);
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert!(out.contains("0 trained, 1 resumed, 1 skipped"), "{out}");
+    assert_eq!(fs::read(short.join("summary.json")).unwrap(), short_summary);
+    assert_eq!(
+        fs::read(short.join("metrics.jsonl")).unwrap(),
+        short_metrics
+    );
+    let l = losses(&long);
+    let steps: Vec<u64> = l.iter().map(|p| p.0).collect();
+    assert_eq!(
+        steps,
+        (1..=400).collect::<Vec<_>>(),
+        "each step logged once"
+    );
+    // Same seed, same init and data order: both arms see the same first batch.
+    assert_eq!(losses(&short)[0], l[0]);
+
+    let (code, out, err) = nibble(&["report", "."], &d);
+    assert_eq!(code, 0, "{out}\n{err}");
+    let readme = fs::read_to_string(d.join("README.md")).unwrap();
+    assert!(
+        readme.contains("| `short` | 1 |") && readme.contains("| `long` | 1 |"),
+        "{readme}"
+    );
+    assert!(d.join("plots/val_loss.png").is_file() && d.join("results.csv").is_file());
+
+    // Changing the definition under existing run directories is refused (exit 2), nothing runs.
+    fs::write(d.join("sweep.toml"), SWEEP.replace("400", "401")).unwrap();
+    let (code, _, err) = nibble(&["sweep", "--file", "sweep.toml"], &d);
+    assert_eq!(code, 2);
+    assert!(err.contains("different definition"), "{err}");
+}
