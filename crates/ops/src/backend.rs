@@ -1,0 +1,127 @@
+//! `LpBackend`: the low-precision primitives as a burn backend extension. Defaults run on the
+//! host through nibble-formats (every backend works, CPU at full speed); cube backends override
+//! the primitives with fused kernels. `Autodiff<B>` implements `lp_linear` with the custom
+//! backward of [`crate::linear`].
+
+use std::sync::Arc;
+
+use burn::backend::autodiff::checkpoint::base::Checkpointer;
+use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
+use burn::backend::autodiff::grads::Gradients;
+use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
+use burn::backend::{Autodiff, Flex};
+use burn::prelude::*;
+use burn::tensor::TensorPrimitive;
+use burn::tensor::ops::FloatTensor;
+use nibble_formats::spec::QuantSpec;
+
+use crate::host;
+use crate::linear::{self, Saved};
+use crate::scheme::LinearScheme;
+
+fn wrap<B: Backend>(p: FloatTensor<B>) -> Tensor<B, 2> {
+    Tensor::from_primitive(TensorPrimitive::Float(p))
+}
+
+fn unwrap<B: Backend>(t: Tensor<B, 2>) -> FloatTensor<B> {
+    t.into_primitive().tensor()
+}
+
+pub trait LpBackend: Backend {
+    /// Quantize-dequantize a 2-D tensor along its last axis (the spec's transform included);
+    /// returns the values and the keep mask (1 = not clipped). Not differentiable.
+    fn lp_quantize(
+        x: FloatTensor<Self>,
+        spec: &QuantSpec,
+        seed: u64,
+    ) -> (FloatTensor<Self>, FloatTensor<Self>) {
+        let (v, k) = host::quantize::<Self>(wrap(x), spec, seed);
+        (unwrap(v), unwrap(k))
+    }
+
+    /// Block Hadamard along the last axis, `x·diag(s)·H` (inverse: `y·H·diag(s)`); with
+    /// `signs_after`, `x·H·diag(s)`. Not differentiable.
+    fn lp_hadamard(
+        x: FloatTensor<Self>,
+        g: usize,
+        signs: Option<&[f32]>,
+        inverse: bool,
+        signs_after: bool,
+    ) -> FloatTensor<Self> {
+        unwrap(host::hadamard::<Self>(
+            wrap(x),
+            g,
+            signs,
+            inverse,
+            signs_after,
+        ))
+    }
+
+    /// `x·Wᵀ` under `scheme` (x: `[tokens, in]`, w: `[out, in]`). `key` seeds this call's
+    /// stochastic rounding and random signs. Without autodiff: the forward only.
+    fn lp_linear(
+        x: FloatTensor<Self>,
+        w: FloatTensor<Self>,
+        scheme: &Arc<LinearScheme>,
+        key: u64,
+    ) -> FloatTensor<Self> {
+        unwrap(linear::forward::<Self>(wrap(x), wrap(w), scheme, key, false).0)
+    }
+}
+
+impl LpBackend for Flex {}
+
+#[derive(Debug)]
+struct LpLinearBackward;
+
+impl<B: LpBackend> Backward<B, 2> for LpLinearBackward {
+    type State = Saved<B>;
+
+    fn backward(self, ops: Ops<Self::State, 2>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let dy = wrap::<B>(grads.consume::<B>(&ops.node));
+        let [px, pw] = ops.parents;
+        let (dx, dw) = linear::backward::<B>(ops.state, dy, px.is_some(), pw.is_some());
+        if let (Some(node), Some(dx)) = (px, dx) {
+            grads.register::<B>(node.id, unwrap(dx));
+        }
+        if let (Some(node), Some(dw)) = (pw, dw) {
+            grads.register::<B>(node.id, unwrap(dw));
+        }
+    }
+}
+
+impl<B: LpBackend, C: CheckpointStrategy> LpBackend for Autodiff<B, C> {
+    fn lp_linear(
+        x: FloatTensor<Self>,
+        w: FloatTensor<Self>,
+        scheme: &Arc<LinearScheme>,
+        key: u64,
+    ) -> FloatTensor<Self> {
+        match LpLinearBackward
+            .prepare::<C>([x.node.clone(), w.node.clone()])
+            .compute_bound()
+            .stateful()
+        {
+            OpsKind::Tracked(prep) => {
+                let (y, saved) =
+                    linear::forward::<B>(wrap(x.primitive), wrap(w.primitive), scheme, key, true);
+                prep.finish(saved.expect("saved state"), unwrap(y))
+            }
+            OpsKind::UnTracked(prep) => {
+                let (y, _) =
+                    linear::forward::<B>(wrap(x.primitive), wrap(w.primitive), scheme, key, false);
+                prep.finish(unwrap(y))
+            }
+        }
+    }
+}
+
+/// `x·Wᵀ` under `scheme` with its custom backward (on autodiff backends).
+pub fn lp_linear<B: LpBackend>(
+    x: Tensor<B, 2>,
+    w: Tensor<B, 2>,
+    scheme: &Arc<LinearScheme>,
+    key: u64,
+) -> Tensor<B, 2> {
+    wrap(B::lp_linear(unwrap(x), unwrap(w), scheme, key))
+}

@@ -1,0 +1,14 @@
+//! nibble-ops: the low-precision primitives as a burn backend extension ([`LpBackend`]) and the
+//! quantized linear layer with its custom backward ([`lp_linear`]), configured by a
+//! [`LinearScheme`].
+
+pub mod backend;
+pub mod host;
+pub mod keys;
+pub mod linear;
+pub mod presets;
+pub mod scheme;
+
+pub use backend::{LpBackend, lp_linear};
+pub use presets::{Knobs, Passes, customize, preset};
+pub use scheme::{BackwardQuant, LinearScheme, Rht, RhtGemms, SignSide, SignSource, Source};

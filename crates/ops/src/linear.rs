@@ -1,0 +1,194 @@
+//! The quantized linear layer's math, on a plain (non-autodiff) backend.
+//!
+//! forward:  Xh = X·H, Wh = W·H (fixed H along K, if any); Xq, Wq = Q(Xh), Q(Wh); Y = Xq·Wqᵀ.
+//! dgrad:    dXh = Q(dY·R)·Q(Wsᵀ·R)ᵀ          (R = diag(s)·H along N, if the scheme has an RHT)
+//! wgrad:    dWh = Q(dYᵀ·R)·Q(Xsᵀ·R)ᵀ         (R along T)
+//!           Xs, Ws = Xq, Wq (re-quantize) or Xh, Wh (high precision)
+//! then:     dX = (dXh ⊙ Mx)·Hᵀ, dW = (dWh ⊙ Mw)·Hᵀ (clip masks if the scheme uses them).
+//!
+//! R·Rᵀ = I, so every GEMM is invariant to the rotations up to quantization. The 3/4 rule's 16/9
+//! correction is applied once per GEMM: each operand's dequantization folds back its own 4/3.
+
+use std::sync::Arc;
+
+use burn::prelude::*;
+use burn::tensor::TensorPrimitive;
+use nibble_formats::hadamard::{TE_SIGNS_16, random_signs};
+use nibble_formats::spec::QuantSpec;
+
+use crate::backend::LpBackend;
+use crate::keys::{Role, subkey};
+use crate::scheme::{LinearScheme, RhtGemms, SignSide, SignSource, Source};
+
+/// What the backward needs from the forward.
+#[derive(Clone, Debug)]
+pub struct Saved<B: Backend> {
+    /// X and W as the backward GEMMs take them (forward-quantized or high precision, in the
+    /// forward Hadamard domain).
+    x: Tensor<B, 2>,
+    w: Tensor<B, 2>,
+    /// Keep masks of the forward quantizers (1 = not clipped), if the scheme applies them.
+    keep_x: Option<Tensor<B, 2>>,
+    keep_w: Option<Tensor<B, 2>>,
+    scheme: Arc<LinearScheme>,
+    key: u64,
+}
+
+fn quant<B: LpBackend>(
+    t: Tensor<B, 2>,
+    spec: &QuantSpec,
+    seed: u64,
+) -> (Tensor<B, 2>, Tensor<B, 2>) {
+    let p = t.into_primitive().tensor();
+    let (v, k) = B::lp_quantize(p, spec, seed);
+    (
+        Tensor::from_primitive(TensorPrimitive::Float(v)),
+        Tensor::from_primitive(TensorPrimitive::Float(k)),
+    )
+}
+
+fn maybe_quant<B: LpBackend>(t: Tensor<B, 2>, spec: Option<&QuantSpec>, seed: u64) -> Tensor<B, 2> {
+    match spec {
+        Some(s) => quant(t, s, seed).0,
+        None => t,
+    }
+}
+
+fn hadamard<B: LpBackend>(
+    t: Tensor<B, 2>,
+    g: usize,
+    signs: Option<&[f32]>,
+    inverse: bool,
+    signs_after: bool,
+) -> Tensor<B, 2> {
+    let p = t.into_primitive().tensor();
+    Tensor::from_primitive(TensorPrimitive::Float(B::lp_hadamard(
+        p,
+        g,
+        signs,
+        inverse,
+        signs_after,
+    )))
+}
+
+/// The forward. With `save`, also what the backward needs.
+pub fn forward<B: LpBackend>(
+    x: Tensor<B, 2>,
+    w: Tensor<B, 2>,
+    scheme: &Arc<LinearScheme>,
+    key: u64,
+    save: bool,
+) -> (Tensor<B, 2>, Option<Saved<B>>) {
+    let s = scheme.as_ref();
+    if s.is_identity() {
+        let y = x.clone().matmul(w.clone().transpose());
+        let saved = save.then(|| Saved {
+            x,
+            w,
+            keep_x: None,
+            keep_w: None,
+            scheme: scheme.clone(),
+            key,
+        });
+        return (y, saved);
+    }
+    let [t, k] = x.dims();
+    let n = w.dims()[0];
+    if let Err(e) = s.check_shape(t, k, n) {
+        panic!("{e}");
+    }
+    let (xh, wh) = match s.fwd_hadamard {
+        Some(g) => (
+            hadamard(x, g, None, false, false),
+            hadamard(w, g, None, false, false),
+        ),
+        None => (x, w),
+    };
+    let q = |t: Tensor<B, 2>, spec: Option<&QuantSpec>, role| match spec {
+        Some(spec) => {
+            let (v, keep) = quant(t, spec, subkey(key, role));
+            (v, Some(keep))
+        }
+        None => (t, None),
+    };
+    let (xq, kx) = q(xh.clone(), s.fwd_x.as_ref(), Role::FwdX);
+    let (wq, kw) = q(wh.clone(), s.fwd_w.as_ref(), Role::FwdW);
+    let y = xq.clone().matmul(wq.clone().transpose());
+    let saved = save.then(|| {
+        let requant = s.backward.is_none_or(|b| b.source == Source::Requantize);
+        let (xs, ws) = if requant { (xq, wq) } else { (xh, wh) };
+        Saved {
+            x: xs,
+            w: ws,
+            keep_x: kx.filter(|_| s.clip_mask),
+            keep_w: kw.filter(|_| s.clip_mask),
+            scheme: scheme.clone(),
+            key,
+        }
+    });
+    (y, saved)
+}
+
+/// The backward: (dX, dW), each computed only if wanted.
+pub fn backward<B: LpBackend>(
+    saved: Saved<B>,
+    dy: Tensor<B, 2>,
+    want_dx: bool,
+    want_dw: bool,
+) -> (Option<Tensor<B, 2>>, Option<Tensor<B, 2>>) {
+    let s = saved.scheme.as_ref();
+    let key = saved.key;
+    let bq = s.backward.as_ref();
+    let rht = bq.and_then(|b| b.rht);
+    let signs: Option<Vec<f32>> = rht.map(|r| match r.signs {
+        SignSource::Fresh => random_signs(subkey(key, Role::Signs), r.g),
+        SignSource::TeFixed16 => TE_SIGNS_16.iter().map(|&v| v as f32).collect(),
+    });
+    // Rotate both operands of a GEMM along its inner (last) axis with the same R.
+    let rot = |t: Tensor<B, 2>, dgrad: bool| match rht {
+        Some(r) if !dgrad || r.gemms == RhtGemms::Both => {
+            hadamard(t, r.g, signs.as_deref(), false, r.side == SignSide::AfterH)
+        }
+        _ => t,
+    };
+    let dxh = want_dx.then(|| {
+        let a = maybe_quant(
+            rot(dy.clone(), true),
+            bq.and_then(|b| b.dgrad_dy.as_ref()),
+            subkey(key, Role::DgradDy),
+        );
+        let b = maybe_quant(
+            rot(saved.w.clone().transpose(), true),
+            bq.and_then(|b| b.dgrad_w.as_ref()),
+            subkey(key, Role::DgradW),
+        );
+        a.matmul(b.transpose())
+    });
+    let dwh = want_dw.then(|| {
+        let a = maybe_quant(
+            rot(dy.transpose(), false),
+            bq.and_then(|b| b.wgrad_dy.as_ref()),
+            subkey(key, Role::WgradDy),
+        );
+        let b = maybe_quant(
+            rot(saved.x.clone().transpose(), false),
+            bq.and_then(|b| b.wgrad_x.as_ref()),
+            subkey(key, Role::WgradX),
+        );
+        a.matmul(b.transpose())
+    });
+    let finish = |d: Tensor<B, 2>, keep: Option<Tensor<B, 2>>| {
+        let d = match keep {
+            Some(k) => d * k,
+            None => d,
+        };
+        match s.fwd_hadamard {
+            Some(g) => hadamard(d, g, None, true, false),
+            None => d,
+        }
+    };
+    (
+        dxh.map(|d| finish(d, saved.keep_x.clone())),
+        dwh.map(|d| finish(d, saved.keep_w.clone())),
+    )
+}

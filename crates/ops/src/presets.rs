@@ -1,0 +1,262 @@
+//! Named schemes and the knobs a recipe table may turn on top of one.
+
+use nibble_formats::element::Element;
+use nibble_formats::spec::{Block, ExpRounding, QuantSpec, Rounding, ScaleRule, Transform};
+
+use crate::scheme::{BackwardQuant, LinearScheme, Rht, RhtGemms, SignSide, SignSource, Source};
+
+/// Every preset name.
+pub const PRESETS: [&str; 8] = [
+    "f32",
+    "bf16",
+    "fp8-current",
+    "mxfp8",
+    "fp8-block",
+    "quartet-mxfp4",
+    "nvfp4-te",
+    "naive-mxfp4",
+];
+
+fn no_transform(mut s: QuantSpec) -> QuantSpec {
+    s.transform = Transform::None;
+    s
+}
+
+fn same_four(spec: QuantSpec, source: Source, rht: Option<Rht>) -> BackwardQuant {
+    BackwardQuant {
+        dgrad_dy: Some(spec),
+        dgrad_w: Some(spec),
+        wgrad_dy: Some(spec),
+        wgrad_x: Some(spec),
+        source,
+        rht,
+    }
+}
+
+fn fp8_block(block: Block) -> QuantSpec {
+    QuantSpec {
+        element: Element::E4M3,
+        block,
+        scale: ScaleRule::Absmax { pow2: true },
+        rounding: Rounding::Rne,
+        transform: Transform::None,
+    }
+}
+
+/// The named scheme, as its paper or library defines it.
+pub fn preset(name: &str) -> Result<LinearScheme, String> {
+    let mut s = LinearScheme::identity(name);
+    match name {
+        "f32" => {}
+        // bf16 autocast: every GEMM operand rounded to bf16 (RNE), f32 accumulation.
+        "bf16" => {
+            let b = QuantSpec::bf16();
+            s.fwd_x = Some(b);
+            s.fwd_w = Some(b);
+            s.backward = Some(same_four(b, Source::HighPrecision, None));
+        }
+        // Transformer Engine Float8CurrentScaling, HYBRID: E4M3 forward, E5M2 gradients.
+        "fp8-current" => {
+            let e4 = QuantSpec::fp8_tensor(Element::E4M3);
+            let e5 = QuantSpec::fp8_tensor(Element::E5M2);
+            s.fwd_x = Some(e4);
+            s.fwd_w = Some(e4);
+            s.backward = Some(BackwardQuant {
+                dgrad_dy: Some(e5),
+                dgrad_w: Some(e4),
+                wgrad_dy: Some(e5),
+                wgrad_x: Some(e4),
+                source: Source::HighPrecision,
+                rht: None,
+            });
+        }
+        // TE MXFP8BlockScaling: 1×32 E4M3 with RCEIL (round-up) E8M0 scales, every operand
+        // quantized along its GEMM's inner dimension from high precision.
+        "mxfp8" => {
+            let m = QuantSpec::mx(Element::E4M3, ScaleRule::RCeil);
+            s.fwd_x = Some(m);
+            s.fwd_w = Some(m);
+            s.backward = Some(same_four(m, Source::HighPrecision, None));
+        }
+        // DeepSeek-style Float8BlockScaling: 1×128 activations and gradients, 128×128 weights,
+        // power-of-two FP32 scales, E4M3.
+        "fp8-block" => {
+            let act = fp8_block(Block::Group(128));
+            let wt = fp8_block(Block::Tile(128));
+            s.fwd_x = Some(act);
+            s.fwd_w = Some(wt);
+            s.backward = Some(BackwardQuant {
+                dgrad_dy: Some(act),
+                dgrad_w: Some(wt),
+                wgrad_dy: Some(act),
+                wgrad_x: Some(act),
+                source: Source::HighPrecision,
+                rht: None,
+            });
+        }
+        // Quartet: H32 + QuEST MXFP4 forward (nearest exponent rounding: the paper's MSE) with
+        // the trust mask; backward RHT32 with fresh signs before H, 3/4-rule MXFP4 RTN, all four
+        // operands, re-quantizing the forward-quantized X and W.
+        "quartet-mxfp4" => {
+            let f = no_transform(QuantSpec::quartet_forward(ExpRounding::Nearest));
+            let b = no_transform(QuantSpec::quartet_backward(Rounding::Rne));
+            s.fwd_hadamard = Some(32);
+            s.fwd_x = Some(f);
+            s.fwd_w = Some(f);
+            s.clip_mask = true;
+            s.backward = Some(same_four(
+                b,
+                Source::Requantize,
+                Some(Rht {
+                    g: 32,
+                    signs: SignSource::Fresh,
+                    side: SignSide::BeforeH,
+                    gemms: RhtGemms::Both,
+                }),
+            ));
+        }
+        // TE NVFP4BlockScaling: 16×16 RTN weights, 1×16 RTN activations, 1×16 SR gradients, the
+        // fixed-sign RHT16 on the wgrad operands only, from high precision.
+        "nvfp4-te" => {
+            let act = QuantSpec::nvfp4(Block::Group(16), Rounding::Rne, Transform::None);
+            let wt = QuantSpec::nvfp4(Block::Tile(16), Rounding::Rne, Transform::None);
+            let grad = QuantSpec::nvfp4(Block::Group(16), Rounding::Stochastic, Transform::None);
+            s.fwd_x = Some(act);
+            s.fwd_w = Some(wt);
+            s.backward = Some(BackwardQuant {
+                dgrad_dy: Some(grad),
+                dgrad_w: Some(wt),
+                wgrad_dy: Some(grad),
+                wgrad_x: Some(act),
+                source: Source::HighPrecision,
+                rht: Some(Rht {
+                    g: 16,
+                    signs: SignSource::TeFixed16,
+                    side: SignSide::BeforeH,
+                    gemms: RhtGemms::WgradOnly,
+                }),
+            });
+        }
+        // The baseline Quartet improves on: OCP MX (FLOOR scale, clips), RTN, no Hadamard.
+        "naive-mxfp4" => {
+            let m = QuantSpec::mx(Element::E2M1, ScaleRule::OcpFloor);
+            s.fwd_x = Some(m);
+            s.fwd_w = Some(m);
+            s.backward = Some(same_four(m, Source::HighPrecision, None));
+        }
+        other => {
+            return Err(format!(
+                "unknown scheme `{other}`; presets: {}",
+                PRESETS.join(", ")
+            ));
+        }
+    }
+    s.validate()?;
+    Ok(s)
+}
+
+/// Which passes a scheme quantizes (for ablations).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Passes {
+    Both,
+    ForwardOnly,
+    BackwardOnly,
+}
+
+/// Changes a recipe may make to a preset.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Knobs {
+    pub passes: Option<Passes>,
+    /// Rounding of the forward operands.
+    pub forward_rounding: Option<Rounding>,
+    /// Rounding of the four backward operands.
+    pub backward_rounding: Option<Rounding>,
+    /// QuEST scale exponent rounding (forward).
+    pub exp_rounding: Option<ExpRounding>,
+    /// QuEST scale multiplier (forward).
+    pub quest_mult: Option<f32>,
+    pub source: Option<Source>,
+    pub sign_side: Option<SignSide>,
+    /// FP8 element of the gradient operands (`e5m2` HYBRID, or `e4m3`).
+    pub grad_element: Option<Element>,
+    pub clip_mask: Option<bool>,
+}
+
+/// `base` with `knobs` applied; `name` names the result.
+pub fn customize(name: &str, mut s: LinearScheme, k: &Knobs) -> Result<LinearScheme, String> {
+    s.name = name.to_owned();
+    let set_fwd = |s: &mut LinearScheme, f: &dyn Fn(&mut QuantSpec)| {
+        s.fwd_x.iter_mut().chain(s.fwd_w.iter_mut()).for_each(f);
+    };
+    if let Some(r) = k.forward_rounding {
+        set_fwd(&mut s, &|q| q.rounding = r);
+    }
+    if let Some(e) = k.exp_rounding {
+        set_fwd(&mut s, &|q| {
+            if let ScaleRule::Quest { exp_rounding, .. } = &mut q.scale {
+                *exp_rounding = e;
+            }
+        });
+    }
+    if let Some(m) = k.quest_mult {
+        set_fwd(&mut s, &|q| {
+            if let ScaleRule::Quest { mult, .. } = &mut q.scale {
+                *mult = m;
+            }
+        });
+    }
+    if let Some(b) = s.backward.as_mut() {
+        let ops = [
+            &mut b.dgrad_dy,
+            &mut b.dgrad_w,
+            &mut b.wgrad_dy,
+            &mut b.wgrad_x,
+        ];
+        for (i, q) in ops.into_iter().enumerate() {
+            if let Some(q) = q.as_mut() {
+                if let Some(r) = k.backward_rounding {
+                    q.rounding = r;
+                }
+                // dY is operand 0 (dgrad) and 2 (wgrad).
+                if let (Some(e), true) = (k.grad_element, i % 2 == 0) {
+                    q.element = e;
+                }
+            }
+        }
+        if let Some(src) = k.source {
+            b.source = src;
+        }
+        if let (Some(side), Some(r)) = (k.sign_side, b.rht.as_mut()) {
+            r.side = side;
+        }
+    }
+    if let Some(c) = k.clip_mask {
+        s.clip_mask = c;
+    }
+    match k.passes {
+        None | Some(Passes::Both) => {}
+        // The backward keeps its GEMMs in f32 on the forward-quantized operands (straight-through
+        // with the trust mask, as the paper's forward-only ablation).
+        Some(Passes::ForwardOnly) => {
+            s.backward = Some(BackwardQuant {
+                dgrad_dy: None,
+                dgrad_w: None,
+                wgrad_dy: None,
+                wgrad_x: None,
+                source: Source::Requantize,
+                rht: None,
+            });
+        }
+        Some(Passes::BackwardOnly) => {
+            s.fwd_hadamard = None;
+            s.fwd_x = None;
+            s.fwd_w = None;
+            s.clip_mask = false;
+            if let Some(b) = s.backward.as_mut() {
+                b.source = Source::HighPrecision;
+            }
+        }
+    }
+    s.validate()?;
+    Ok(s)
+}
