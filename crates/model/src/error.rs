@@ -16,3 +16,15 @@ impl KeyError {
         }
     }
 }
+
+impl KeyError {
+    /// Puts the key under `prefix` (`preset` within `schemes.q` is `schemes.q.preset`).
+    pub fn within(self, prefix: &str) -> Self {
+        let key = if self.key.is_empty() {
+            prefix.to_owned()
+        } else {
+            format!("{prefix}.{}", self.key)
+        };
+        Self { key, ..self }
+    }
+}

@@ -9,13 +9,14 @@ pub mod llama;
 pub mod lp_linear;
 pub mod params;
 pub mod policy;
-pub mod scheme;
+pub mod scheme_table;
 
 pub use burn;
 pub use config::{Arch, ModelConfig};
 pub use error::KeyError;
 pub use llama::{Llama, cross_entropy};
 pub use lp_linear::LpLinear;
+pub use nibble_ops::{LinearScheme, LpBackend};
 pub use params::Params;
 pub use policy::{PrecisionConfig, PrecisionPolicy};
-pub use scheme::LinearScheme;
+pub use scheme_table::SchemeTable;

@@ -4,6 +4,7 @@
 use burn::prelude::*;
 use burn::tensor::activation::log_softmax;
 use burn::tensor::module::embedding;
+use nibble_ops::LpBackend;
 
 use crate::config::Arch;
 use crate::layers::{Rope, causal_attention, rms_norm, swiglu};
@@ -35,9 +36,14 @@ pub struct Llama {
 
 impl Llama {
     pub fn new(arch: Arch, policy: PrecisionPolicy) -> Self {
-        let lin = |name: String| LpLinear {
-            scheme: policy.scheme_for(&name),
-            name,
+        let index = std::cell::Cell::new(0u64);
+        let lin = |name: String| {
+            index.set(index.get() + 1);
+            LpLinear {
+                scheme: policy.scheme_for(&name, arch.n_layers),
+                name,
+                index: index.get(),
+            }
         };
         let blocks = (0..arch.n_layers)
             .map(|l| {
@@ -83,12 +89,39 @@ impl Llama {
         )
     }
 
-    /// Logits `[batch, seq, vocab]` for token ids `[batch, seq]`.
-    pub fn forward<B: Backend>(
+    /// Checks every linear layer's scheme fits its shape with `tokens` tokens per micro-batch.
+    pub fn check_shapes(&self, tokens: usize) -> Result<(), String> {
+        let a = &self.arch;
+        let (d, hd) = (a.d_model, a.head_dim());
+        for b in &self.blocks {
+            for (l, k, n) in [
+                (&b.q, d, a.n_heads * hd),
+                (&b.k, d, a.n_kv_heads * hd),
+                (&b.v, d, a.n_kv_heads * hd),
+                (&b.o, a.n_heads * hd, d),
+                (&b.gate, d, a.d_ff),
+                (&b.up, d, a.d_ff),
+                (&b.down, a.d_ff, d),
+            ] {
+                l.scheme
+                    .check_shape(tokens, k, n)
+                    .map_err(|e| format!("{}: {e}", l.name))?;
+            }
+        }
+        self.lm_head
+            .scheme
+            .check_shape(tokens, d, a.vocab_size)
+            .map_err(|e| format!("lm_head: {e}"))
+    }
+
+    /// Logits `[batch, seq, vocab]` for token ids `[batch, seq]`. `key` seeds the quantizers'
+    /// random streams of this call (stochastic rounding, random Hadamard signs).
+    pub fn forward<B: LpBackend>(
         &self,
         p: &Params<B>,
         rope: &Rope<B>,
         tokens: Tensor<B, 2, Int>,
+        key: u64,
     ) -> Tensor<B, 3> {
         let a = &self.arch;
         let emb = p.get("model.embed_tokens.weight");
@@ -96,11 +129,13 @@ impl Llama {
         for blk in &self.blocks {
             let w = |s: &str| p.get(&format!("{}.{s}", blk.prefix));
             let x = rms_norm(h.clone(), w("input_layernorm.weight"), a.norm_eps);
-            h = h + self.attention(blk, p, rope, x);
+            h = h + self.attention(blk, p, rope, x, key);
             let x = rms_norm(h.clone(), w("post_attention_layernorm.weight"), a.norm_eps);
-            let g = blk.gate.forward(x.clone(), w("mlp.gate_proj.weight"));
-            let u = blk.up.forward(x, w("mlp.up_proj.weight"));
-            h = h + blk.down.forward(swiglu(g, u), w("mlp.down_proj.weight"));
+            let g = blk.gate.forward(x.clone(), w("mlp.gate_proj.weight"), key);
+            let u = blk.up.forward(x, w("mlp.up_proj.weight"), key);
+            h = h + blk
+                .down
+                .forward(swiglu(g, u), w("mlp.down_proj.weight"), key);
         }
         let h = rms_norm(h, p.get("model.norm.weight"), a.norm_eps);
         let head = if a.tie_embeddings {
@@ -108,15 +143,16 @@ impl Llama {
         } else {
             p.get("lm_head.weight")
         };
-        self.lm_head.forward(h, head)
+        self.lm_head.forward(h, head, key)
     }
 
-    fn attention<B: Backend>(
+    fn attention<B: LpBackend>(
         &self,
         blk: &BlockLinears,
         p: &Params<B>,
         rope: &Rope<B>,
         x: Tensor<B, 3>,
+        key: u64,
     ) -> Tensor<B, 3> {
         let a = &self.arch;
         let [b, t, d] = x.dims();
@@ -126,20 +162,23 @@ impl Llama {
         let heads = |y: Tensor<B, 3>, n: usize| y.reshape([b, t, n, hd]);
         let q = rope
             .apply(heads(
-                blk.q.forward(x.clone(), w("q_proj.weight")),
+                blk.q.forward(x.clone(), w("q_proj.weight"), key),
                 a.n_heads,
             ))
             .swap_dims(1, 2);
         let k = rope
             .apply(heads(
-                blk.k.forward(x.clone(), w("k_proj.weight")),
+                blk.k.forward(x.clone(), w("k_proj.weight"), key),
                 a.n_kv_heads,
             ))
             .swap_dims(1, 2);
-        let v = heads(blk.v.forward(x, w("v_proj.weight")), a.n_kv_heads).swap_dims(1, 2);
+        let v = heads(blk.v.forward(x, w("v_proj.weight"), key), a.n_kv_heads).swap_dims(1, 2);
         let y = causal_attention(q, k, v);
-        blk.o
-            .forward(y.swap_dims(1, 2).reshape([b, t, d]), w("o_proj.weight"))
+        blk.o.forward(
+            y.swap_dims(1, 2).reshape([b, t, d]),
+            w("o_proj.weight"),
+            key,
+        )
     }
 }
 

@@ -4,28 +4,45 @@
 //! Block projections (`model.layers.N.{self_attn,mlp}.*_proj`) take `default` unless a rule
 //! matches; `lm_head` stays f32 unless a rule names it (NVIDIA and Quartet keep it high precision).
 
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use nibble_ops::{LinearScheme, preset};
 use serde::{Deserialize, Serialize};
 
 use crate::error::KeyError;
-use crate::scheme::LinearScheme;
+use crate::scheme_table::SchemeTable;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PrecisionConfig {
-    /// Scheme of the transformer blocks' linear layers. Default `f32`.
+    /// Scheme of the transformer blocks' linear layers: a preset (`f32`, `bf16`, `fp8-current`,
+    /// `mxfp8`, `fp8-block`, `quartet-mxfp4`, `nvfp4-te`, `naive-mxfp4`) or a name from
+    /// `schemes`. Default `f32`.
     #[serde(default = "default_scheme")]
     pub default: String,
-    /// Ordered overrides.
+    /// Ordered overrides, first match wins.
     #[serde(default)]
     pub rules: Vec<PrecisionRule>,
+    /// Named schemes built from a preset and knobs.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub schemes: BTreeMap<String, SchemeTable>,
 }
 
-/// `match` is a glob over module names (`*` matches any run of characters, `?` one character).
+/// One override: exactly one selector (`match` glob over module names, or the first / last N
+/// transformer blocks) and the scheme it assigns.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PrecisionRule {
-    #[serde(rename = "match")]
-    pub pattern: String,
+    /// Glob over module names (`*` any run, `?` one character): `model.layers.*.mlp.*`, `lm_head`.
+    #[serde(rename = "match", default, skip_serializing_if = "Option::is_none")]
+    pub pattern: Option<String>,
+    /// The first N blocks (`model.layers.0` .. `N-1`), all their projections.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub first_blocks: Option<usize>,
+    /// The last N blocks.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_blocks: Option<usize>,
     pub scheme: String,
 }
 
@@ -38,6 +55,31 @@ impl Default for PrecisionConfig {
         Self {
             default: default_scheme(),
             rules: Vec::new(),
+            schemes: BTreeMap::new(),
+        }
+    }
+}
+
+/// What a rule selects.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Selector {
+    Glob(String),
+    FirstBlocks(usize),
+    LastBlocks(usize),
+}
+
+impl Selector {
+    fn matches(&self, module: &str, n_layers: usize) -> bool {
+        let block = || {
+            module
+                .strip_prefix("model.layers.")
+                .and_then(|r| r.split('.').next())
+                .and_then(|i| i.parse::<usize>().ok())
+        };
+        match self {
+            Selector::Glob(p) => glob_match(p, module),
+            Selector::FirstBlocks(n) => block().is_some_and(|i| i < *n),
+            Selector::LastBlocks(n) => block().is_some_and(|i| i + n >= n_layers),
         }
     }
 }
@@ -47,20 +89,55 @@ impl PrecisionConfig {
         self.policy().map(|_| ())
     }
 
+    /// A scheme by name: a table of `schemes` or a preset.
+    fn scheme(&self, name: &str, key: &str) -> Result<Arc<LinearScheme>, KeyError> {
+        if let Some(t) = self.schemes.get(name) {
+            return t
+                .build(name)
+                .map(Arc::new)
+                .map_err(|e| e.within(&format!("schemes.{name}")));
+        }
+        preset(name).map(Arc::new).map_err(|m| {
+            let own: Vec<&String> = self.schemes.keys().collect();
+            let m = if own.is_empty() {
+                m
+            } else {
+                format!("{m}; or one of this recipe's schemes: {own:?}")
+            };
+            KeyError::new(key, m)
+        })
+    }
+
     pub fn policy(&self) -> Result<PrecisionPolicy, KeyError> {
-        let default = LinearScheme::parse_key(&self.default, "default")?;
-        let mut rules = Vec::new();
-        for (i, r) in self.rules.iter().enumerate() {
-            if r.pattern.is_empty() {
+        for (name, t) in &self.schemes {
+            if preset(name).is_ok() {
                 return Err(KeyError::new(
-                    format!("rules[{i}].match"),
-                    "must not be empty",
+                    format!("schemes.{name}"),
+                    "a preset has this name; pick another",
                 ));
             }
-            rules.push((
-                r.pattern.clone(),
-                LinearScheme::parse_key(&r.scheme, &format!("rules[{i}].scheme"))?,
-            ));
+            t.build(name)
+                .map_err(|e| e.within(&format!("schemes.{name}")))?;
+        }
+        let default = self.scheme(&self.default, "default")?;
+        let mut rules = Vec::new();
+        for (i, r) in self.rules.iter().enumerate() {
+            let at = |k: &str| format!("rules[{i}].{k}");
+            let sel = match (&r.pattern, r.first_blocks, r.last_blocks) {
+                (Some(p), None, None) if p.is_empty() => {
+                    return Err(KeyError::new(at("match"), "must not be empty"));
+                }
+                (Some(p), None, None) => Selector::Glob(p.clone()),
+                (None, Some(n), None) => Selector::FirstBlocks(n),
+                (None, None, Some(n)) => Selector::LastBlocks(n),
+                _ => {
+                    return Err(KeyError::new(
+                        format!("rules[{i}]"),
+                        "needs exactly one of `match`, `first_blocks`, `last_blocks`",
+                    ));
+                }
+            };
+            rules.push((sel, self.scheme(&r.scheme, &at("scheme"))?));
         }
         Ok(PrecisionPolicy { default, rules })
     }
@@ -69,29 +146,31 @@ impl PrecisionConfig {
 /// Resolved policy.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PrecisionPolicy {
-    pub default: LinearScheme,
-    pub rules: Vec<(String, LinearScheme)>,
+    pub default: Arc<LinearScheme>,
+    pub rules: Vec<(Selector, Arc<LinearScheme>)>,
 }
 
 impl PrecisionPolicy {
     pub fn uniform(s: LinearScheme) -> Self {
         Self {
-            default: s,
+            default: Arc::new(s),
             rules: Vec::new(),
         }
     }
 
-    /// Scheme of the linear layer `module` (e.g. `model.layers.3.mlp.down_proj`).
-    pub fn scheme_for(&self, module: &str) -> LinearScheme {
-        for (p, s) in &self.rules {
-            if glob_match(p, module) {
-                return *s;
+    /// Scheme of the linear layer `module` (e.g. `model.layers.3.mlp.down_proj`) in a model of
+    /// `n_layers` blocks. Embeddings, norms and attention are never linear layers here; `lm_head`
+    /// stays f32 unless a rule names it (NVIDIA and Quartet keep it high precision).
+    pub fn scheme_for(&self, module: &str, n_layers: usize) -> Arc<LinearScheme> {
+        for (sel, s) in &self.rules {
+            if sel.matches(module, n_layers) {
+                return s.clone();
             }
         }
         if module == "lm_head" {
-            LinearScheme::F32
+            Arc::new(LinearScheme::identity("f32"))
         } else {
-            self.default
+            self.default.clone()
         }
     }
 }

@@ -5,6 +5,8 @@ use burn::backend::{Autodiff, Flex};
 use burn::prelude::*;
 use burn::tensor::TensorData;
 use nibble_model::layers::{Rope, causal_attention, rms_norm, swiglu};
+use std::sync::Arc;
+
 use nibble_model::{LinearScheme, LpLinear};
 
 /// Flex with f64 as the device's default float dtype (set once, before any tensor exists).
@@ -105,14 +107,15 @@ fn check<const D: usize>(
 fn lp_linear_f32() {
     let lin = LpLinear {
         name: "x".into(),
-        scheme: LinearScheme::F32,
+        scheme: Arc::new(LinearScheme::identity("f32")),
+        index: 0,
     };
     let r = rand_vec(2 * 3 * 5, 9);
     check(
         &[(rand_vec(2 * 3 * 4, 1), [2, 3, 4])],
         |t| {
             let w = tensor(&rand_vec(5 * 4, 2), [5, 4]);
-            (lin.forward(t[0].clone(), w) * tensor(&r, [2, 3, 5])).sum()
+            (lin.forward(t[0].clone(), w, 0) * tensor(&r, [2, 3, 5])).sum()
         },
         24,
     );
@@ -120,7 +123,7 @@ fn lp_linear_f32() {
         &[(rand_vec(5 * 4, 2), [5, 4])],
         |t| {
             let x = tensor(&rand_vec(2 * 3 * 4, 1), [2, 3, 4]);
-            (lin.forward(x, t[0].clone()) * tensor(&r, [2, 3, 5])).sum()
+            (lin.forward(x, t[0].clone(), 0) * tensor(&r, [2, 3, 5])).sum()
         },
         20,
     );

@@ -6,9 +6,7 @@ use burn::prelude::*;
 use burn::tensor::TensorData;
 use nibble_model::layers::{Rope, causal_attention};
 use nibble_model::params::{ParamKind, kind_of, layout};
-use nibble_model::{
-    LinearScheme, Llama, LpLinear, ModelConfig, Params, PrecisionConfig, cross_entropy,
-};
+use nibble_model::{Llama, LpLinear, ModelConfig, Params, PrecisionConfig, cross_entropy};
 
 type B = Flex;
 
@@ -159,7 +157,7 @@ fn forward_is_causal_and_starts_near_uniform() {
     toks2[10] = 5; // change one token in sequence 0 at position 10
     let run = |t: Vec<i32>| {
         let ids = Tensor::<B, 2, Int>::from_data(TensorData::new(t, [2, 16]), &dev());
-        vals(m.forward(&p, &rope, ids))
+        vals(m.forward(&p, &rope, ids, 0))
     };
     let (a, b) = (run(toks.clone()), run(toks2));
     let v = 256;
@@ -172,7 +170,7 @@ fn forward_is_causal_and_starts_near_uniform() {
     let ids = Tensor::<B, 2, Int>::from_data(TensorData::new(toks.clone(), [2, 16]), &dev());
     let tg: Vec<i32> = toks.iter().map(|x| (x + 1) % 256).collect();
     let tg = Tensor::<B, 2, Int>::from_data(TensorData::new(tg, [2, 16]), &dev());
-    let loss = vals(cross_entropy(m.forward(&p, &rope, ids), tg))[0];
+    let loss = vals(cross_entropy(m.forward(&p, &rope, ids, 0), tg))[0];
     assert!((loss - (256f32).ln()).abs() < 0.05, "initial loss {loss}");
 }
 
@@ -189,9 +187,10 @@ fn bf16_scheme_rounds_operands_and_passes_gradients_through() {
     let tw = Tensor::<A, 2>::from_data(TensorData::new(w.clone(), [5, 4]), &dev()).require_grad();
     let lin = LpLinear {
         name: "l".into(),
-        scheme: LinearScheme::Bf16,
+        scheme: std::sync::Arc::new(nibble_ops::preset("bf16").unwrap()),
+        index: 0,
     };
-    let y = lin.forward(tx.clone(), tw.clone());
+    let y = lin.forward(tx.clone(), tw.clone(), 0);
     let got: Vec<f32> = y.clone().inner().into_data().into_vec().unwrap();
     let r = |v: f32| half::bf16::from_f32(v).to_f32();
     for row in 0..6 {
@@ -233,11 +232,11 @@ fn policy_assigns_schemes_per_module() {
             || l.name.starts_with("model.layers.0.")
             || l.name.ends_with("down_proj")
         {
-            LinearScheme::F32
+            "f32"
         } else {
-            LinearScheme::Bf16
+            "bf16"
         };
-        assert_eq!(l.scheme, want, "{}", l.name);
+        assert_eq!(l.scheme.name, want, "{}", l.name);
     }
     let bad: PrecisionConfig = toml::from_str("default = \"fp3\"").unwrap();
     assert_eq!(bad.validate().unwrap_err().key, "default");
@@ -250,4 +249,92 @@ fn policy_assigns_schemes_per_module() {
     );
     assert_eq!(kind_of("model.embed_tokens.weight"), ParamKind::Embedding);
     assert_eq!(kind_of("lm_head.weight"), ParamKind::Matrix);
+}
+
+#[test]
+fn mixed_schemes_per_layer_by_glob_and_block_position() {
+    let cfg: PrecisionConfig = toml::from_str(
+        r#"
+        default = "quartet-mxfp4"
+        [[rules]]
+        first_blocks = 1
+        scheme = "bf16"
+        [[rules]]
+        last_blocks = 1
+        scheme = "fp8-current"
+        [[rules]]
+        match = "*.mlp.down_proj"
+        scheme = "q-fwd"
+        [schemes.q-fwd]
+        preset = "quartet-mxfp4"
+        passes = "forward"
+        "#,
+    )
+    .unwrap();
+    let (m, p) = tiny_model(cfg);
+    assert_eq!(m.arch.n_layers, 4);
+    for l in m.linears() {
+        let want = match l.name.as_str() {
+            "lm_head" => "f32",
+            n if n.starts_with("model.layers.0.") => "bf16",
+            n if n.starts_with("model.layers.3.") => "fp8-current",
+            n if n.ends_with("down_proj") => "q-fwd",
+            _ => "quartet-mxfp4",
+        };
+        assert_eq!(l.scheme.name, want, "{}", l.name);
+    }
+    let fwd_only = m.linears()[6 + 7].scheme.clone();
+    assert_eq!(m.linears()[6 + 7].name, "model.layers.1.mlp.down_proj");
+    assert!(fwd_only.fwd_x.is_some() && fwd_only.backward.is_some_and(|b| b.rht.is_none()));
+    m.check_shapes(2 * 16).unwrap();
+    assert!(
+        m.check_shapes(2 * 16 + 8)
+            .unwrap_err()
+            .contains("tokens per micro-batch")
+    );
+
+    // Forward and backward run end to end with every scheme mixed.
+    use burn::backend::Autodiff;
+    type A = Autodiff<Flex>;
+    let leaves: Params<A> = Params {
+        tensors: p
+            .tensors
+            .iter()
+            .map(|(k, t)| (k.clone(), Tensor::from_inner(t.clone()).require_grad()))
+            .collect(),
+    };
+    let toks: Vec<i32> = (0..2 * 16).map(|i| i * 37 % 256).collect();
+    let ids = Tensor::<A, 2, Int>::from_data(TensorData::new(toks.clone(), [2, 16]), &dev());
+    let tg: Vec<i32> = toks.iter().map(|x| (x + 1) % 256).collect();
+    let tg = Tensor::<A, 2, Int>::from_data(TensorData::new(tg, [2, 16]), &dev());
+    let rope = m.rope::<A>(&dev());
+    let loss = cross_entropy(m.forward(&leaves, &rope, ids, 42), tg);
+    let g = loss.backward();
+    for (name, t) in &leaves.tensors {
+        let gv: Vec<f32> = t.grad(&g).unwrap().into_data().into_vec().unwrap();
+        assert!(gv.iter().all(|v| v.is_finite()), "{name}");
+        assert!(gv.iter().any(|v| *v != 0.0), "{name} got no gradient");
+    }
+}
+
+#[test]
+fn precision_errors_name_their_key() {
+    let err = |text: &str| {
+        toml::from_str::<PrecisionConfig>(text)
+            .unwrap()
+            .validate()
+            .unwrap_err()
+            .key
+    };
+    assert_eq!(err("[schemes.q]\npreset = \"fp5\""), "schemes.q.preset");
+    assert_eq!(
+        err("[schemes.q]\npreset = \"quartet-mxfp4\"\npasses = \"sideways\""),
+        "schemes.q.passes"
+    );
+    assert_eq!(err("[schemes.bf16]\npreset = \"bf16\""), "schemes.bf16");
+    assert_eq!(
+        err("[[rules]]\nmatch = \"x\"\nfirst_blocks = 1\nscheme = \"f32\""),
+        "rules[0]"
+    );
+    assert_eq!(err("default = \"mine\""), "default");
 }

@@ -71,6 +71,12 @@ pub trait LpBackend: Backend {
 
 impl LpBackend for Flex {}
 
+#[cfg(feature = "cuda")]
+impl LpBackend for burn::backend::Cuda {}
+
+#[cfg(feature = "wgpu")]
+impl LpBackend for burn::backend::Wgpu {}
+
 #[derive(Debug)]
 struct LpLinearBackward;
 

@@ -1,9 +1,11 @@
-use burn::prelude::*;
 use nibble_data::{TokenSplit, ValBatches};
 use nibble_model::layers::Rope;
-use nibble_model::{Llama, Params, cross_entropy};
+use nibble_model::{Llama, LpBackend, Params, cross_entropy};
 
 use super::step::ids;
+
+/// Base key of evaluation batches.
+const EVAL_KEY: u64 = 0x6576_616c_0000_0000;
 
 /// Validation loss (nats per token) and bits per byte.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -14,7 +16,9 @@ pub struct EvalResult {
 }
 
 /// Mean loss over the first `max_batches` fixed validation batches (token-weighted), no autodiff.
-pub fn evaluate<B: Backend>(
+/// Quantizer keys are fixed per batch, so an evaluation is deterministic even with stochastic
+/// forward rounding.
+pub fn evaluate<B: LpBackend>(
     model: &Llama,
     rope: &Rope<B>,
     params: &Params<B>,
@@ -26,11 +30,13 @@ pub fn evaluate<B: Backend>(
     let seq = model.arch.seq_len;
     let mut sum = 0.0;
     let mut tokens = 0u64;
-    for b in ValBatches::new(val.tokens.clone(), batch_size, seq, Some(max_batches))? {
+    for (i, b) in
+        ValBatches::new(val.tokens.clone(), batch_size, seq, Some(max_batches))?.enumerate()
+    {
         let n = (b.rows * b.seq_len) as u64;
         let x = ids::<B>(&b.inputs, b.rows, b.seq_len, device);
         let y = ids::<B>(&b.targets, b.rows, b.seq_len, device);
-        let l = cross_entropy(model.forward(params, rope, x), y)
+        let l = cross_entropy(model.forward(params, rope, x, EVAL_KEY ^ i as u64), y)
             .into_data()
             .convert::<f64>()
             .into_vec::<f64>()

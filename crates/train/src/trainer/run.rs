@@ -3,10 +3,10 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use burn::backend::Autodiff;
-use burn::prelude::*;
 use indicatif::{ProgressBar, ProgressStyle};
 use nibble_data::{BatchCursor, Batcher};
-use nibble_model::{Llama, Params};
+use nibble_model::{Llama, LpBackend, Params};
+use nibble_ops::keys::child;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
@@ -49,7 +49,7 @@ pub struct TrainSummary {
 
 /// Train per `recipe` on `device`. `resolved_toml` is the fully merged recipe text; it is saved
 /// into the run directory and its hash guards `--resume` against mixing runs.
-pub fn train<B: Backend>(
+pub fn train<B: LpBackend>(
     recipe: &Recipe,
     resolved_toml: &str,
     opts: &TrainOptions,
@@ -91,6 +91,9 @@ pub fn train<B: Backend>(
         .policy()
         .map_err(|e| KeyError::new(e.key, e.message).within("precision"))?;
     let model = Llama::new(arch.clone(), policy);
+    model
+        .check_shapes(run.batch_size * arch.seq_len)
+        .map_err(|m| KeyError::new("precision", m))?;
     let schedule = Schedule::new(&recipe.schedule, run.steps).map_err(schedule_key_error)?;
     // A resumed run overwrites every tensor from the checkpoint: skip the random init then.
     let mut params = if opts.resume {
@@ -201,6 +204,7 @@ pub fn train<B: Backend>(
             &micro,
             lr,
             recipe.optim.grad_clip,
+            child(run.seed, state.step),
             device,
         );
         if !st.loss.is_finite() {

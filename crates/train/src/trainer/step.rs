@@ -5,7 +5,8 @@ use burn::prelude::*;
 use burn::tensor::TensorData;
 use nibble_data::Batch;
 use nibble_model::layers::Rope;
-use nibble_model::{Llama, Params, cross_entropy};
+use nibble_model::{Llama, LpBackend, Params, cross_entropy};
+use nibble_ops::keys::child;
 
 use crate::optim::{AdamW, clip_global_norm};
 
@@ -33,8 +34,10 @@ pub(crate) fn ids<B: Backend>(
 
 /// One optimizer step over `micro` batches: gradients of the mean loss are accumulated (each
 /// micro-batch's loss divided by their number), clipped by global norm, then AdamW at `lr`.
+/// `key` (from the run seed and step) seeds the quantizers' random streams; micro-batch `i`
+/// uses its child key `i`.
 #[allow(clippy::too_many_arguments)]
-pub fn train_step<B: Backend>(
+pub fn train_step<B: LpBackend>(
     model: &Llama,
     rope: &Rope<Autodiff<B>>,
     params: &mut Params<B>,
@@ -42,13 +45,14 @@ pub fn train_step<B: Backend>(
     micro: &[Batch],
     lr: f64,
     grad_clip: f64,
+    key: u64,
     device: &B::Device,
 ) -> StepStats {
     let n = micro.len() as f64;
     let mut grads: BTreeMap<String, Tensor<B, 2>> = BTreeMap::new();
     let mut loss_sum = 0.0;
     let mut tokens = 0u64;
-    for batch in micro {
+    for (i, batch) in micro.iter().enumerate() {
         let leaves: Params<Autodiff<B>> = Params {
             tensors: params
                 .tensors
@@ -58,7 +62,7 @@ pub fn train_step<B: Backend>(
         };
         let x = ids::<Autodiff<B>>(&batch.inputs, batch.rows, batch.seq_len, device);
         let y = ids::<Autodiff<B>>(&batch.targets, batch.rows, batch.seq_len, device);
-        let loss = cross_entropy(model.forward(&leaves, rope, x), y);
+        let loss = cross_entropy(model.forward(&leaves, rope, x, child(key, i as u64)), y);
         loss_sum += loss
             .clone()
             .inner()
