@@ -1,22 +1,80 @@
-//! Every recipe shipped in `recipes/` loads and validates (defaults, sections, keys).
+//! Every recipe shipped in `recipes/` loads and validates, and trains two steps (a smoke run on
+//! a one-block, short-sequence version of its model, on the bundled sample text) to a finite
+//! loss with its precision schemes in place.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
+use burn::backend::Flex;
 use nibble_train::recipe::load_recipe;
 use nibble_train::sections::Recipe;
+use nibble_train::trainer::{TrainOptions, train};
+
+fn shipped() -> Vec<PathBuf> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../recipes");
+    let mut v: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "toml"))
+        .collect();
+    v.sort();
+    v
+}
 
 #[test]
 fn shipped_recipes_are_valid() {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../recipes");
-    let mut n = 0;
-    for e in std::fs::read_dir(&dir).unwrap() {
-        let p = e.unwrap().path();
-        if p.extension().is_some_and(|x| x == "toml") {
-            let loaded =
-                load_recipe::<Recipe>(&p, &[], Recipe::validate).unwrap_or_else(|e| panic!("{e}"));
-            assert!(loaded.value.run.steps > 0);
-            n += 1;
-        }
+    let all = shipped();
+    for p in &all {
+        let loaded =
+            load_recipe::<Recipe>(p, &[], Recipe::validate).unwrap_or_else(|e| panic!("{e}"));
+        assert!(loaded.value.run.steps > 0);
     }
-    assert!(n >= 2, "expected quickstart and baseline-small, found {n}");
+    assert!(
+        all.len() >= 9,
+        "expected the quickstart, baseline and scheme recipes"
+    );
+}
+
+#[test]
+fn every_recipe_trains_two_steps() {
+    let out = std::env::temp_dir().join(format!("nibble-recipe-smoke-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&out);
+    for p in shipped() {
+        let name = p.file_stem().unwrap().to_string_lossy().into_owned();
+        let sets: Vec<String> = [
+            "run.steps=2",
+            "run.batch_size=2",
+            "model.seq_len=32",
+            "model.n_layers=1",
+            "data.source=\"sample\"",
+            "eval.batches=1",
+            "log.tensorboard=false",
+            "schedule.warmup_steps=1",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .chain([
+            format!("run.out_dir={:?}", out.to_string_lossy()),
+            format!("run.name={name:?}"),
+        ])
+        .collect();
+        let loaded =
+            load_recipe::<Recipe>(&p, &sets, Recipe::validate).unwrap_or_else(|e| panic!("{e}"));
+        let opts = TrainOptions {
+            quiet: true,
+            ..Default::default()
+        };
+        let s = train::<Flex>(
+            &loaded.value,
+            &loaded.merged_toml,
+            &opts,
+            &Default::default(),
+        )
+        .unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert_eq!(s.steps, 2, "{name}");
+        assert!(
+            s.final_eval.loss.is_finite(),
+            "{name}: {}",
+            s.final_eval.loss
+        );
+    }
 }
