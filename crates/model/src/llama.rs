@@ -39,11 +39,11 @@ impl Llama {
         let index = std::cell::Cell::new(0u64);
         let lin = |name: String| {
             index.set(index.get() + 1);
-            LpLinear {
-                scheme: policy.scheme_for(&name, arch.n_layers),
-                name,
-                index: index.get(),
-            }
+            LpLinear::new(
+                name.clone(),
+                policy.scheme_for(&name, arch.n_layers),
+                index.get(),
+            )
         };
         let blocks = (0..arch.n_layers)
             .map(|l| {
@@ -114,14 +114,53 @@ impl Llama {
             .map_err(|e| format!("lm_head: {e}"))
     }
 
+    /// End of an optimizer step (delayed scaling rolls its amax histories).
+    pub fn end_step(&self) {
+        self.linears().iter().for_each(|l| l.end_step());
+    }
+
+    /// Delayed-scaling state of every layer that has one (for checkpoints).
+    pub fn quant_state(&self) -> std::collections::BTreeMap<String, Vec<f32>> {
+        self.linears()
+            .iter()
+            .filter_map(|l| {
+                let st = l.delayed.as_ref()?.lock().expect("state").to_vec();
+                Some((l.name.clone(), st))
+            })
+            .collect()
+    }
+
+    /// Restores [`Llama::quant_state`]; names the first layer that does not fit.
+    pub fn load_quant_state(
+        &self,
+        saved: &std::collections::BTreeMap<String, Vec<f32>>,
+    ) -> Result<(), String> {
+        for l in self.linears() {
+            if let Some(state) = &l.delayed {
+                let v = saved
+                    .get(&l.name)
+                    .ok_or_else(|| format!("{}: no delayed-scaling state saved", l.name))?;
+                if !state.lock().expect("state").load(v) {
+                    return Err(format!(
+                        "{}: delayed-scaling state has the wrong length",
+                        l.name
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// Logits `[batch, seq, vocab]` for token ids `[batch, seq]`. `key` seeds the quantizers'
-    /// random streams of this call (stochastic rounding, random Hadamard signs).
+    /// random streams of this call (stochastic rounding, random Hadamard signs); `train`
+    /// records amaxes for delayed scaling.
     pub fn forward<B: LpBackend>(
         &self,
         p: &Params<B>,
         rope: &Rope<B>,
         tokens: Tensor<B, 2, Int>,
         key: u64,
+        train: bool,
     ) -> Tensor<B, 3> {
         let a = &self.arch;
         let emb = p.get("model.embed_tokens.weight");
@@ -129,13 +168,15 @@ impl Llama {
         for blk in &self.blocks {
             let w = |s: &str| p.get(&format!("{}.{s}", blk.prefix));
             let x = rms_norm(h.clone(), w("input_layernorm.weight"), a.norm_eps);
-            h = h + self.attention(blk, p, rope, x, key);
+            h = h + self.attention(blk, p, rope, x, key, train);
             let x = rms_norm(h.clone(), w("post_attention_layernorm.weight"), a.norm_eps);
-            let g = blk.gate.forward(x.clone(), w("mlp.gate_proj.weight"), key);
-            let u = blk.up.forward(x, w("mlp.up_proj.weight"), key);
+            let g = blk
+                .gate
+                .forward(x.clone(), w("mlp.gate_proj.weight"), key, train);
+            let u = blk.up.forward(x, w("mlp.up_proj.weight"), key, train);
             h = h + blk
                 .down
-                .forward(swiglu(g, u), w("mlp.down_proj.weight"), key);
+                .forward(swiglu(g, u), w("mlp.down_proj.weight"), key, train);
         }
         let h = rms_norm(h, p.get("model.norm.weight"), a.norm_eps);
         let head = if a.tie_embeddings {
@@ -143,7 +184,7 @@ impl Llama {
         } else {
             p.get("lm_head.weight")
         };
-        self.lm_head.forward(h, head, key)
+        self.lm_head.forward(h, head, key, train)
     }
 
     fn attention<B: LpBackend>(
@@ -153,6 +194,7 @@ impl Llama {
         rope: &Rope<B>,
         x: Tensor<B, 3>,
         key: u64,
+        train: bool,
     ) -> Tensor<B, 3> {
         let a = &self.arch;
         let [b, t, d] = x.dims();
@@ -162,22 +204,27 @@ impl Llama {
         let heads = |y: Tensor<B, 3>, n: usize| y.reshape([b, t, n, hd]);
         let q = rope
             .apply(heads(
-                blk.q.forward(x.clone(), w("q_proj.weight"), key),
+                blk.q.forward(x.clone(), w("q_proj.weight"), key, train),
                 a.n_heads,
             ))
             .swap_dims(1, 2);
         let k = rope
             .apply(heads(
-                blk.k.forward(x.clone(), w("k_proj.weight"), key),
+                blk.k.forward(x.clone(), w("k_proj.weight"), key, train),
                 a.n_kv_heads,
             ))
             .swap_dims(1, 2);
-        let v = heads(blk.v.forward(x, w("v_proj.weight"), key), a.n_kv_heads).swap_dims(1, 2);
+        let v = heads(
+            blk.v.forward(x, w("v_proj.weight"), key, train),
+            a.n_kv_heads,
+        )
+        .swap_dims(1, 2);
         let y = causal_attention(q, k, v);
         blk.o.forward(
             y.swap_dims(1, 2).reshape([b, t, d]),
             w("o_proj.weight"),
             key,
+            train,
         )
     }
 }

@@ -1,28 +1,57 @@
 //! `LpLinear`: every projection of the model, `y = x·Wᵀ` with operands treated per its scheme
 //! (nibble-ops' quantized linear with its custom backward; a plain matmul for `f32`).
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use burn::prelude::*;
-use nibble_ops::{LinearScheme, LpBackend, keys, lp_linear};
+use nibble_ops::{DelayedState, LayerCall, LinearScheme, LpBackend, keys, lp_linear};
 
-/// One linear layer: its HF module name, the scheme the precision policy gave it, and its index
-/// in the model (it keys the layer's random streams).
-#[derive(Debug, Clone, PartialEq)]
+/// One linear layer: its HF module name, the scheme the precision policy gave it, its index in
+/// the model (it keys the layer's random streams) and, for delayed scaling, its amax histories.
+#[derive(Debug, Clone)]
 pub struct LpLinear {
     pub name: String,
     pub scheme: Arc<LinearScheme>,
     pub index: u64,
+    pub delayed: Option<Arc<Mutex<DelayedState>>>,
 }
 
 impl LpLinear {
+    pub fn new(name: String, scheme: Arc<LinearScheme>, index: u64) -> Self {
+        let delayed = scheme
+            .delayed
+            .map(|d| Arc::new(Mutex::new(DelayedState::new(&d))));
+        LpLinear {
+            name,
+            scheme,
+            index,
+            delayed,
+        }
+    }
+
+    /// End of an optimizer step: delayed scaling moves its histories on.
+    pub fn end_step(&self) {
+        if let (Some(d), Some(state)) = (self.scheme.delayed, &self.delayed) {
+            let mut st = state.lock().expect("delayed-scaling state");
+            let max = |q: Option<nibble_formats::spec::QuantSpec>| {
+                q.map_or(448.0, |q| q.element.max_value())
+            };
+            let b = self.scheme.backward;
+            st.x.update(&d, max(self.scheme.fwd_x));
+            st.w.update(&d, max(self.scheme.fwd_w));
+            st.dy.update(&d, max(b.and_then(|b| b.dgrad_dy)));
+        }
+    }
+
     /// `x`: `[batch, seq, in]`, `w`: `[out, in]` → `[batch, seq, out]`. `key` is the
     /// forward-backward call's key (run seed, step, micro-batch); the layer derives its own.
+    /// `train` records amaxes for delayed scaling (evaluation does not).
     pub fn forward<B: LpBackend>(
         &self,
         x: Tensor<B, 3>,
         w: Tensor<B, 2>,
         key: u64,
+        train: bool,
     ) -> Tensor<B, 3> {
         let [b, t, i] = x.dims();
         let o = w.dims()[0];
@@ -30,7 +59,12 @@ impl LpLinear {
         let y = if self.scheme.is_identity() {
             x.matmul(w.transpose())
         } else {
-            lp_linear(x, w, &self.scheme, keys::child(key, self.index))
+            let call = LayerCall {
+                key: keys::child(key, self.index),
+                record: train,
+                delayed: self.delayed.clone(),
+            };
+            lp_linear(x, w, &self.scheme, &call)
         };
         y.reshape([b, t, o])
     }

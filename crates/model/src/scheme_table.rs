@@ -4,7 +4,7 @@
 
 use nibble_formats::element::Element;
 use nibble_formats::spec::{ExpRounding, Rounding};
-use nibble_ops::{Knobs, LinearScheme, Passes, SignSide, Source, customize, preset};
+use nibble_ops::{AmaxAlgo, Knobs, LinearScheme, Passes, SignSide, Source, customize, preset};
 use serde::{Deserialize, Serialize};
 
 use crate::error::KeyError;
@@ -42,6 +42,15 @@ pub struct SchemeTable {
     /// Zero gradients where the forward quantizer clipped.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub clip_mask: Option<bool>,
+    /// Delayed scaling (`fp8-delayed`): amax history length (TE default 1024).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub amax_history_len: Option<usize>,
+    /// Delayed scaling: `max` (default) | `most_recent`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub amax_compute_algo: Option<String>,
+    /// Delayed scaling: the scale is divided by 2^margin.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub margin: Option<i32>,
 }
 
 fn pick<T: Copy>(
@@ -105,6 +114,16 @@ impl SchemeTable {
                 &[("e5m2", Element::E5M2), ("e4m3", Element::E4M3)],
             )?,
             clip_mask: self.clip_mask,
+            amax_history_len: self.amax_history_len,
+            amax_algo: pick(
+                &self.amax_compute_algo,
+                "amax_compute_algo",
+                &[
+                    ("max", AmaxAlgo::Max),
+                    ("most_recent", AmaxAlgo::MostRecent),
+                ],
+            )?,
+            margin: self.margin,
         };
         customize(name, base, &knobs).map_err(|m| KeyError::new("", m))
     }

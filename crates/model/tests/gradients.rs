@@ -105,17 +105,13 @@ fn check<const D: usize>(
 
 #[test]
 fn lp_linear_f32() {
-    let lin = LpLinear {
-        name: "x".into(),
-        scheme: Arc::new(LinearScheme::identity("f32")),
-        index: 0,
-    };
+    let lin = LpLinear::new("x".into(), Arc::new(LinearScheme::identity("f32")), 0);
     let r = rand_vec(2 * 3 * 5, 9);
     check(
         &[(rand_vec(2 * 3 * 4, 1), [2, 3, 4])],
         |t| {
             let w = tensor(&rand_vec(5 * 4, 2), [5, 4]);
-            (lin.forward(t[0].clone(), w, 0) * tensor(&r, [2, 3, 5])).sum()
+            (lin.forward(t[0].clone(), w, 0, true) * tensor(&r, [2, 3, 5])).sum()
         },
         24,
     );
@@ -123,7 +119,7 @@ fn lp_linear_f32() {
         &[(rand_vec(5 * 4, 2), [5, 4])],
         |t| {
             let x = tensor(&rand_vec(2 * 3 * 4, 1), [2, 3, 4]);
-            (lin.forward(x, t[0].clone(), 0) * tensor(&r, [2, 3, 5])).sum()
+            (lin.forward(x, t[0].clone(), 0, true) * tensor(&r, [2, 3, 5])).sum()
         },
         20,
     );

@@ -157,7 +157,7 @@ fn forward_is_causal_and_starts_near_uniform() {
     toks2[10] = 5; // change one token in sequence 0 at position 10
     let run = |t: Vec<i32>| {
         let ids = Tensor::<B, 2, Int>::from_data(TensorData::new(t, [2, 16]), &dev());
-        vals(m.forward(&p, &rope, ids, 0))
+        vals(m.forward(&p, &rope, ids, 0, false))
     };
     let (a, b) = (run(toks.clone()), run(toks2));
     let v = 256;
@@ -170,7 +170,7 @@ fn forward_is_causal_and_starts_near_uniform() {
     let ids = Tensor::<B, 2, Int>::from_data(TensorData::new(toks.clone(), [2, 16]), &dev());
     let tg: Vec<i32> = toks.iter().map(|x| (x + 1) % 256).collect();
     let tg = Tensor::<B, 2, Int>::from_data(TensorData::new(tg, [2, 16]), &dev());
-    let loss = vals(cross_entropy(m.forward(&p, &rope, ids, 0), tg))[0];
+    let loss = vals(cross_entropy(m.forward(&p, &rope, ids, 0, false), tg))[0];
     assert!((loss - (256f32).ln()).abs() < 0.05, "initial loss {loss}");
 }
 
@@ -185,12 +185,12 @@ fn bf16_scheme_rounds_operands_and_passes_gradients_through() {
     let tx =
         Tensor::<A, 3>::from_data(TensorData::new(x.clone(), [2, 3, 4]), &dev()).require_grad();
     let tw = Tensor::<A, 2>::from_data(TensorData::new(w.clone(), [5, 4]), &dev()).require_grad();
-    let lin = LpLinear {
-        name: "l".into(),
-        scheme: std::sync::Arc::new(nibble_ops::preset("bf16").unwrap()),
-        index: 0,
-    };
-    let y = lin.forward(tx.clone(), tw.clone(), 0);
+    let lin = LpLinear::new(
+        "l".into(),
+        std::sync::Arc::new(nibble_ops::preset("bf16").unwrap()),
+        0,
+    );
+    let y = lin.forward(tx.clone(), tw.clone(), 0, true);
     let got: Vec<f32> = y.clone().inner().into_data().into_vec().unwrap();
     let r = |v: f32| half::bf16::from_f32(v).to_f32();
     for row in 0..6 {
@@ -308,7 +308,7 @@ fn mixed_schemes_per_layer_by_glob_and_block_position() {
     let tg: Vec<i32> = toks.iter().map(|x| (x + 1) % 256).collect();
     let tg = Tensor::<A, 2, Int>::from_data(TensorData::new(tg, [2, 16]), &dev());
     let rope = m.rope::<A>(&dev());
-    let loss = cross_entropy(m.forward(&leaves, &rope, ids, 42), tg);
+    let loss = cross_entropy(m.forward(&leaves, &rope, ids, 42, true), tg);
     let g = loss.backward();
     for (name, t) in &leaves.tensors {
         let gv: Vec<f32> = t.grad(&g).unwrap().into_data().into_vec().unwrap();

@@ -3,7 +3,7 @@
 //! the primitives with fused kernels. `Autodiff<B>` implements `lp_linear` with the custom
 //! backward of [`crate::linear`].
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
 use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
@@ -15,6 +15,7 @@ use burn::tensor::TensorPrimitive;
 use burn::tensor::ops::FloatTensor;
 use nibble_formats::spec::QuantSpec;
 
+use crate::delayed::DelayedState;
 use crate::host;
 use crate::linear::{self, Saved};
 use crate::scheme::LinearScheme;
@@ -57,15 +58,16 @@ pub trait LpBackend: Backend {
         ))
     }
 
-    /// `x·Wᵀ` under `scheme` (x: `[tokens, in]`, w: `[out, in]`). `key` seeds this call's
-    /// stochastic rounding and random signs. Without autodiff: the forward only.
+    /// `x·Wᵀ` under `scheme` (x: `[tokens, in]`, w: `[out, in]`). `call` carries the key of
+    /// this call's stochastic rounding and random signs, and the layer's delayed-scaling state.
+    /// Without autodiff: the forward only.
     fn lp_linear(
         x: FloatTensor<Self>,
         w: FloatTensor<Self>,
         scheme: &Arc<LinearScheme>,
-        key: u64,
+        call: &LayerCall,
     ) -> FloatTensor<Self> {
-        unwrap(linear::forward::<Self>(wrap(x), wrap(w), scheme, key, false).0)
+        unwrap(linear::forward::<Self>(wrap(x), wrap(w), scheme, call, false).0)
     }
 }
 
@@ -101,7 +103,7 @@ impl<B: LpBackend, C: CheckpointStrategy> LpBackend for Autodiff<B, C> {
         x: FloatTensor<Self>,
         w: FloatTensor<Self>,
         scheme: &Arc<LinearScheme>,
-        key: u64,
+        call: &LayerCall,
     ) -> FloatTensor<Self> {
         match LpLinearBackward
             .prepare::<C>([x.node.clone(), w.node.clone()])
@@ -110,14 +112,34 @@ impl<B: LpBackend, C: CheckpointStrategy> LpBackend for Autodiff<B, C> {
         {
             OpsKind::Tracked(prep) => {
                 let (y, saved) =
-                    linear::forward::<B>(wrap(x.primitive), wrap(w.primitive), scheme, key, true);
+                    linear::forward::<B>(wrap(x.primitive), wrap(w.primitive), scheme, call, true);
                 prep.finish(saved.expect("saved state"), unwrap(y))
             }
             OpsKind::UnTracked(prep) => {
                 let (y, _) =
-                    linear::forward::<B>(wrap(x.primitive), wrap(w.primitive), scheme, key, false);
+                    linear::forward::<B>(wrap(x.primitive), wrap(w.primitive), scheme, call, false);
                 prep.finish(unwrap(y))
             }
+        }
+    }
+}
+
+/// Per call of one layer: the random key, whether amaxes are recorded (training) or not
+/// (evaluation), and the layer's delayed-scaling state, if its scheme has one.
+#[derive(Clone, Debug, Default)]
+pub struct LayerCall {
+    pub key: u64,
+    pub record: bool,
+    pub delayed: Option<Arc<Mutex<DelayedState>>>,
+}
+
+impl LayerCall {
+    /// A call with only a key (no delayed scaling).
+    pub fn key(key: u64) -> Self {
+        LayerCall {
+            key,
+            record: true,
+            delayed: None,
         }
     }
 }
@@ -127,7 +149,7 @@ pub fn lp_linear<B: LpBackend>(
     x: Tensor<B, 2>,
     w: Tensor<B, 2>,
     scheme: &Arc<LinearScheme>,
-    key: u64,
+    call: &LayerCall,
 ) -> Tensor<B, 2> {
-    wrap(B::lp_linear(unwrap(x), unwrap(w), scheme, key))
+    wrap(B::lp_linear(unwrap(x), unwrap(w), scheme, call))
 }

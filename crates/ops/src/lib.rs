@@ -3,12 +3,14 @@
 //! [`LinearScheme`].
 
 pub mod backend;
+pub mod delayed;
 pub mod host;
 pub mod keys;
 pub mod linear;
 pub mod presets;
 pub mod scheme;
 
-pub use backend::{LpBackend, lp_linear};
+pub use backend::{LayerCall, LpBackend, lp_linear};
+pub use delayed::{AmaxAlgo, DelayedScaling, DelayedState};
 pub use presets::{Knobs, Passes, customize, preset};
 pub use scheme::{BackwardQuant, LinearScheme, Rht, RhtGemms, SignSide, SignSource, Source};

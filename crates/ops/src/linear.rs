@@ -16,7 +16,9 @@ use burn::tensor::TensorPrimitive;
 use nibble_formats::hadamard::{TE_SIGNS_16, random_signs};
 use nibble_formats::spec::QuantSpec;
 
-use crate::backend::LpBackend;
+use crate::backend::{LayerCall, LpBackend};
+use crate::delayed::{AmaxHistory, DelayedState, quantize_with_scale};
+use crate::host::{from_host, to_host};
 use crate::keys::{Role, subkey};
 use crate::scheme::{LinearScheme, RhtGemms, SignSide, SignSource, Source};
 
@@ -31,7 +33,57 @@ pub struct Saved<B: Backend> {
     keep_x: Option<Tensor<B, 2>>,
     keep_w: Option<Tensor<B, 2>>,
     scheme: Arc<LinearScheme>,
-    key: u64,
+    call: LayerCall,
+}
+
+/// Which delayed-scaling history an operand uses.
+#[derive(Clone, Copy)]
+enum Hist {
+    X,
+    W,
+    Dy,
+}
+
+fn history(st: &mut DelayedState, h: Hist) -> &mut AmaxHistory {
+    match h {
+        Hist::X => &mut st.x,
+        Hist::W => &mut st.w,
+        Hist::Dy => &mut st.dy,
+    }
+}
+
+/// Quantize with the role's delayed scale (staging its amax when `stage`).
+fn delayed<B: Backend>(
+    t: Tensor<B, 2>,
+    spec: &QuantSpec,
+    state: &std::sync::Mutex<DelayedState>,
+    h: Hist,
+    stage: bool,
+) -> Tensor<B, 2> {
+    let device = t.device();
+    let (v, dims) = to_host(t);
+    let mut st = state.lock().expect("delayed-scaling state");
+    let hist = history(&mut st, h);
+    let (q, amax) = quantize_with_scale(&v, spec.element, hist.scale);
+    if stage {
+        hist.stage(amax);
+    }
+    from_host(q, dims, &device)
+}
+
+/// One operand: the delayed path when the scheme has delayed scaling, else its spec.
+fn operand<B: LpBackend>(
+    t: Tensor<B, 2>,
+    spec: Option<&QuantSpec>,
+    seed: u64,
+    call: &LayerCall,
+    h: Hist,
+    stage: bool,
+) -> Tensor<B, 2> {
+    match (spec, &call.delayed) {
+        (Some(s), Some(state)) => delayed(t, s, state, h, stage && call.record),
+        _ => maybe_quant(t, spec, seed),
+    }
 }
 
 fn quant<B: LpBackend>(
@@ -76,10 +128,24 @@ pub fn forward<B: LpBackend>(
     x: Tensor<B, 2>,
     w: Tensor<B, 2>,
     scheme: &Arc<LinearScheme>,
-    key: u64,
+    call: &LayerCall,
     save: bool,
 ) -> (Tensor<B, 2>, Option<Saved<B>>) {
     let s = scheme.as_ref();
+    let key = call.key;
+    let call = if s.delayed.is_some() {
+        assert!(
+            call.delayed.is_some(),
+            "scheme `{}` has delayed scaling but the layer has no amax state",
+            s.name
+        );
+        call.clone()
+    } else {
+        LayerCall {
+            delayed: None,
+            ..call.clone()
+        }
+    };
     if s.is_identity() {
         let y = x.clone().matmul(w.clone().transpose());
         let saved = save.then(|| Saved {
@@ -88,7 +154,7 @@ pub fn forward<B: LpBackend>(
             keep_x: None,
             keep_w: None,
             scheme: scheme.clone(),
-            key,
+            call,
         });
         return (y, saved);
     }
@@ -104,15 +170,16 @@ pub fn forward<B: LpBackend>(
         ),
         None => (x, w),
     };
-    let q = |t: Tensor<B, 2>, spec: Option<&QuantSpec>, role| match spec {
-        Some(spec) => {
+    let q = |t: Tensor<B, 2>, spec: Option<&QuantSpec>, role, h| match (spec, &call.delayed) {
+        (Some(_), Some(_)) => (operand(t, spec, 0, &call, h, true), None),
+        (Some(spec), None) => {
             let (v, keep) = quant(t, spec, subkey(key, role));
             (v, Some(keep))
         }
-        None => (t, None),
+        (None, _) => (t, None),
     };
-    let (xq, kx) = q(xh.clone(), s.fwd_x.as_ref(), Role::FwdX);
-    let (wq, kw) = q(wh.clone(), s.fwd_w.as_ref(), Role::FwdW);
+    let (xq, kx) = q(xh.clone(), s.fwd_x.as_ref(), Role::FwdX, Hist::X);
+    let (wq, kw) = q(wh.clone(), s.fwd_w.as_ref(), Role::FwdW, Hist::W);
     let y = xq.clone().matmul(wq.clone().transpose());
     let saved = save.then(|| {
         let requant = s.backward.is_none_or(|b| b.source == Source::Requantize);
@@ -123,7 +190,7 @@ pub fn forward<B: LpBackend>(
             keep_x: kx.filter(|_| s.clip_mask),
             keep_w: kw.filter(|_| s.clip_mask),
             scheme: scheme.clone(),
-            key,
+            call,
         }
     });
     (y, saved)
@@ -137,7 +204,8 @@ pub fn backward<B: LpBackend>(
     want_dw: bool,
 ) -> (Option<Tensor<B, 2>>, Option<Tensor<B, 2>>) {
     let s = saved.scheme.as_ref();
-    let key = saved.key;
+    let call = &saved.call;
+    let key = call.key;
     let bq = s.backward.as_ref();
     let rht = bq.and_then(|b| b.rht);
     let signs: Option<Vec<f32>> = rht.map(|r| match r.signs {
@@ -152,28 +220,41 @@ pub fn backward<B: LpBackend>(
         _ => t,
     };
     let dxh = want_dx.then(|| {
-        let a = maybe_quant(
+        let a = operand(
             rot(dy.clone(), true),
             bq.and_then(|b| b.dgrad_dy.as_ref()),
             subkey(key, Role::DgradDy),
+            call,
+            Hist::Dy,
+            true,
         );
-        let b = maybe_quant(
+        let b = operand(
             rot(saved.w.clone().transpose(), true),
             bq.and_then(|b| b.dgrad_w.as_ref()),
             subkey(key, Role::DgradW),
+            call,
+            Hist::W,
+            false,
         );
         a.matmul(b.transpose())
     });
     let dwh = want_dw.then(|| {
-        let a = maybe_quant(
+        // dY's amax is staged once (dgrad), or here when dgrad is not computed.
+        let a = operand(
             rot(dy.transpose(), false),
             bq.and_then(|b| b.wgrad_dy.as_ref()),
             subkey(key, Role::WgradDy),
+            call,
+            Hist::Dy,
+            !want_dx,
         );
-        let b = maybe_quant(
+        let b = operand(
             rot(saved.x.clone().transpose(), false),
             bq.and_then(|b| b.wgrad_x.as_ref()),
             subkey(key, Role::WgradX),
+            call,
+            Hist::X,
+            false,
         );
         a.matmul(b.transpose())
     });

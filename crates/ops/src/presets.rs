@@ -3,13 +3,15 @@
 use nibble_formats::element::Element;
 use nibble_formats::spec::{Block, ExpRounding, QuantSpec, Rounding, ScaleRule, Transform};
 
+use crate::delayed::{AmaxAlgo, DelayedScaling};
 use crate::scheme::{BackwardQuant, LinearScheme, Rht, RhtGemms, SignSide, SignSource, Source};
 
 /// Every preset name.
-pub const PRESETS: [&str; 8] = [
+pub const PRESETS: [&str; 9] = [
     "f32",
     "bf16",
     "fp8-current",
+    "fp8-delayed",
     "mxfp8",
     "fp8-block",
     "quartet-mxfp4",
@@ -69,6 +71,18 @@ pub fn preset(name: &str) -> Result<LinearScheme, String> {
                 source: Source::HighPrecision,
                 rht: None,
             });
+        }
+        // TE DelayedScaling, HYBRID: as fp8-current, with scales from a 1024-step amax history
+        // (max), margin 0.
+        "fp8-delayed" => {
+            let mut s2 = preset("fp8-current")?;
+            s2.name = name.to_owned();
+            s2.delayed = Some(DelayedScaling {
+                history_len: 1024,
+                algo: AmaxAlgo::Max,
+                margin: 0,
+            });
+            s = s2;
         }
         // TE MXFP8BlockScaling: 1×32 E4M3 with RCEIL (round-up) E8M0 scales, every operand
         // quantized along its GEMM's inner dimension from high precision.
@@ -180,6 +194,10 @@ pub struct Knobs {
     /// FP8 element of the gradient operands (`e5m2` HYBRID, or `e4m3`).
     pub grad_element: Option<Element>,
     pub clip_mask: Option<bool>,
+    /// Delayed scaling: history length, amax algorithm, margin.
+    pub amax_history_len: Option<usize>,
+    pub amax_algo: Option<AmaxAlgo>,
+    pub margin: Option<i32>,
 }
 
 /// `base` with `knobs` applied; `name` names the result.
@@ -232,6 +250,28 @@ pub fn customize(name: &str, mut s: LinearScheme, k: &Knobs) -> Result<LinearSch
     }
     if let Some(c) = k.clip_mask {
         s.clip_mask = c;
+    }
+    if k.amax_history_len.is_some() || k.amax_algo.is_some() || k.margin.is_some() {
+        let Some(d) = s.delayed.as_mut() else {
+            return Err(format!(
+                "scheme `{name}`: amax_history_len / amax_algo / margin need delayed scaling \
+                 (preset fp8-delayed)"
+            ));
+        };
+        if let Some(n) = k.amax_history_len {
+            if n == 0 {
+                return Err(format!(
+                    "scheme `{name}`: amax_history_len must be at least 1"
+                ));
+            }
+            d.history_len = n;
+        }
+        if let Some(a) = k.amax_algo {
+            d.algo = a;
+        }
+        if let Some(m) = k.margin {
+            d.margin = m;
+        }
     }
     match k.passes {
         None | Some(Passes::Both) => {}

@@ -5,7 +5,9 @@
 //! `Transform::None`): the forward Hadamard must be the same on X and W, and the backward's random
 //! signs the same on both operands of a GEMM, or the GEMM would not be invariant.
 
-use nibble_formats::spec::{QuantSpec, Transform};
+use nibble_formats::spec::{Block, QuantSpec, Transform};
+
+use crate::delayed::DelayedScaling;
 
 /// Where the backward GEMMs take X and W from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -82,6 +84,9 @@ pub struct LinearScheme {
     pub clip_mask: bool,
     /// `None`: plain f32 backward GEMMs (forward-only quantization).
     pub backward: Option<BackwardQuant>,
+    /// FP8 delayed scaling: X, W and dY (and the transposed copies) use per-tensor scales from
+    /// their amax histories instead of their specs' scale rule (which must be per-tensor FP8).
+    pub delayed: Option<DelayedScaling>,
 }
 
 impl LinearScheme {
@@ -94,6 +99,7 @@ impl LinearScheme {
             fwd_w: None,
             clip_mask: false,
             backward: None,
+            delayed: None,
         }
     }
 
@@ -126,6 +132,29 @@ impl LinearScheme {
             if !nibble_formats::hadamard::is_supported(g) {
                 return Err(format!(
                     "scheme `{}`: Hadamard size {g} is not one of 16, 32, 64, 128, 256",
+                    self.name
+                ));
+            }
+        }
+        if self.delayed.is_some() {
+            let all = [
+                self.fwd_x,
+                self.fwd_w,
+                self.backward.and_then(|b| b.dgrad_dy),
+                self.backward.and_then(|b| b.dgrad_w),
+                self.backward.and_then(|b| b.wgrad_dy),
+                self.backward.and_then(|b| b.wgrad_x),
+            ];
+            let fp8 = |q: &QuantSpec| {
+                matches!(
+                    q.element,
+                    nibble_formats::element::Element::E4M3 | nibble_formats::element::Element::E5M2
+                ) && q.block == Block::Tensor
+            };
+            if !all.iter().all(|q| q.as_ref().is_some_and(fp8)) || self.fwd_hadamard.is_some() {
+                return Err(format!(
+                    "scheme `{}`: delayed scaling needs per-tensor FP8 on all six operands and no \
+                     Hadamard",
                     self.name
                 ));
             }

@@ -10,8 +10,8 @@ use burn::tensor::TensorData;
 use nibble_formats::element::round_bf16;
 use nibble_formats::spec::{ExpRounding, QuantSpec, Rounding, Transform};
 use nibble_ops::{
-    BackwardQuant, Knobs, LinearScheme, Passes, Rht, RhtGemms, SignSide, SignSource, Source,
-    customize, lp_linear, preset,
+    BackwardQuant, Knobs, LayerCall, LinearScheme, Passes, Rht, RhtGemms, SignSide, SignSource,
+    Source, customize, lp_linear, preset,
 };
 
 type AD = Autodiff<Flex>;
@@ -56,7 +56,14 @@ fn run(
     let (t, k, n) = dims;
     let xa = t2::<AD>(x.to_vec(), [t, k]).require_grad();
     let wa = t2::<AD>(w.to_vec(), [n, k]).require_grad();
-    let y = lp_linear(xa.clone(), wa.clone(), &Arc::new(scheme.clone()), key);
+    // Delayed scaling needs its per-layer state (fresh: scale 1).
+    let call = LayerCall {
+        delayed: scheme
+            .delayed
+            .map(|d| Arc::new(std::sync::Mutex::new(nibble_ops::DelayedState::new(&d)))),
+        ..LayerCall::key(key)
+    };
+    let y = lp_linear(xa.clone(), wa.clone(), &Arc::new(scheme.clone()), &call);
     let loss = (y.clone() * t2::<AD>(c.to_vec(), [t, n])).sum();
     let g = loss.backward();
     (
@@ -331,6 +338,7 @@ fn every_preset_runs_and_stays_close_to_f32() {
         ("f32", 0.0),
         ("bf16", 0.01),
         ("fp8-current", 0.08),
+        ("fp8-delayed", 0.08),
         ("mxfp8", 0.08),
         ("fp8-block", 0.08),
         ("quartet-mxfp4", 0.35),
@@ -351,4 +359,81 @@ fn every_preset_runs_and_stays_close_to_f32() {
             );
         }
     }
+}
+
+/// FP8 delayed scaling through the op: the first step quantizes with scale 1 and stages the
+/// amaxes; after the step's update the next call uses 448 / amax(history). Checked against an
+/// E4M3 cast of the hand-scaled operands.
+#[test]
+fn delayed_scaling_uses_the_previous_steps_amax() {
+    use std::sync::Mutex;
+
+    use nibble_formats::element::Element;
+    use nibble_formats::quantize::quantize_dequantize;
+    use nibble_formats::spec::{Block, ScaleRule};
+    use nibble_ops::DelayedState;
+
+    let (x, w, c) = inputs();
+    let (t, k, n) = DIMS;
+    let s = preset("fp8-delayed").unwrap();
+    let d = s.delayed.unwrap();
+    let state = Arc::new(Mutex::new(DelayedState::new(&d)));
+    let call = LayerCall {
+        key: 1,
+        record: true,
+        delayed: Some(state.clone()),
+    };
+    let cast = |v: &[f32], scale: f32| -> Vec<f32> {
+        let spec = QuantSpec {
+            element: Element::E4M3,
+            block: Block::Tensor,
+            scale: ScaleRule::None,
+            rounding: Rounding::Rne,
+            transform: Transform::None,
+        };
+        let scaled: Vec<f32> = v.iter().map(|a| a * scale).collect();
+        quantize_dequantize(&spec, &scaled, &[v.len()], 0)
+            .unwrap()
+            .values
+            .into_iter()
+            .map(|q| q * (1.0 / scale))
+            .collect()
+    };
+    let forward = |call: &LayerCall| {
+        let y = lp_linear(
+            t2::<Flex>(x.clone(), [t, k]),
+            t2::<Flex>(w.clone(), [n, k]),
+            &Arc::new(s.clone()),
+            call,
+        );
+        host(y)
+    };
+    let amax = |v: &[f32]| v.iter().fold(0f32, |m, a| m.max(a.abs()));
+    let want = |sx: f32, sw: f32| {
+        host(t2::<Flex>(cast(&x, sx), [t, k]).matmul(t2::<Flex>(cast(&w, sw), [n, k]).transpose()))
+    };
+    assert_eq!(forward(&call), want(1.0, 1.0), "step 1: initial scale 1");
+    assert_eq!(state.lock().unwrap().x.history[0], amax(&x));
+    assert_eq!(state.lock().unwrap().w.history[0], amax(&w));
+    // Evaluation does not record.
+    let eval = LayerCall {
+        record: false,
+        ..call.clone()
+    };
+    state.lock().unwrap().x.history[0] = 0.0;
+    forward(&eval);
+    assert_eq!(state.lock().unwrap().x.history[0], 0.0);
+    state.lock().unwrap().x.history[0] = amax(&x);
+    {
+        let mut st = state.lock().unwrap();
+        st.x.update(&d, 448.0);
+        st.w.update(&d, 448.0);
+    }
+    let (sx, sw) = (448.0 / amax(&x), 448.0 / amax(&w));
+    assert_eq!(
+        forward(&call),
+        want(sx, sw),
+        "step 2: scales from step 1's amaxes"
+    );
+    let _ = c;
 }

@@ -15,10 +15,11 @@ use nibble_train::trainer::train_step;
 
 type B = Flex;
 
-const SCHEMES: [&str; 8] = [
+const SCHEMES: [&str; 9] = [
     "f32",
     "bf16",
     "fp8-current",
+    "fp8-delayed",
     "mxfp8",
     "fp8-block",
     "quartet-mxfp4",

@@ -9,6 +9,10 @@ use nibble_train::sections::Recipe;
 use nibble_train::trainer::{TrainError, TrainOptions, train};
 
 fn recipe_text(out: &Path, name: &str, steps: u64) -> String {
+    recipe_with(out, name, steps, "")
+}
+
+fn recipe_with(out: &Path, name: &str, steps: u64, extra: &str) -> String {
     format!(
         r#"
 [run]
@@ -44,6 +48,7 @@ progress = false
 [checkpoint]
 every = 3
 keep_last = 2
+{extra}
 "#,
         out.display(),
         out.join("cache").display()
@@ -128,5 +133,58 @@ fn resume_is_bit_identical() {
         (1..=12).collect::<Vec<_>>(),
         "the lost step 7 is logged once, by the resumed run"
     );
+    let _ = fs::remove_dir_all(&tmp);
+}
+
+/// Stateful and stochastic quantizers survive an interruption too: FP8 delayed scaling (amax
+/// histories saved in the checkpoint) in block 0 and Quartet with SR backward (per-step keys) in
+/// block 1.
+#[test]
+fn resume_is_bit_identical_with_low_precision_schemes() {
+    let tmp = std::env::temp_dir().join(format!("nibble-resume-lp-{}", std::process::id()));
+    let _ = fs::remove_dir_all(&tmp);
+    let extra = r#"
+[precision]
+default = "fp8-delayed"
+
+[[precision.rules]]
+last_blocks = 1
+scheme = "quartet-sr"
+
+[precision.schemes.quartet-sr]
+preset = "quartet-mxfp4"
+backward_rounding = "sr"
+
+[precision.schemes.short-history]
+preset = "fp8-delayed"
+amax_history_len = 4
+"#;
+    let straight = recipe_with(&tmp, "straight", 8, extra);
+    let s = run(&straight, false, None).unwrap();
+    let full = recipe_with(&tmp, "resumed", 8, extra);
+    run(&full, false, Some(4)).unwrap();
+    let r = run(&full, true, None).unwrap();
+    let (a_model, a_opt) = ckpt_bytes(&s.run_dir, 8);
+    let (b_model, b_opt) = ckpt_bytes(&r.run_dir, 8);
+    assert!(a_model == b_model, "model weights differ after resume");
+    assert!(a_opt == b_opt, "optimizer state differs after resume");
+    let state = |dir: &Path| -> serde_json::Value {
+        serde_json::from_str(
+            &fs::read_to_string(dir.join("checkpoints/step-00000008/state.json")).unwrap(),
+        )
+        .unwrap()
+    };
+    let qs = state(&s.run_dir)["state"]["quant_state"].clone();
+    assert_eq!(qs, state(&r.run_dir)["state"]["quant_state"]);
+    // Block 0's seven layers keep delayed-scaling state; the scales moved off their initial 1.
+    let q = qs.as_object().expect("quant_state saved");
+    assert_eq!(q.len(), 7);
+    let v = q["model.layers.0.mlp.up_proj"].as_array().unwrap();
+    assert_eq!(v.len(), 3 * 1025);
+    assert!(
+        v[0].as_f64().unwrap() != 1.0,
+        "the X scale was updated from the amax history"
+    );
+    assert!(s.final_eval.loss.is_finite() && s.final_eval.loss < 5.5);
     let _ = fs::remove_dir_all(&tmp);
 }

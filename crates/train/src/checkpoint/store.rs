@@ -26,6 +26,9 @@ pub struct TrainState {
     /// Wall-clock seconds spent in all processes of this run so far (summed across resumes).
     #[serde(default)]
     pub wall_secs: f64,
+    /// Per-layer quantizer state (FP8 delayed scaling: scales and amax histories).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub quant_state: BTreeMap<String, Vec<f32>>,
 }
 
 #[derive(Debug, thiserror::Error)]

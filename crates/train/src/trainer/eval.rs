@@ -36,11 +36,14 @@ pub fn evaluate<B: LpBackend>(
         let n = (b.rows * b.seq_len) as u64;
         let x = ids::<B>(&b.inputs, b.rows, b.seq_len, device);
         let y = ids::<B>(&b.targets, b.rows, b.seq_len, device);
-        let l = cross_entropy(model.forward(params, rope, x, EVAL_KEY ^ i as u64), y)
-            .into_data()
-            .convert::<f64>()
-            .into_vec::<f64>()
-            .expect("scalar")[0];
+        let l = cross_entropy(
+            model.forward(params, rope, x, EVAL_KEY ^ i as u64, false),
+            y,
+        )
+        .into_data()
+        .convert::<f64>()
+        .into_vec::<f64>()
+        .expect("scalar")[0];
         sum += l * n as f64;
         tokens += n;
     }

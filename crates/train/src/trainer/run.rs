@@ -115,12 +115,21 @@ pub fn train<B: LpBackend>(
         recipe_hash: hash.clone(),
         best_val_loss: None,
         wall_secs: 0.0,
+        quant_state: Default::default(),
     };
     if let Some(dir) = existing.filter(|_| opts.resume) {
         state = checkpoint::load(&dir, &mut params, &mut opt, device)?;
         if state.recipe_hash != hash {
             return Err(TrainError::RecipeMismatch { dir });
         }
+        model
+            .load_quant_state(&state.quant_state)
+            .map_err(|message| {
+                TrainError::Checkpoint(checkpoint::CheckpointError::Format {
+                    path: dir.clone(),
+                    message,
+                })
+            })?;
         let cursor: BatchCursor =
             serde_json::from_value(state.data_cursor.clone()).map_err(|e| {
                 TrainError::Checkpoint(checkpoint::CheckpointError::Format {
@@ -260,6 +269,7 @@ pub fn train<B: LpBackend>(
             || last;
         if ckpt {
             state.wall_secs = wall_before + t_start.elapsed().as_secs_f64();
+            state.quant_state = model.quant_state();
             state.data_cursor = serde_json::to_value(batcher.cursor()).expect("cursor json");
             flush(&mut sinks, &run_dir)?;
             checkpoint::save(&run_dir, &params, &opt, &state)?;

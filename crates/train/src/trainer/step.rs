@@ -62,7 +62,10 @@ pub fn train_step<B: LpBackend>(
         };
         let x = ids::<Autodiff<B>>(&batch.inputs, batch.rows, batch.seq_len, device);
         let y = ids::<Autodiff<B>>(&batch.targets, batch.rows, batch.seq_len, device);
-        let loss = cross_entropy(model.forward(&leaves, rope, x, child(key, i as u64)), y);
+        let loss = cross_entropy(
+            model.forward(&leaves, rope, x, child(key, i as u64), true),
+            y,
+        );
         loss_sum += loss
             .clone()
             .inner()
@@ -84,6 +87,7 @@ pub fn train_step<B: LpBackend>(
     }
     let grad_norm = clip_global_norm(&mut grads, grad_clip);
     opt.step(params, &grads, lr);
+    model.end_step();
     StepStats {
         loss: loss_sum / n,
         grad_norm,
