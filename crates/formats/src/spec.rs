@@ -84,6 +84,9 @@ pub enum Signs {
     Seeded,
     /// Transformer Engine's fixed 16-sign vector (g must be 16).
     TeFixed16,
+    /// Drawn from this key (Philox stream 1), independent of the call's seed: the two operands of
+    /// one GEMM share their signs while their stochastic rounding streams differ.
+    Key(u64),
 }
 
 /// An orthogonal transform applied along the last axis before scaling.
@@ -121,6 +124,10 @@ impl Transform {
                 signs: Signs::TeFixed16,
                 ..
             } => Some(hadamard::TE_SIGNS_16.iter().map(|&s| s as f32).collect()),
+            Transform::RandomizedHadamard {
+                g,
+                signs: Signs::Key(k),
+            } => Some(hadamard::random_signs(k, g)),
             _ => None,
         }
     }

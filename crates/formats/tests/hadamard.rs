@@ -206,3 +206,35 @@ fn te_fixed_signs() {
     assert_eq!(s, t.signs(456).unwrap(), "fixed for all seeds");
     assert_eq!(s.iter().filter(|v| **v < 0.0).count(), 10);
 }
+
+/// `Signs::Key(k)` draws the same signs as `Seeded` under seed k, whatever the call's seed (which
+/// then only keys stochastic rounding): the two operands of a GEMM share signs, not SR streams.
+#[test]
+fn keyed_signs_ignore_the_call_seed() {
+    use nibble_formats::quantize::quantize_dequantize;
+    use nibble_formats::spec::{QuantSpec, Rounding, Signs, Transform};
+    let data: Vec<f32> = (0..4 * 64)
+        .map(|i| ((i * 37 % 101) as f32 - 50.0) / 7.0)
+        .collect();
+    let mut keyed = QuantSpec::quartet_backward(Rounding::Rne);
+    keyed.transform = Transform::RandomizedHadamard {
+        g: 32,
+        signs: Signs::Key(99),
+    };
+    let seeded = QuantSpec::quartet_backward(Rounding::Rne);
+    let a = quantize_dequantize(&keyed, &data, &[4, 64], 5)
+        .unwrap()
+        .values;
+    let b = quantize_dequantize(&keyed, &data, &[4, 64], 6)
+        .unwrap()
+        .values;
+    let c = quantize_dequantize(&seeded, &data, &[4, 64], 99)
+        .unwrap()
+        .values;
+    assert_eq!(a, b);
+    assert_eq!(a, c);
+    let d = quantize_dequantize(&seeded, &data, &[4, 64], 98)
+        .unwrap()
+        .values;
+    assert_ne!(a, d);
+}

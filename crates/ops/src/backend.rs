@@ -29,15 +29,17 @@ fn unwrap<B: Backend>(t: Tensor<B, 2>) -> FloatTensor<B> {
 }
 
 pub trait LpBackend: Backend {
-    /// Quantize-dequantize a 2-D tensor along its last axis (the spec's transform included);
-    /// returns the values and the keep mask (1 = not clipped). Not differentiable.
+    /// Quantize-dequantize a 2-D tensor along its last axis (the spec's transform fused in);
+    /// returns the values and, if `want_mask`, the keep mask (1 = not clipped). Not
+    /// differentiable.
     fn lp_quantize(
         x: FloatTensor<Self>,
         spec: &QuantSpec,
         seed: u64,
-    ) -> (FloatTensor<Self>, FloatTensor<Self>) {
-        let (v, k) = host::quantize::<Self>(wrap(x), spec, seed);
-        (unwrap(v), unwrap(k))
+        want_mask: bool,
+    ) -> (FloatTensor<Self>, Option<FloatTensor<Self>>) {
+        let (v, k) = host::quantize::<Self>(wrap(x), spec, seed, want_mask);
+        (unwrap(v), k.map(unwrap))
     }
 
     /// Block Hadamard along the last axis, `x·diag(s)·H` (inverse: `y·H·diag(s)`); with

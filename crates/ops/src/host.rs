@@ -21,24 +21,25 @@ pub fn from_host<B: Backend>(v: Vec<f32>, dims: [usize; 2], device: &B::Device) 
     Tensor::from_data(TensorData::new(v, dims), device)
 }
 
-/// Quantize-dequantize along the last axis; returns the values and a keep mask (1 where the
-/// quantizer did not clip, 0 where it did).
+/// Quantize-dequantize along the last axis; returns the values and, if `want_mask`, a keep
+/// mask (1 where the quantizer did not clip, 0 where it did).
 pub fn quantize<B: Backend>(
     t: Tensor<B, 2>,
     spec: &QuantSpec,
     seed: u64,
-) -> (Tensor<B, 2>, Tensor<B, 2>) {
+    want_mask: bool,
+) -> (Tensor<B, 2>, Option<Tensor<B, 2>>) {
     let device = t.device();
     let (v, dims) = to_host(t);
     let out = quantize_dequantize(spec, &v, &dims, seed)
         .unwrap_or_else(|e| panic!("quantize {dims:?} with {spec:?}: {e}"));
-    let keep: Vec<f32> = (0..v.len())
-        .map(|i| if out.clip.get_flat(i) { 0.0 } else { 1.0 })
-        .collect();
-    (
-        from_host(out.values, dims, &device),
-        from_host(keep, dims, &device),
-    )
+    let keep = want_mask.then(|| {
+        let keep: Vec<f32> = (0..v.len())
+            .map(|i| if out.clip.get_flat(i) { 0.0 } else { 1.0 })
+            .collect();
+        from_host(keep, dims, &device)
+    });
+    (from_host(out.values, dims, &device), keep)
 }
 
 /// Block Hadamard of every g-block along the last axis: `x·diag(s)·H` (or its inverse

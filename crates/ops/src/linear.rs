@@ -14,7 +14,7 @@ use std::sync::Arc;
 use burn::prelude::*;
 use burn::tensor::TensorPrimitive;
 use nibble_formats::hadamard::{TE_SIGNS_16, random_signs};
-use nibble_formats::spec::QuantSpec;
+use nibble_formats::spec::{QuantSpec, Signs, Transform};
 
 use crate::backend::{LayerCall, LpBackend};
 use crate::delayed::{AmaxHistory, DelayedState, quantize_with_scale};
@@ -90,20 +90,26 @@ fn quant<B: LpBackend>(
     t: Tensor<B, 2>,
     spec: &QuantSpec,
     seed: u64,
-) -> (Tensor<B, 2>, Tensor<B, 2>) {
+    want_mask: bool,
+) -> (Tensor<B, 2>, Option<Tensor<B, 2>>) {
     let p = t.into_primitive().tensor();
-    let (v, k) = B::lp_quantize(p, spec, seed);
+    let (v, k) = B::lp_quantize(p, spec, seed, want_mask);
     (
         Tensor::from_primitive(TensorPrimitive::Float(v)),
-        Tensor::from_primitive(TensorPrimitive::Float(k)),
+        k.map(|k| Tensor::from_primitive(TensorPrimitive::Float(k))),
     )
 }
 
 fn maybe_quant<B: LpBackend>(t: Tensor<B, 2>, spec: Option<&QuantSpec>, seed: u64) -> Tensor<B, 2> {
     match spec {
-        Some(s) => quant(t, s, seed).0,
+        Some(s) => quant(t, s, seed, false).0,
         None => t,
     }
+}
+
+/// `spec` with a transform fused in (one pass over the operand instead of two).
+fn with_transform(spec: &QuantSpec, transform: Transform) -> QuantSpec {
+    QuantSpec { transform, ..*spec }
 }
 
 fn hadamard<B: LpBackend>(
@@ -163,32 +169,50 @@ pub fn forward<B: LpBackend>(
     if let Err(e) = s.check_shape(t, k, n) {
         panic!("{e}");
     }
-    let (xh, wh) = match s.fwd_hadamard {
-        Some(g) => (
-            hadamard(x, g, None, false, false),
-            hadamard(w, g, None, false, false),
-        ),
-        None => (x, w),
-    };
-    let q = |t: Tensor<B, 2>, spec: Option<&QuantSpec>, role, h| match (spec, &call.delayed) {
-        (Some(_), Some(_)) => (operand(t, spec, 0, &call, h, true), None),
-        (Some(spec), None) => {
-            let (v, keep) = quant(t, spec, subkey(key, role));
-            (v, Some(keep))
+    let requant = s.backward.is_none_or(|b| b.source == Source::Requantize);
+    let want_mask = save && s.clip_mask;
+    // Returns (the GEMM operand, its keep mask, the rotated high-precision operand if the
+    // backward needs it). Without that need, the forward Hadamard is fused into the quantizer.
+    let fwd = |t: Tensor<B, 2>, spec: Option<&QuantSpec>, role, h| {
+        let rotate = |t: Tensor<B, 2>| match s.fwd_hadamard {
+            Some(g) => hadamard(t, g, None, false, false),
+            None => t,
+        };
+        match (spec, &call.delayed, s.fwd_hadamard) {
+            (Some(_), Some(_), _) => {
+                let hp = (!requant).then(|| t.clone());
+                (operand(t, spec, 0, &call, h, true), None, hp)
+            }
+            (Some(spec), None, Some(g)) if requant => {
+                let fused = with_transform(spec, Transform::Hadamard { g });
+                let (v, k) = quant(t, &fused, subkey(key, role), want_mask);
+                (v, k, None)
+            }
+            (Some(spec), None, _) => {
+                let th = rotate(t);
+                let (v, k) = quant(th.clone(), spec, subkey(key, role), want_mask);
+                (v, k, (!requant).then_some(th))
+            }
+            (None, _, _) => {
+                let th = rotate(t);
+                (th.clone(), None, Some(th))
+            }
         }
-        (None, _) => (t, None),
     };
-    let (xq, kx) = q(xh.clone(), s.fwd_x.as_ref(), Role::FwdX, Hist::X);
-    let (wq, kw) = q(wh.clone(), s.fwd_w.as_ref(), Role::FwdW, Hist::W);
+    let (xq, kx, xh) = fwd(x, s.fwd_x.as_ref(), Role::FwdX, Hist::X);
+    let (wq, kw, wh) = fwd(w, s.fwd_w.as_ref(), Role::FwdW, Hist::W);
     let y = xq.clone().matmul(wq.clone().transpose());
     let saved = save.then(|| {
-        let requant = s.backward.is_none_or(|b| b.source == Source::Requantize);
-        let (xs, ws) = if requant { (xq, wq) } else { (xh, wh) };
+        let (xs, ws) = if requant {
+            (xq, wq)
+        } else {
+            (xh.expect("rotated x"), wh.expect("rotated w"))
+        };
         Saved {
             x: xs,
             w: ws,
-            keep_x: kx.filter(|_| s.clip_mask),
-            keep_w: kw.filter(|_| s.clip_mask),
+            keep_x: kx,
+            keep_w: kw,
             scheme: scheme.clone(),
             call,
         }
@@ -212,27 +236,43 @@ pub fn backward<B: LpBackend>(
         SignSource::Fresh => random_signs(subkey(key, Role::Signs), r.g),
         SignSource::TeFixed16 => TE_SIGNS_16.iter().map(|&v| v as f32).collect(),
     });
-    // Rotate both operands of a GEMM along its inner (last) axis with the same R.
-    let rot = |t: Tensor<B, 2>, dgrad: bool| match rht {
-        Some(r) if !dgrad || r.gemms == RhtGemms::Both => {
-            hadamard(t, r.g, signs.as_deref(), false, r.side == SignSide::AfterH)
+    let sign_key = subkey(key, Role::Signs);
+    let applies = |dgrad: bool| rht.filter(|r| !dgrad || r.gemms == RhtGemms::Both);
+    // Rotate and quantize one operand along its GEMM's inner (last) axis. Both operands of a
+    // GEMM get the same R; with signs before H the rotation is fused into the quantizer.
+    let prep = |t: Tensor<B, 2>, spec: Option<&QuantSpec>, seed: u64, dgrad: bool, h, stage| match (
+        applies(dgrad),
+        spec,
+        &call.delayed,
+    ) {
+        (Some(r), Some(q), None) if r.side == SignSide::BeforeH => {
+            let signs = match r.signs {
+                SignSource::Fresh => Signs::Key(sign_key),
+                SignSource::TeFixed16 => Signs::TeFixed16,
+            };
+            let fused = with_transform(q, Transform::RandomizedHadamard { g: r.g, signs });
+            quant(t, &fused, seed, false).0
         }
-        _ => t,
+        (Some(r), _, _) => {
+            let t = hadamard(t, r.g, signs.as_deref(), false, r.side == SignSide::AfterH);
+            operand(t, spec, seed, call, h, stage)
+        }
+        (None, _, _) => operand(t, spec, seed, call, h, stage),
     };
     let dxh = want_dx.then(|| {
-        let a = operand(
-            rot(dy.clone(), true),
+        let a = prep(
+            dy.clone(),
             bq.and_then(|b| b.dgrad_dy.as_ref()),
             subkey(key, Role::DgradDy),
-            call,
+            true,
             Hist::Dy,
             true,
         );
-        let b = operand(
-            rot(saved.w.clone().transpose(), true),
+        let b = prep(
+            saved.w.clone().transpose(),
             bq.and_then(|b| b.dgrad_w.as_ref()),
             subkey(key, Role::DgradW),
-            call,
+            true,
             Hist::W,
             false,
         );
@@ -240,19 +280,19 @@ pub fn backward<B: LpBackend>(
     });
     let dwh = want_dw.then(|| {
         // dY's amax is staged once (dgrad), or here when dgrad is not computed.
-        let a = operand(
-            rot(dy.transpose(), false),
+        let a = prep(
+            dy.transpose(),
             bq.and_then(|b| b.wgrad_dy.as_ref()),
             subkey(key, Role::WgradDy),
-            call,
+            false,
             Hist::Dy,
             !want_dx,
         );
-        let b = operand(
-            rot(saved.x.clone().transpose(), false),
+        let b = prep(
+            saved.x.clone().transpose(),
             bq.and_then(|b| b.wgrad_x.as_ref()),
             subkey(key, Role::WgradX),
-            call,
+            false,
             Hist::X,
             false,
         );

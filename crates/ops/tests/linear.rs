@@ -437,3 +437,24 @@ fn delayed_scaling_uses_the_previous_steps_amax() {
     );
     let _ = c;
 }
+
+/// The forward Hadamard fused into the quantizer (re-quantizing backward) and applied as its own
+/// pass (high-precision backward source) give the same forward bits.
+#[test]
+fn fused_and_separate_forward_hadamard_agree() {
+    let (x, w, c) = inputs();
+    let q = preset("quartet-mxfp4").unwrap();
+    let hp = customize(
+        "hp",
+        q.clone(),
+        &Knobs {
+            source: Some(Source::HighPrecision),
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    assert_eq!(
+        run(&q, &x, &w, &c, DIMS, 4).0,
+        run(&hp, &x, &w, &c, DIMS, 4).0
+    );
+}
