@@ -3,29 +3,12 @@
 //! and completes; `nibble report` rebuilds tables and plots from the run directories.
 
 use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-fn nibble(args: &[&str], cwd: &Path) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_nibble"))
-        .args(args)
-        .current_dir(cwd)
-        .output()
-        .expect("run nibble");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into(),
-        String::from_utf8_lossy(&out.stderr).into(),
-    )
-}
-
-fn scratch(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("nibble-sweep-cli-{name}-{}", std::process::id()));
-    let _ = fs::remove_dir_all(&d);
-    fs::create_dir_all(&d).unwrap();
-    d
-}
+mod common;
+use common::{nibble, scratch};
 
 const BASE: &str = "[run]\nbatch_size = 2\n\n[model]\npreset = \"tiny\"\nseq_len = 16\n\
 n_layers = 1\n\n[data]\nsource = \"sample\"\n\n[schedule]\nkind = \"wsd\"\nwarmup_steps = 2\n\n\

@@ -103,17 +103,22 @@ impl LinearScheme {
         }
     }
 
-    /// Checks the parts fit together (independent of shapes).
-    pub fn validate(&self) -> Result<(), String> {
-        let specs = [
+    /// The six operand quantizers: fprop X, W; dgrad dY, Wᵀ; wgrad dYᵀ, Xᵀ.
+    pub fn operand_specs(&self) -> [Option<QuantSpec>; 6] {
+        let b = self.backward;
+        [
             self.fwd_x,
             self.fwd_w,
-            self.backward.and_then(|b| b.dgrad_dy),
-            self.backward.and_then(|b| b.dgrad_w),
-            self.backward.and_then(|b| b.wgrad_dy),
-            self.backward.and_then(|b| b.wgrad_x),
-        ];
-        for s in specs.into_iter().flatten() {
+            b.and_then(|b| b.dgrad_dy),
+            b.and_then(|b| b.dgrad_w),
+            b.and_then(|b| b.wgrad_dy),
+            b.and_then(|b| b.wgrad_x),
+        ]
+    }
+
+    /// Checks the parts fit together (independent of shapes).
+    pub fn validate(&self) -> Result<(), String> {
+        for s in self.operand_specs().into_iter().flatten() {
             s.validate().map_err(|e| e.to_string())?;
             if s.transform != Transform::None {
                 return Err(format!(
@@ -137,14 +142,7 @@ impl LinearScheme {
             }
         }
         if self.delayed.is_some() {
-            let all = [
-                self.fwd_x,
-                self.fwd_w,
-                self.backward.and_then(|b| b.dgrad_dy),
-                self.backward.and_then(|b| b.dgrad_w),
-                self.backward.and_then(|b| b.wgrad_dy),
-                self.backward.and_then(|b| b.wgrad_x),
-            ];
+            let all = self.operand_specs();
             let fp8 = |q: &QuantSpec| {
                 matches!(
                     q.element,

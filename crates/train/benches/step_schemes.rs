@@ -15,17 +15,7 @@ use nibble_train::trainer::train_step;
 
 type B = Flex;
 
-const SCHEMES: [&str; 9] = [
-    "f32",
-    "bf16",
-    "fp8-current",
-    "fp8-delayed",
-    "mxfp8",
-    "fp8-block",
-    "quartet-mxfp4",
-    "nvfp4-te",
-    "naive-mxfp4",
-];
+use nibble_ops::presets::PRESETS as SCHEMES;
 
 fn env(name: &str, default: usize) -> usize {
     std::env::var(name)

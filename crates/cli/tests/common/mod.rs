@@ -1,0 +1,27 @@
+//! Helpers shared by the CLI tests: run the binary, make a scratch directory.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// Runs `nibble args` in `cwd`: (exit code, stdout, stderr).
+pub fn nibble(args: &[&str], cwd: &Path) -> (i32, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_nibble"))
+        .args(args)
+        .current_dir(cwd)
+        .output()
+        .expect("run nibble");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into(),
+        String::from_utf8_lossy(&out.stderr).into(),
+    )
+}
+
+/// An empty directory under the temp dir, unique to this test process.
+pub fn scratch(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("nibble-cli-{name}-{}", std::process::id()));
+    let _ = fs::remove_dir_all(&d);
+    fs::create_dir_all(&d).unwrap();
+    d
+}
