@@ -43,7 +43,7 @@ pub fn execute(
     log: &(dyn Fn(&str) + Sync),
 ) -> Result<SweepReport, SweepError> {
     let states = states(plan)?;
-    let pending: Vec<(usize, bool)> = states
+    let mut pending: Vec<(usize, bool)> = states
         .iter()
         .enumerate()
         .filter_map(|(i, s)| match s {
@@ -52,6 +52,17 @@ pub fn execute(
             RunState::New => Some((i, false)),
         })
         .collect();
+    // Seed-major: every arm's first seed before any arm's second, so a sweep stopped early
+    // already compares all arms.
+    let seed_rank = |i: usize| {
+        plan.file
+            .sweep
+            .seeds
+            .iter()
+            .position(|&s| s == plan.runs[i].seed)
+            .unwrap_or(0)
+    };
+    pending.sort_by_key(|&(i, _)| (seed_rank(i), i));
     let report = Mutex::new(SweepReport {
         skipped: states
             .iter()

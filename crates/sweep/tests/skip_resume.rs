@@ -94,11 +94,12 @@ fn skips_finished_resumes_interrupted_restarts_the_rest() {
     assert_eq!(rep.resumed, [1]);
     assert_eq!(rep.trained, [2]);
     let got = calls.lock().unwrap().clone();
+    // Seed-major order: run 2 (arm b, seed 0) before run 1 (arm a, seed 1).
     assert_eq!(
         got,
         [
-            (plan.runs[1].run_dir.clone(), true),
-            (plan.runs[2].run_dir.clone(), false)
+            (plan.runs[2].run_dir.clone(), false),
+            (plan.runs[1].run_dir.clone(), true)
         ]
     );
 
