@@ -232,11 +232,12 @@ pub fn backward<B: LpBackend>(
     let key = call.key;
     let bq = s.backward.as_ref();
     let rht = bq.and_then(|b| b.rht);
+    // One sign vector per backward call, shared by all four operands (Quartet's re_randomize).
+    let sign_key = subkey(key, Role::Signs);
     let signs: Option<Vec<f32>> = rht.map(|r| match r.signs {
-        SignSource::Fresh => random_signs(subkey(key, Role::Signs), r.g),
+        SignSource::Fresh => random_signs(sign_key, r.g),
         SignSource::TeFixed16 => TE_SIGNS_16.iter().map(|&v| v as f32).collect(),
     });
-    let sign_key = subkey(key, Role::Signs);
     let applies = |dgrad: bool| rht.filter(|r| !dgrad || r.gemms == RhtGemms::Both);
     // Rotate and quantize one operand along its GEMM's inner (last) axis. Both operands of a
     // GEMM get the same R; with signs before H the rotation is fused into the quantizer.
