@@ -23,8 +23,8 @@ fn register_fonts() {
     });
 }
 
-/// Tableau-10: distinguishable, print-friendly.
-const COLORS: [RGBColor; 10] = [
+/// Tableau-10, then the lighter Tableau-20 shades: distinguishable, print-friendly.
+const COLORS: [RGBColor; 20] = [
     RGBColor(31, 119, 180),
     RGBColor(255, 127, 14),
     RGBColor(44, 160, 44),
@@ -35,6 +35,16 @@ const COLORS: [RGBColor; 10] = [
     RGBColor(127, 127, 127),
     RGBColor(188, 189, 34),
     RGBColor(23, 190, 207),
+    RGBColor(0, 0, 0),
+    RGBColor(174, 199, 232),
+    RGBColor(255, 187, 120),
+    RGBColor(152, 223, 138),
+    RGBColor(255, 152, 150),
+    RGBColor(197, 176, 213),
+    RGBColor(196, 156, 148),
+    RGBColor(247, 182, 210),
+    RGBColor(219, 219, 141),
+    RGBColor(158, 218, 229),
 ];
 
 /// One line of a curve plot: (step, mean, min, max) points.
@@ -113,6 +123,8 @@ pub fn curves_png(
         .light_line_style(WHITE.mix(0.0))
         .draw()
         .map_err(|e| err(e.to_string()))?;
+    // Many arms: fainter bands so the lines stay readable.
+    let band_alpha = if lines.len() > 5 { 0.06 } else { 0.15 };
     for (i, line) in lines.iter().enumerate() {
         let color = COLORS[i % COLORS.len()];
         if line.points.len() > 1 {
@@ -121,7 +133,7 @@ pub fn curves_png(
             chart
                 .draw_series(std::iter::once(Polygon::new(
                     band,
-                    color.mix(0.15).filled(),
+                    color.mix(band_alpha).filled(),
                 )))
                 .map_err(|e| err(e.to_string()))?;
         }
