@@ -33,13 +33,16 @@ impl LpLinear {
     pub fn end_step(&self) {
         if let (Some(d), Some(state)) = (self.scheme.delayed, &self.delayed) {
             let mut st = state.lock().expect("delayed-scaling state");
+            // Validation guarantees FP8 specs on every operand of a delayed-scaling scheme.
+            let [x, w, dy, ..] = self.scheme.operand_specs();
             let max = |q: Option<nibble_formats::spec::QuantSpec>| {
-                q.map_or(448.0, |q| q.element.max_value())
+                q.expect("delayed scaling has FP8 operand specs")
+                    .element
+                    .max_value()
             };
-            let b = self.scheme.backward;
-            st.x.update(&d, max(self.scheme.fwd_x));
-            st.w.update(&d, max(self.scheme.fwd_w));
-            st.dy.update(&d, max(b.and_then(|b| b.dgrad_dy)));
+            st.x.update(&d, max(x));
+            st.w.update(&d, max(w));
+            st.dy.update(&d, max(dy));
         }
     }
 

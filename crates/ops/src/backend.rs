@@ -20,11 +20,12 @@ use crate::host;
 use crate::linear::{self, Saved};
 use crate::scheme::LinearScheme;
 
-fn wrap<B: Backend>(p: FloatTensor<B>) -> Tensor<B, 2> {
+/// A backend primitive as a 2-D tensor (and back): the trait speaks primitives, the math tensors.
+pub(crate) fn wrap<B: Backend>(p: FloatTensor<B>) -> Tensor<B, 2> {
     Tensor::from_primitive(TensorPrimitive::Float(p))
 }
 
-fn unwrap<B: Backend>(t: Tensor<B, 2>) -> FloatTensor<B> {
+pub(crate) fn unwrap<B: Backend>(t: Tensor<B, 2>) -> FloatTensor<B> {
     t.into_primitive().tensor()
 }
 

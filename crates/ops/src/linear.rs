@@ -12,11 +12,10 @@
 use std::sync::Arc;
 
 use burn::prelude::*;
-use burn::tensor::TensorPrimitive;
 use nibble_formats::hadamard::{TE_SIGNS_16, random_signs};
 use nibble_formats::spec::{QuantSpec, Signs, Transform};
 
-use crate::backend::{LayerCall, LpBackend};
+use crate::backend::{LayerCall, LpBackend, unwrap, wrap};
 use crate::delayed::{AmaxHistory, DelayedState, quantize_with_scale};
 use crate::host::{from_host, to_host};
 use crate::keys::{Role, subkey};
@@ -92,12 +91,8 @@ fn quant<B: LpBackend>(
     seed: u64,
     want_mask: bool,
 ) -> (Tensor<B, 2>, Option<Tensor<B, 2>>) {
-    let p = t.into_primitive().tensor();
-    let (v, k) = B::lp_quantize(p, spec, seed, want_mask);
-    (
-        Tensor::from_primitive(TensorPrimitive::Float(v)),
-        k.map(|k| Tensor::from_primitive(TensorPrimitive::Float(k))),
-    )
+    let (v, k) = B::lp_quantize(unwrap(t), spec, seed, want_mask);
+    (wrap(v), k.map(wrap))
 }
 
 fn maybe_quant<B: LpBackend>(t: Tensor<B, 2>, spec: Option<&QuantSpec>, seed: u64) -> Tensor<B, 2> {
@@ -119,14 +114,7 @@ fn hadamard<B: LpBackend>(
     inverse: bool,
     signs_after: bool,
 ) -> Tensor<B, 2> {
-    let p = t.into_primitive().tensor();
-    Tensor::from_primitive(TensorPrimitive::Float(B::lp_hadamard(
-        p,
-        g,
-        signs,
-        inverse,
-        signs_after,
-    )))
+    wrap(B::lp_hadamard(unwrap(t), g, signs, inverse, signs_after))
 }
 
 /// The forward. With `save`, also what the backward needs.
