@@ -72,6 +72,7 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    nibble_ops::host_memory::keep_freed_memory();
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Train {

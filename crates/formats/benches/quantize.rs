@@ -1,4 +1,4 @@
-//! Quantize-dequantize throughput of a 4096×4096 f32 matrix against memcpy of the same buffer,
+//! Quantize-dequantize throughput of a 4096×4096 f32 matrix (`NIBBLE_BENCH_SHAPE=rows,cols`) against memcpy of the same buffer,
 //! measured in one run. Each repetition times memcpy and every quantizer back to back, and the
 //! ratio is the median of the per-repetition ratios, so drift in machine load cancels.
 //!
@@ -8,12 +8,11 @@ use std::time::Instant;
 
 use nibble_formats::isa::{self, Isa};
 use nibble_formats::{
-    ClipMask, Element, ExpRounding, QuantSpec, ScaleRule, quantize_dequantize_into,
+    ClipMask, Element, ExpRounding, QuantSpec, Rounding, ScaleRule, quantize_dequantize_into,
 };
 use rand::{Rng, SeedableRng, rngs::StdRng};
 use rand_distr::StandardNormal;
 
-const N: usize = 4096;
 const REPS: usize = 21;
 
 fn median(mut v: Vec<f64>) -> f64 {
@@ -27,17 +26,28 @@ fn main() {
         Ok("avx2") => isa::force(Some(Isa::Avx2)),
         _ => {}
     }
+    // NIBBLE_BENCH_SHAPE=rows,cols (default 4096,4096; 2048,512 is a cache-resident layer).
+    let shape: Vec<usize> = std::env::var("NIBBLE_BENCH_SHAPE")
+        .unwrap_or_else(|_| "4096,4096".into())
+        .split(',')
+        .map(|v| v.parse().expect("NIBBLE_BENCH_SHAPE=rows,cols"))
+        .collect();
+    let (rows, cols) = (shape[0], shape[1]);
     let mut rng = StdRng::seed_from_u64(7);
-    let data: Vec<f32> = (0..N * N)
+    let data: Vec<f32> = (0..rows * cols)
         .map(|_| rng.sample::<f32, _>(StandardNormal))
         .collect();
-    let mut out = vec![0f32; N * N];
-    let mut clip = ClipMask::new(N, N);
-    let bytes = (N * N * 4) as f64;
+    let mut out = vec![0f32; rows * cols];
+    let mut clip = ClipMask::new(rows, cols);
+    let bytes = (rows * cols * 4) as f64;
     let specs = [
         (
             "quartet-fwd (H32 + QuEST MXFP4)",
             QuantSpec::quartet_forward(ExpRounding::Nearest),
+        ),
+        (
+            "quartet-bwd (RHT32 + 3/4 rule, RTN)",
+            QuantSpec::quartet_backward(Rounding::Rne),
         ),
         (
             "mxfp8 (E4M3, 1x32, RCEIL)",
@@ -53,7 +63,7 @@ fn main() {
         let m = t0.elapsed().as_secs_f64();
         for (i, (_, spec)) in specs.iter().enumerate() {
             let t0 = Instant::now();
-            quantize_dequantize_into(spec, &data, &[N, N], rep as u64, &mut out, &mut clip)
+            quantize_dequantize_into(spec, &data, &[rows, cols], rep as u64, &mut out, &mut clip)
                 .unwrap();
             let q = t0.elapsed().as_secs_f64();
             if rep > 0 {
@@ -68,7 +78,7 @@ fn main() {
     }
     let m = median(memcpy_s);
     println!(
-        "matrix {N}x{N} f32 ({:.0} MB), {} threads, ISA {:?}, median of {REPS} interleaved repetitions",
+        "matrix {rows}x{cols} f32 ({:.0} MB), {} threads, ISA {:?}, median of {REPS} interleaved repetitions",
         bytes / 1e6,
         rayon::current_num_threads(),
         isa::current()

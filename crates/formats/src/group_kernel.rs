@@ -21,8 +21,8 @@ pub(crate) fn fused_size(group: usize, cols: usize, transform: Option<usize>) ->
 /// Blocks whose scales are computed together before any of them is rounded.
 const BATCH: usize = 32;
 
-/// Process one row. `src` is the untransformed input row, or None when `row` already holds the
-/// (transformed) input.
+/// Process one row. `src` is the input row, or None when `row` already holds it; `transform`
+/// says whether the input still needs the spec's Hadamard (false once a pre-pass applied it).
 ///
 /// Two phases per batch of blocks: first every block's statistics and scale (independent
 /// dependency chains that the CPU overlaps), then the rounding of each block with its scale.
@@ -31,6 +31,7 @@ const BATCH: usize = 32;
 pub(crate) fn row<G: Grid, const N: usize>(
     ctx: &Ctx<G>,
     src: Option<&[f32]>,
+    transform: bool,
     row: &mut [f32],
     mrow: &mut [u64],
     mut codes: Option<&mut [u8]>,
@@ -41,11 +42,11 @@ pub(crate) fn row<G: Grid, const N: usize>(
     let quest = matches!(ctx.spec.scale, ScaleRule::Quest { .. });
     if let Some(s) = src {
         row.copy_from_slice(s);
-        if ctx.spec.transform.size().is_some() {
-            let signs = ctx.signs.as_deref();
-            for blk in row.chunks_exact_mut(N) {
-                hadamard::forward_fixed::<N>(blk.try_into().expect("N"), signs);
-            }
+    }
+    if transform && ctx.spec.transform.size().is_some() {
+        let signs = ctx.signs.as_deref();
+        for blk in row.chunks_exact_mut(N) {
+            hadamard::forward_fixed::<N>(blk.try_into().expect("N"), signs);
         }
     }
     let nblk = row.len() / N;
@@ -111,17 +112,19 @@ fn scale_and_round<G: Grid, const N: usize>(
         *v = if has_off { y + bs.off } else { y };
     }
     // Non-short-circuit `|` keeps this a vector compare (no branches).
-    let mut clip = [false; N];
+    let mut clip = [0u8; N];
     for (c, &y) in clip.iter_mut().zip(x.iter()) {
         *c = if quest {
             (y >= hi) | (y <= lo)
         } else {
             (y > hi) | (y < lo)
-        };
+        } as u8;
     }
+    // Pack eight 0/1 bytes per multiply: byte i lands on bit 56 + i, with no carries.
     let mut bits = 0u64;
-    for (i, &c) in clip.iter().enumerate() {
-        bits |= (c as u64) << i;
+    for (k, c8) in clip.chunks_exact(8).enumerate() {
+        let w = u64::from_le_bytes(c8.try_into().expect("8 bytes"));
+        bits |= (w.wrapping_mul(0x0102_0408_1020_4080) >> 56) << (8 * k);
     }
     match cursor {
         None => {

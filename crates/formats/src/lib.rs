@@ -22,6 +22,7 @@ pub mod philox;
 pub mod quantize;
 pub mod spec;
 pub mod stats;
+pub mod transpose;
 pub mod ue8m0;
 
 pub use block_scale::BlockScale;
@@ -30,7 +31,10 @@ pub use element::Element;
 pub use error::{FormatError, Result};
 pub use grid::Grid;
 pub use packed::Packed;
-pub use quantize::{QuantOutput, quantize_dequantize, quantize_dequantize_into, quantize_packed};
+pub use quantize::{
+    QuantOutput, quantize_dequantize, quantize_dequantize_in_place, quantize_dequantize_into,
+    quantize_packed,
+};
 pub use spec::{
     Block, ExpRounding, QuantSpec, Rounding, ScaleRounding, ScaleRule, Signs, Transform,
 };

@@ -40,7 +40,7 @@ pub fn quantize_dequantize(
     let (rows, cols) = check(spec, data, shape)?;
     let mut values = vec![0f32; data.len()];
     let mut clip = ClipMask::new(rows, cols);
-    run(spec, data, rows, cols, seed, &mut values, &mut clip, None);
+    run(spec, Some(data), rows, cols, seed, &mut values, &mut clip, None);
     Ok(QuantOutput { values, clip })
 }
 
@@ -67,7 +67,26 @@ pub fn quantize_dequantize_into(
     } else {
         clip.bits.fill(0);
     }
-    run(spec, data, rows, cols, seed, out, clip, None);
+    run(spec, Some(data), rows, cols, seed, out, clip, None);
+    Ok(())
+}
+
+/// Like [`quantize_dequantize_into`] with the input already in `buf` (quantized in place: no
+/// second buffer, no copy). Same bits as the out-of-place forms.
+pub fn quantize_dequantize_in_place(
+    spec: &QuantSpec,
+    buf: &mut [f32],
+    shape: &[usize],
+    seed: u64,
+    clip: &mut ClipMask,
+) -> Result<()> {
+    let (rows, cols) = check(spec, buf, shape)?;
+    if clip.rows != rows || clip.cols != cols {
+        *clip = ClipMask::new(rows, cols);
+    } else {
+        clip.bits.fill(0);
+    }
+    run(spec, None, rows, cols, seed, buf, clip, None);
     Ok(())
 }
 
@@ -91,7 +110,7 @@ pub fn quantize_packed(
     let mut blocks = vec![BlockScale::IDENTITY; block_count(spec.block, rows, cols)];
     run(
         spec,
-        data,
+        Some(data),
         rows,
         cols,
         seed,
@@ -163,17 +182,19 @@ pub(crate) struct Ctx<G> {
 
 pub(crate) struct Task<'a> {
     row0: usize,
-    src: &'a [f32],
+    /// The input rows, or None when `dst` already holds them (in place).
+    src: Option<&'a [f32]>,
     dst: &'a mut [f32],
     mask: &'a mut [u64],
     codes: Option<&'a mut [u8]>,
     scales: Option<&'a mut [BlockScale]>,
 }
 
+/// `data` None: `out` holds the input (quantized in place).
 #[allow(clippy::too_many_arguments)]
 fn run(
     spec: &QuantSpec,
-    data: &[f32],
+    data: Option<&[f32]>,
     rows: usize,
     cols: usize,
     seed: u64,
@@ -230,7 +251,7 @@ fn run_grid<G: Grid>(
     max_elem: f32,
     emax: i32,
     spec: &QuantSpec,
-    data: &[f32],
+    data: Option<&[f32]>,
     rows: usize,
     cols: usize,
     seed: u64,
@@ -238,7 +259,7 @@ fn run_grid<G: Grid>(
     clip: &mut ClipMask,
     packed: Option<(&mut [u8], &mut [BlockScale])>,
 ) {
-    if data.is_empty() {
+    if out.is_empty() {
         return;
     }
     let needs = crate::block_scale::needs(spec.scale);
@@ -265,9 +286,11 @@ fn run_grid<G: Grid>(
     if spec.block == Block::Tensor || matches!(spec.scale, ScaleRule::Nvfp4 { .. }) {
         let row_stats: Vec<Stats> = out
             .par_chunks_mut(cols)
-            .zip(data.par_chunks(cols))
-            .map(|(d, s)| {
-                d.copy_from_slice(s);
+            .enumerate()
+            .map(|(r, d)| {
+                if let Some(s) = data {
+                    d.copy_from_slice(&s[r * cols..(r + 1) * cols]);
+                }
                 transform_row(&ctx, d);
                 Stats::of(d, needs)
             })
@@ -304,15 +327,14 @@ fn run_grid<G: Grid>(
         Block::Tensor => None,
         _ => scales.map(|s| s.chunks_mut(scales_per_task)),
     };
-    for (i, ((dst, src), mask)) in out
+    for (i, (dst, mask)) in out
         .chunks_mut(chunk)
-        .zip(data.chunks(chunk))
         .zip(clip.bits.chunks_mut(rows_per_task * wpr))
         .enumerate()
     {
         tasks.push(Task {
             row0: i * rows_per_task,
-            src,
+            src: data.map(|d| &d[i * chunk..i * chunk + dst.len()]),
             dst,
             mask,
             codes: code_chunks.as_mut().and_then(|it| it.next()),
@@ -376,7 +398,10 @@ fn process<G: Grid>(ctx: &Ctx<G>, t: Task<'_>) {
         if let Some(n) = group_kernel::fused_size(g, cols, ctx.spec.transform.size()) {
             let nblk = cols / n;
             for r in 0..dst.len() / cols {
-                let src_row = (!ctx.pre_transformed).then(|| &src[r * cols..(r + 1) * cols]);
+                let src_row = src
+                    .filter(|_| !ctx.pre_transformed)
+                    .map(|s| &s[r * cols..(r + 1) * cols]);
+                let transform = !ctx.pre_transformed;
                 let row = &mut dst[r * cols..(r + 1) * cols];
                 let mrow = &mut mask[r * wpr..(r + 1) * wpr];
                 let c = codes
@@ -388,16 +413,18 @@ fn process<G: Grid>(ctx: &Ctx<G>, t: Task<'_>) {
                 let base = ((row0 + r) * cols) as u64;
                 let cur = cursor.as_mut();
                 match n {
-                    16 => group_kernel::row::<G, 16>(ctx, src_row, row, mrow, c, s, cur, base),
-                    32 => group_kernel::row::<G, 32>(ctx, src_row, row, mrow, c, s, cur, base),
-                    _ => group_kernel::row::<G, 64>(ctx, src_row, row, mrow, c, s, cur, base),
+                    16 => group_kernel::row::<G, 16>(ctx, src_row, transform, row, mrow, c, s, cur, base),
+                    32 => group_kernel::row::<G, 32>(ctx, src_row, transform, row, mrow, c, s, cur, base),
+                    _ => group_kernel::row::<G, 64>(ctx, src_row, transform, row, mrow, c, s, cur, base),
                 }
             }
             return;
         }
     }
     if !ctx.pre_transformed {
-        dst.copy_from_slice(src);
+        if let Some(src) = src {
+            dst.copy_from_slice(src);
+        }
         for row in dst.chunks_mut(cols) {
             transform_row(ctx, row);
         }

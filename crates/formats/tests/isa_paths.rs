@@ -1,11 +1,10 @@
 //! The quantizer is compiled for several vector ISAs and picked at run time; every path must
 //! return the same bits (values, clip mask, codes and scales), for every kind of spec.
 
+mod common;
+
 use nibble_formats::isa::{self, Isa};
-use nibble_formats::{
-    Block, Element, ExpRounding, QuantSpec, Rounding, ScaleRule, Signs, Transform,
-    quantize_dequantize, quantize_packed,
-};
+use nibble_formats::{Element, quantize_dequantize, quantize_packed};
 use rand::{Rng, SeedableRng, rngs::StdRng};
 
 #[test]
@@ -18,45 +17,7 @@ fn all_isa_paths_agree_bit_for_bit() {
     data[777] = f32::NAN;
     data[5000] = -0.0;
     data[9000] = f32::INFINITY;
-    let specs = [
-        QuantSpec::quartet_forward(ExpRounding::Nearest),
-        QuantSpec::quartet_forward(ExpRounding::Floor),
-        QuantSpec::quartet_backward(Rounding::Rne),
-        QuantSpec::quartet_backward(Rounding::Stochastic),
-        QuantSpec::mx(Element::E4M3, ScaleRule::RCeil),
-        QuantSpec::mx(Element::E2M1, ScaleRule::OcpFloor),
-        QuantSpec::nvfp4(
-            Block::Group(16),
-            Rounding::Stochastic,
-            Transform::RandomizedHadamard {
-                g: 16,
-                signs: Signs::TeFixed16,
-            },
-        ),
-        QuantSpec {
-            block: Block::Group(64),
-            ..QuantSpec::mx(Element::E5M2, ScaleRule::Ceil)
-        },
-        QuantSpec {
-            block: Block::Tile(128),
-            scale: ScaleRule::Absmax { pow2: true },
-            ..QuantSpec::fp8_tensor(Element::E4M3)
-        },
-        QuantSpec {
-            block: Block::Group(128),
-            scale: ScaleRule::MinMax,
-            ..QuantSpec::fp8_tensor(Element::Int {
-                bits: 4,
-                signed: false,
-            })
-        },
-        QuantSpec {
-            block: Block::Group(32),
-            scale: ScaleRule::Absmean,
-            ..QuantSpec::fp8_tensor(Element::Ternary)
-        },
-        QuantSpec::bf16(),
-    ];
+    let specs = common::spec_zoo();
     let run = |isa: Option<Isa>| {
         isa::force(isa);
         let r: Vec<_> = specs

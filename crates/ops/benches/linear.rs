@@ -1,7 +1,8 @@
 //! One linear layer's forward + backward under each preset, as a ratio to the f32 layer,
 //! interleaved in one run (median of per-round ratios). Shapes: tokens × in → out.
 //!
-//!   cargo bench -p nibble-ops --bench linear        # NIBBLE_BENCH_SHAPE=2048,128,512
+//!   cargo bench -p nibble-ops --bench linear
+//!   (NIBBLE_BENCH_SHAPE=2048,128,512 NIBBLE_BENCH_ROUNDS=9 NIBBLE_BENCH_SCHEMES=quartet-mxfp4)
 
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
@@ -14,6 +15,7 @@ use nibble_ops::{DelayedState, LayerCall, lp_linear, preset};
 type AD = Autodiff<Flex>;
 
 fn main() {
+    nibble_ops::host_memory::keep_freed_memory();
     let shape: Vec<usize> = std::env::var("NIBBLE_BENCH_SHAPE")
         .unwrap_or_else(|_| "2048,128,512".into())
         .split(',')
@@ -27,8 +29,10 @@ fn main() {
     let w: Vec<f32> = (0..n * k)
         .map(|i| ((i * 104729 % 1000) as f32 - 500.0) / 3000.0)
         .collect();
-    let names = nibble_ops::presets::PRESETS;
-    let rounds = 9;
+    // NIBBLE_BENCH_SCHEMES=quartet-mxfp4,bf16 narrows the run (profiling); f32 is always in.
+    let only = std::env::var("NIBBLE_BENCH_SCHEMES").ok();
+    let names = nibble_ops::presets::bench_selection(only.as_deref());
+    let rounds: usize = std::env::var("NIBBLE_BENCH_ROUNDS").map_or(9, |v| v.parse().expect("NIBBLE_BENCH_ROUNDS"));
     let mut times = vec![Vec::new(); names.len()];
     for round in 0..=rounds {
         for (i, name) in names.iter().enumerate() {

@@ -9,7 +9,7 @@ use burn::backend::autodiff::checkpoint::base::Checkpointer;
 use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
 use burn::backend::autodiff::grads::Gradients;
 use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
-use burn::backend::{Autodiff, Flex};
+use burn::backend::Autodiff;
 use burn::prelude::*;
 use burn::tensor::TensorPrimitive;
 use burn::tensor::ops::FloatTensor;
@@ -61,6 +61,16 @@ pub trait LpBackend: Backend {
         ))
     }
 
+    /// `(d ⊙ keep)·Hᵀ` with `H` the block-g Hadamard: the backward's last step (clipped
+    /// elements zeroed, the forward Hadamard undone); either part optional. Not differentiable.
+    fn lp_unrotate(
+        d: FloatTensor<Self>,
+        keep: Option<FloatTensor<Self>>,
+        g: Option<usize>,
+    ) -> FloatTensor<Self> {
+        unwrap(host::unrotate::<Self>(wrap(d), keep.map(wrap), g))
+    }
+
     /// `x·Wᵀ` under `scheme` (x: `[tokens, in]`, w: `[out, in]`). `call` carries the key of
     /// this call's stochastic rounding and random signs, and the layer's delayed-scaling state.
     /// Without autodiff: the forward only.
@@ -73,8 +83,6 @@ pub trait LpBackend: Backend {
         unwrap(linear::forward::<Self>(wrap(x), wrap(w), scheme, call, false).0)
     }
 }
-
-impl LpBackend for Flex {}
 
 #[cfg(feature = "cuda")]
 impl LpBackend for burn::backend::Cuda {}

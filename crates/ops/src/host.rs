@@ -3,7 +3,9 @@
 
 use burn::prelude::*;
 use burn::tensor::TensorData;
+use nibble_formats::ClipMask;
 use nibble_formats::hadamard;
+use rayon::prelude::*;
 use nibble_formats::quantize::quantize_dequantize;
 use nibble_formats::spec::QuantSpec;
 
@@ -33,12 +35,7 @@ pub fn quantize<B: Backend>(
     let (v, dims) = to_host(t);
     let out = quantize_dequantize(spec, &v, &dims, seed)
         .unwrap_or_else(|e| panic!("quantize {dims:?} with {spec:?}: {e}"));
-    let keep = want_mask.then(|| {
-        let keep: Vec<f32> = (0..v.len())
-            .map(|i| if out.clip.get_flat(i) { 0.0 } else { 1.0 })
-            .collect();
-        from_host(keep, dims, &device)
-    });
+    let keep = want_mask.then(|| from_host(keep_of(&out.clip), dims, &device));
     (from_host(out.values, dims, &device), keep)
 }
 
@@ -53,22 +50,82 @@ pub fn hadamard<B: Backend>(
 ) -> Tensor<B, 2> {
     let device = t.device();
     let (mut v, dims) = to_host(t);
-    let cols = dims[1];
+    hadamard_rows(&mut v, dims[1], g, signs, inverse, signs_after);
+    from_host(v, dims, &device)
+}
+
+/// [`hadamard`] on a row-major host buffer with `cols` columns, in place.
+pub fn hadamard_rows(
+    v: &mut [f32],
+    cols: usize,
+    g: usize,
+    signs: Option<&[f32]>,
+    inverse: bool,
+    signs_after: bool,
+) {
     match (signs_after, inverse) {
-        (false, false) => hadamard::forward_rows(&mut v, cols, g, signs),
-        (false, true) => hadamard::inverse_rows(&mut v, cols, g, signs),
+        (false, false) => hadamard::forward_rows(v, cols, g, signs),
+        (false, true) => hadamard::inverse_rows(v, cols, g, signs),
         (true, _) => {
             // H·diag(s) and its inverse diag(s)·H: H is symmetric and its own inverse.
             if inverse {
-                scale_blocks(&mut v, g, signs);
-                hadamard::forward_rows(&mut v, cols, g, None);
+                scale_blocks(v, g, signs);
+                hadamard::forward_rows(v, cols, g, None);
             } else {
-                hadamard::forward_rows(&mut v, cols, g, None);
-                scale_blocks(&mut v, g, signs);
+                hadamard::forward_rows(v, cols, g, None);
+                scale_blocks(v, g, signs);
             }
         }
     }
+}
+
+/// The backward's last step: `(d ⊙ keep)·Hᵀ` (clipped elements zeroed, the forward Hadamard
+/// undone), either part optional.
+pub fn unrotate<B: Backend>(
+    d: Tensor<B, 2>,
+    keep: Option<Tensor<B, 2>>,
+    g: Option<usize>,
+) -> Tensor<B, 2> {
+    let device = d.device();
+    let (mut v, dims) = to_host(d);
+    let keep = keep.map(|k| to_host(k).0);
+    unrotate_rows(&mut v, keep.as_deref(), dims[1], g);
     from_host(v, dims, &device)
+}
+
+/// [`unrotate`] on a row-major host buffer, in place, one pass per cache-sized chunk.
+pub fn unrotate_rows(v: &mut [f32], keep: Option<&[f32]>, cols: usize, g: Option<usize>) {
+    if let Some(k) = keep {
+        assert_eq!(k.len(), v.len(), "keep mask shape");
+    }
+    let chunk = cols * (8192 / cols).max(1);
+    v.par_chunks_mut(chunk).enumerate().for_each(|(i, c)| {
+        if let Some(k) = keep {
+            for (x, m) in c.iter_mut().zip(&k[i * chunk..]) {
+                *x *= m;
+            }
+        }
+        if let Some(g) = g {
+            for b in c.chunks_exact_mut(g) {
+                hadamard::inverse_block(b, None);
+            }
+        }
+    });
+}
+
+/// Keep mask (1 = not clipped) of a clip mask, row-major.
+pub fn keep_of(clip: &ClipMask) -> Vec<f32> {
+    let cols = clip.cols;
+    let mut keep = vec![0f32; clip.rows * cols];
+    if cols == 0 {
+        return keep;
+    }
+    keep.par_chunks_mut(cols).enumerate().for_each(|(r, row)| {
+        for (c, k) in row.iter_mut().enumerate() {
+            *k = if clip.get(r, c) { 0.0 } else { 1.0 };
+        }
+    });
+    keep
 }
 
 fn scale_blocks(v: &mut [f32], g: usize, signs: Option<&[f32]>) {

@@ -4,7 +4,9 @@
 
 pub mod backend;
 pub mod delayed;
+mod flex;
 pub mod host;
+pub mod host_memory;
 pub mod keys;
 pub mod linear;
 pub mod presets;

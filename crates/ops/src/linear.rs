@@ -288,14 +288,10 @@ pub fn backward<B: LpBackend>(
         a.matmul(b.transpose())
     });
     let finish = |d: Tensor<B, 2>, keep: Option<Tensor<B, 2>>| {
-        let d = match keep {
-            Some(k) => d * k,
-            None => d,
-        };
-        match s.fwd_hadamard {
-            Some(g) => hadamard(d, g, None, true, false),
-            None => d,
+        if keep.is_none() && s.fwd_hadamard.is_none() {
+            return d;
         }
+        wrap(B::lp_unrotate(unwrap(d), keep.map(unwrap), s.fwd_hadamard))
     };
     (
         dxh.map(|d| finish(d, saved.keep_x.clone())),

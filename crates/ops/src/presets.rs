@@ -19,6 +19,15 @@ pub const PRESETS: [&str; 9] = [
     "naive-mxfp4",
 ];
 
+/// The presets a benchmark compares: `f32` (the reference) first, then those named in the
+/// comma-separated `only` (all when None).
+pub fn bench_selection(only: Option<&str>) -> Vec<&'static str> {
+    PRESETS
+        .into_iter()
+        .filter(|n| *n == "f32" || only.is_none_or(|o| o.split(',').any(|x| x.trim() == *n)))
+        .collect()
+}
+
 fn no_transform(mut s: QuantSpec) -> QuantSpec {
     s.transform = Transform::None;
     s

@@ -3,6 +3,7 @@
 //!
 //!   cargo bench -p nibble-train --bench step_schemes
 //!   NIBBLE_BENCH_PRESET=small NIBBLE_BENCH_ROUNDS=5 cargo bench -p nibble-train --bench step_schemes
+//!   (NIBBLE_BENCH_SCHEMES=quartet-mxfp4,bf16 narrows the run; f32 is always in)
 
 use std::time::Instant;
 
@@ -15,7 +16,6 @@ use nibble_train::trainer::train_step;
 
 type B = Flex;
 
-use nibble_ops::presets::PRESETS as SCHEMES;
 
 fn env(name: &str, default: usize) -> usize {
     std::env::var(name)
@@ -25,6 +25,7 @@ fn env(name: &str, default: usize) -> usize {
 }
 
 fn main() {
+    nibble_ops::host_memory::keep_freed_memory();
     let preset_name = std::env::var("NIBBLE_BENCH_PRESET").unwrap_or_else(|_| "tiny".into());
     let rounds = env("NIBBLE_BENCH_ROUNDS", 7);
     let batch = env("NIBBLE_BENCH_BATCH", 16);
@@ -50,9 +51,10 @@ fn main() {
         opt: AdamW<B>,
         times: Vec<f64>,
     }
-    let mut runs: Vec<Run> = SCHEMES
-        .iter()
-        .map(|&name| {
+    let only = std::env::var("NIBBLE_BENCH_SCHEMES").ok();
+    let mut runs: Vec<Run> = nibble_ops::presets::bench_selection(only.as_deref())
+        .into_iter()
+        .map(|name| {
             let model = Llama::new(
                 arch.clone(),
                 PrecisionPolicy::uniform(preset(name).expect("preset")),

@@ -56,3 +56,50 @@ pub fn nearest_code(x: f32, table: &[(u8, f32)]) -> u8 {
 fn mantissa_even(code: u8) -> bool {
     code & 1 == 0
 }
+
+/// One spec of every kind the quantizer distinguishes (block shapes, scale rules, fused
+/// transforms, SR, tensor-level pre-pass, bf16), for path-equivalence tests.
+pub fn spec_zoo() -> Vec<nibble_formats::QuantSpec> {
+    use nibble_formats::{
+        Block, Element, ExpRounding, QuantSpec, Rounding, ScaleRule, Signs, Transform,
+    };
+    vec![
+        QuantSpec::quartet_forward(ExpRounding::Nearest),
+        QuantSpec::quartet_forward(ExpRounding::Floor),
+        QuantSpec::quartet_backward(Rounding::Rne),
+        QuantSpec::quartet_backward(Rounding::Stochastic),
+        QuantSpec::mx(Element::E4M3, ScaleRule::RCeil),
+        QuantSpec::mx(Element::E2M1, ScaleRule::OcpFloor),
+        QuantSpec::nvfp4(
+            Block::Group(16),
+            Rounding::Stochastic,
+            Transform::RandomizedHadamard {
+                g: 16,
+                signs: Signs::TeFixed16,
+            },
+        ),
+        QuantSpec {
+            block: Block::Group(64),
+            ..QuantSpec::mx(Element::E5M2, ScaleRule::Ceil)
+        },
+        QuantSpec {
+            block: Block::Tile(128),
+            scale: ScaleRule::Absmax { pow2: true },
+            ..QuantSpec::fp8_tensor(Element::E4M3)
+        },
+        QuantSpec {
+            block: Block::Group(128),
+            scale: ScaleRule::MinMax,
+            ..QuantSpec::fp8_tensor(Element::Int {
+                bits: 4,
+                signed: false,
+            })
+        },
+        QuantSpec {
+            block: Block::Group(32),
+            scale: ScaleRule::Absmean,
+            ..QuantSpec::fp8_tensor(Element::Ternary)
+        },
+        QuantSpec::bf16(),
+    ]
+}

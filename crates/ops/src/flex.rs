@@ -1,0 +1,128 @@
+//! The Flex (CPU) primitives without the generic host round trip: inputs are read where they lie
+//! (a shared tensor is not copied first), a uniquely owned buffer is quantized or rotated in
+//! place, and transposed views (the backward's dYᵀ, Xᵀ, Wᵀ) are gathered by a parallel blocked
+//! transpose instead of a serial strided copy. Same bits as the generic path.
+
+use burn::backend::Flex;
+use burn::backend::flex::{FlexTensor, Layout};
+use burn::tensor::ops::FloatTensor;
+use burn::tensor::{Bytes, DType, Shape};
+use nibble_formats::spec::QuantSpec;
+use nibble_formats::transpose::transpose_into;
+use nibble_formats::{ClipMask, quantize_dequantize_in_place, quantize_dequantize_into};
+
+use crate::backend::{LpBackend, unwrap, wrap};
+use crate::host;
+
+fn dims2(t: &FlexTensor) -> [usize; 2] {
+    let s = t.layout().shape();
+    assert_eq!(s.num_dims(), 2, "low-precision primitives take 2-D tensors");
+    [s[0], s[1]]
+}
+
+fn tensor(v: Vec<f32>, [r, c]: [usize; 2]) -> FlexTensor {
+    FlexTensor::new(
+        Bytes::from_elems(v),
+        Layout::contiguous(Shape::from([r, c])),
+        DType::F32,
+    )
+}
+
+/// Whether the tensor is exactly its whole buffer in row-major order.
+fn plain(t: &FlexTensor) -> bool {
+    let l = t.layout();
+    l.is_contiguous()
+        && l.start_offset() == 0
+        && t.bytes().len() == l.num_elements() * std::mem::size_of::<f32>()
+}
+
+/// Whether the tensor is the transpose of a whole row-major buffer (`[r, c]` with strides
+/// `[1, r]`).
+fn plain_transpose(t: &FlexTensor) -> bool {
+    let l = t.layout();
+    let [r, _] = dims2(t);
+    l.strides() == [1, r as isize]
+        && l.start_offset() == 0
+        && t.bytes().len() == l.num_elements() * std::mem::size_of::<f32>()
+}
+
+/// The tensor's values, row-major, in a buffer the caller owns: its own buffer when unique,
+/// else a copy.
+fn owned_rows(t: FlexTensor) -> Vec<f32> {
+    let [r, c] = dims2(&t);
+    if plain_transpose(&t) {
+        let mut v = vec![0f32; r * c];
+        transpose_into(t.storage::<f32>(), c, r, &mut v);
+        return v;
+    }
+    t.into_data().into_vec::<f32>().expect("f32 tensor data")
+}
+
+/// Whether the fast path applies (f32 data; anything else takes the generic host path).
+fn f32_tensor(t: &FlexTensor) -> bool {
+    t.dtype() == DType::F32
+}
+
+impl LpBackend for Flex {
+    fn lp_quantize(
+        x: FloatTensor<Self>,
+        spec: &QuantSpec,
+        seed: u64,
+        want_mask: bool,
+    ) -> (FloatTensor<Self>, Option<FloatTensor<Self>>) {
+        if !f32_tensor(&x) {
+            let (v, k) = host::quantize::<Self>(wrap(x), spec, seed, want_mask);
+            return (unwrap(v), k.map(unwrap));
+        }
+        let dims = dims2(&x);
+        let mut clip = ClipMask::new(dims[0], dims[1]);
+        let values = if plain(&x) && !x.is_unique() {
+            let mut out = vec![0f32; dims[0] * dims[1]];
+            quantize_dequantize_into(spec, x.storage::<f32>(), &dims, seed, &mut out, &mut clip)
+                .map(|()| out)
+        } else {
+            let mut v = owned_rows(x);
+            quantize_dequantize_in_place(spec, &mut v, &dims, seed, &mut clip).map(|()| v)
+        }
+        .unwrap_or_else(|e| panic!("quantize {dims:?} with {spec:?}: {e}"));
+        let keep = want_mask.then(|| tensor(host::keep_of(&clip), dims));
+        (tensor(values, dims), keep)
+    }
+
+    fn lp_hadamard(
+        x: FloatTensor<Self>,
+        g: usize,
+        signs: Option<&[f32]>,
+        inverse: bool,
+        signs_after: bool,
+    ) -> FloatTensor<Self> {
+        if !f32_tensor(&x) {
+            return unwrap(host::hadamard::<Self>(
+                wrap(x),
+                g,
+                signs,
+                inverse,
+                signs_after,
+            ));
+        }
+        let dims = dims2(&x);
+        let mut v = owned_rows(x);
+        host::hadamard_rows(&mut v, dims[1], g, signs, inverse, signs_after);
+        tensor(v, dims)
+    }
+
+    fn lp_unrotate(
+        d: FloatTensor<Self>,
+        keep: Option<FloatTensor<Self>>,
+        g: Option<usize>,
+    ) -> FloatTensor<Self> {
+        if !f32_tensor(&d) || keep.as_ref().is_some_and(|k| !f32_tensor(k) || !plain(k)) {
+            return unwrap(host::unrotate::<Self>(wrap(d), keep.map(wrap), g));
+        }
+        let dims = dims2(&d);
+        let mut v = owned_rows(d);
+        let k = keep.as_ref().map(|k| k.storage::<f32>());
+        host::unrotate_rows(&mut v, k, dims[1], g);
+        tensor(v, dims)
+    }
+}
