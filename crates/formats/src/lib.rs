@@ -20,6 +20,7 @@ pub mod pack;
 pub mod packed;
 pub mod philox;
 pub mod quantize;
+pub mod scaled_cast;
 pub mod spec;
 pub mod stats;
 pub mod transpose;

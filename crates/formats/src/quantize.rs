@@ -40,7 +40,16 @@ pub fn quantize_dequantize(
     let (rows, cols) = check(spec, data, shape)?;
     let mut values = vec![0f32; data.len()];
     let mut clip = ClipMask::new(rows, cols);
-    run(spec, Some(data), rows, cols, seed, &mut values, &mut clip, None);
+    run(
+        spec,
+        Some(data),
+        rows,
+        cols,
+        seed,
+        &mut values,
+        &mut clip,
+        None,
+    );
     Ok(QuantOutput { values, clip })
 }
 
@@ -413,9 +422,15 @@ fn process<G: Grid>(ctx: &Ctx<G>, t: Task<'_>) {
                 let base = ((row0 + r) * cols) as u64;
                 let cur = cursor.as_mut();
                 match n {
-                    16 => group_kernel::row::<G, 16>(ctx, src_row, transform, row, mrow, c, s, cur, base),
-                    32 => group_kernel::row::<G, 32>(ctx, src_row, transform, row, mrow, c, s, cur, base),
-                    _ => group_kernel::row::<G, 64>(ctx, src_row, transform, row, mrow, c, s, cur, base),
+                    16 => group_kernel::row::<G, 16>(
+                        ctx, src_row, transform, row, mrow, c, s, cur, base,
+                    ),
+                    32 => group_kernel::row::<G, 32>(
+                        ctx, src_row, transform, row, mrow, c, s, cur, base,
+                    ),
+                    _ => group_kernel::row::<G, 64>(
+                        ctx, src_row, transform, row, mrow, c, s, cur, base,
+                    ),
                 }
             }
             return;

@@ -300,6 +300,15 @@ impl QuantSpec {
     }
 
     /// bf16 operand rounding (RNE), no scale.
+    /// Whether this is an element-wise cast (per-tensor, no scale, no transform, RNE): the
+    /// quantizer then equals [`crate::scaled_cast::cast_with_scale`] with scale 1.
+    pub fn is_plain_cast(&self) -> bool {
+        self.block == Block::Tensor
+            && self.scale == ScaleRule::None
+            && self.transform == Transform::None
+            && self.rounding == Rounding::Rne
+    }
+
     pub fn bf16() -> Self {
         Self {
             element: Element::Bf16,

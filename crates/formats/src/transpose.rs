@@ -9,7 +9,11 @@ const TILE: usize = 32;
 
 /// `dst` (cols × rows) ← `src` (rows × cols)ᵀ.
 pub fn transpose_into(src: &[f32], rows: usize, cols: usize, dst: &mut [f32]) {
-    assert_eq!(src.len(), rows * cols, "transpose: source is not {rows}×{cols}");
+    assert_eq!(
+        src.len(),
+        rows * cols,
+        "transpose: source is not {rows}×{cols}"
+    );
     assert_eq!(dst.len(), rows * cols, "transpose: destination size");
     if rows == 0 || cols == 0 {
         return;

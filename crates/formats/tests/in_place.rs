@@ -38,12 +38,24 @@ fn in_place_equals_out_of_place_for_every_kind_of_spec() {
 #[test]
 fn blocked_transpose_matches_the_definition() {
     // Shapes that are not multiples of the tile, single rows/columns, and empty.
-    for (rows, cols) in [(1, 1), (1, 77), (77, 1), (33, 65), (64, 32), (100, 257), (0, 5)] {
+    for (rows, cols) in [
+        (1, 1),
+        (1, 77),
+        (77, 1),
+        (33, 65),
+        (64, 32),
+        (100, 257),
+        (0, 5),
+    ] {
         let x: Vec<f32> = (0..rows * cols).map(|i| i as f32).collect();
         let t = transposed(&x, rows, cols);
         for i in 0..rows {
             for j in 0..cols {
-                assert_eq!(t[j * rows + i], x[i * cols + j], "({i},{j}) of {rows}×{cols}");
+                assert_eq!(
+                    t[j * rows + i],
+                    x[i * cols + j],
+                    "({i},{j}) of {rows}×{cols}"
+                );
             }
         }
         let mut back = vec![f32::NAN; x.len()];

@@ -32,7 +32,8 @@ fn main() {
     // NIBBLE_BENCH_SCHEMES=quartet-mxfp4,bf16 narrows the run (profiling); f32 is always in.
     let only = std::env::var("NIBBLE_BENCH_SCHEMES").ok();
     let names = nibble_ops::presets::bench_selection(only.as_deref());
-    let rounds: usize = std::env::var("NIBBLE_BENCH_ROUNDS").map_or(9, |v| v.parse().expect("NIBBLE_BENCH_ROUNDS"));
+    let rounds: usize =
+        std::env::var("NIBBLE_BENCH_ROUNDS").map_or(9, |v| v.parse().expect("NIBBLE_BENCH_ROUNDS"));
     let mut times = vec![Vec::new(); names.len()];
     for round in 0..=rounds {
         for (i, name) in names.iter().enumerate() {

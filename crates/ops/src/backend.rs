@@ -5,14 +5,15 @@
 
 use std::sync::{Arc, Mutex};
 
+use burn::backend::Autodiff;
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
 use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
 use burn::backend::autodiff::grads::Gradients;
 use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
-use burn::backend::Autodiff;
 use burn::prelude::*;
 use burn::tensor::TensorPrimitive;
 use burn::tensor::ops::FloatTensor;
+use nibble_formats::element::Element;
 use nibble_formats::spec::QuantSpec;
 
 use crate::delayed::DelayedState;
@@ -59,6 +60,17 @@ pub trait LpBackend: Backend {
             inverse,
             signs_after,
         ))
+    }
+
+    /// Per-tensor cast with a given scale (FP8 delayed scaling): `rne_sat(x·scale)/scale` onto
+    /// `element`'s grid; returns the values and amax(|x|). Not differentiable.
+    fn lp_cast_scaled(
+        x: FloatTensor<Self>,
+        element: Element,
+        scale: f32,
+    ) -> (FloatTensor<Self>, f32) {
+        let (v, a) = host::cast_scaled::<Self>(wrap(x), element, scale);
+        (unwrap(v), a)
     }
 
     /// `(d ⊙ keep)·Hᵀ` with `H` the block-g Hadamard: the backward's last step (clipped

@@ -9,8 +9,6 @@
 //! initial scale is 1.
 
 use nibble_formats::element::Element;
-use nibble_formats::quantize::quantize_dequantize;
-use nibble_formats::spec::{Block, QuantSpec, Rounding, ScaleRule, Transform};
 
 /// `amax_compute_algo`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -110,25 +108,6 @@ pub fn fp8_max(e: Element) -> f32 {
     e.max_value()
 }
 
-/// Quantize-dequantize `v` with a given per-tensor scale: RNE with saturation of `v·scale` onto
-/// the element's grid, times `1/scale`. Returns the values and the tensor's amax.
-pub fn quantize_with_scale(v: &[f32], element: Element, scale: f32) -> (Vec<f32>, f32) {
-    let amax = v.iter().fold(0f32, |m, x| m.max(x.abs()));
-    let cast = QuantSpec {
-        element,
-        block: Block::Tensor,
-        scale: ScaleRule::None,
-        rounding: Rounding::Rne,
-        transform: Transform::None,
-    };
-    let scaled: Vec<f32> = v.iter().map(|x| x * scale).collect();
-    let q = quantize_dequantize(&cast, &scaled, &[scaled.len()], 0)
-        .expect("unscaled fp8 cast")
-        .values;
-    let inv = 1.0 / scale;
-    (q.into_iter().map(|x| x * inv).collect(), amax)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -164,13 +143,5 @@ mod tests {
         assert_eq!(h.scale, 112.0);
         h.update(&recent, 448.0);
         assert_eq!(h.scale, 112.0);
-    }
-
-    #[test]
-    fn given_scale_saturates_and_rounds() {
-        // scale 2: 1.1 -> 2.2 -> e4m3 2.25 -> 1.125; 300 -> 600 saturates to 448 -> 224.
-        let (q, amax) = quantize_with_scale(&[1.1, -300.0, 0.0], Element::E4M3, 2.0);
-        assert_eq!(q, vec![1.125, -224.0, 0.0]);
-        assert_eq!(amax, 300.0);
     }
 }

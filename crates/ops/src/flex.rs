@@ -7,6 +7,8 @@ use burn::backend::Flex;
 use burn::backend::flex::{FlexTensor, Layout};
 use burn::tensor::ops::FloatTensor;
 use burn::tensor::{Bytes, DType, Shape};
+use nibble_formats::element::Element;
+use nibble_formats::scaled_cast::cast_with_scale;
 use nibble_formats::spec::QuantSpec;
 use nibble_formats::transpose::transpose_into;
 use nibble_formats::{ClipMask, quantize_dequantize_in_place, quantize_dequantize_into};
@@ -75,6 +77,10 @@ impl LpBackend for Flex {
             return (unwrap(v), k.map(unwrap));
         }
         let dims = dims2(&x);
+        if spec.is_plain_cast() && !want_mask {
+            // bf16 and unscaled casts: one pass, no tensor-statistics pre-pass.
+            return (Self::lp_cast_scaled(x, spec.element, 1.0).0, None);
+        }
         let mut clip = ClipMask::new(dims[0], dims[1]);
         let values = if plain(&x) && !x.is_unique() {
             let mut out = vec![0f32; dims[0] * dims[1]];
@@ -87,6 +93,24 @@ impl LpBackend for Flex {
         .unwrap_or_else(|e| panic!("quantize {dims:?} with {spec:?}: {e}"));
         let keep = want_mask.then(|| tensor(host::keep_of(&clip), dims));
         (tensor(values, dims), keep)
+    }
+
+    fn lp_cast_scaled(
+        x: FloatTensor<Self>,
+        element: Element,
+        scale: f32,
+    ) -> (FloatTensor<Self>, f32) {
+        if !f32_tensor(&x) {
+            let (v, a) = host::cast_scaled::<Self>(wrap(x), element, scale);
+            return (unwrap(v), a);
+        }
+        let dims = dims2(&x);
+        let (v, amax) = if plain(&x) {
+            cast_with_scale(x.storage::<f32>(), element, scale)
+        } else {
+            cast_with_scale(&owned_rows(x), element, scale)
+        };
+        (tensor(v, dims), amax)
     }
 
     fn lp_hadamard(

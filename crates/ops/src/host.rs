@@ -4,10 +4,12 @@
 use burn::prelude::*;
 use burn::tensor::TensorData;
 use nibble_formats::ClipMask;
+use nibble_formats::element::Element;
 use nibble_formats::hadamard;
-use rayon::prelude::*;
 use nibble_formats::quantize::quantize_dequantize;
+use nibble_formats::scaled_cast::cast_with_scale;
 use nibble_formats::spec::QuantSpec;
+use rayon::prelude::*;
 
 pub fn to_host<B: Backend>(t: Tensor<B, 2>) -> (Vec<f32>, [usize; 2]) {
     let dims = t.dims();
@@ -37,6 +39,18 @@ pub fn quantize<B: Backend>(
         .unwrap_or_else(|e| panic!("quantize {dims:?} with {spec:?}: {e}"));
     let keep = want_mask.then(|| from_host(keep_of(&out.clip), dims, &device));
     (from_host(out.values, dims, &device), keep)
+}
+
+/// Per-tensor cast with a given scale; returns the values and amax(|x|).
+pub fn cast_scaled<B: Backend>(
+    t: Tensor<B, 2>,
+    element: Element,
+    scale: f32,
+) -> (Tensor<B, 2>, f32) {
+    let device = t.device();
+    let (v, dims) = to_host(t);
+    let (q, amax) = cast_with_scale(&v, element, scale);
+    (from_host(q, dims, &device), amax)
 }
 
 /// Block Hadamard of every g-block along the last axis: `x·diag(s)·H` (or its inverse

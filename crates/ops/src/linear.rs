@@ -16,8 +16,7 @@ use nibble_formats::hadamard::{TE_SIGNS_16, random_signs};
 use nibble_formats::spec::{QuantSpec, Signs, Transform};
 
 use crate::backend::{LayerCall, LpBackend, unwrap, wrap};
-use crate::delayed::{AmaxHistory, DelayedState, quantize_with_scale};
-use crate::host::{from_host, to_host};
+use crate::delayed::{AmaxHistory, DelayedState};
 use crate::keys::{Role, subkey};
 use crate::scheme::{LinearScheme, RhtGemms, SignSide, SignSource, Source};
 
@@ -52,22 +51,20 @@ fn history(st: &mut DelayedState, h: Hist) -> &mut AmaxHistory {
 }
 
 /// Quantize with the role's delayed scale (staging its amax when `stage`).
-fn delayed<B: Backend>(
+fn delayed<B: LpBackend>(
     t: Tensor<B, 2>,
     spec: &QuantSpec,
     state: &std::sync::Mutex<DelayedState>,
     h: Hist,
     stage: bool,
 ) -> Tensor<B, 2> {
-    let device = t.device();
-    let (v, dims) = to_host(t);
     let mut st = state.lock().expect("delayed-scaling state");
     let hist = history(&mut st, h);
-    let (q, amax) = quantize_with_scale(&v, spec.element, hist.scale);
+    let (q, amax) = B::lp_cast_scaled(unwrap(t), spec.element, hist.scale);
     if stage {
         hist.stage(amax);
     }
-    from_host(q, dims, &device)
+    wrap(q)
 }
 
 /// One operand: the delayed path when the scheme has delayed scaling, else its spec.

@@ -17,7 +17,13 @@ fn values(n: usize, seed: u64) -> Vec<f32> {
         .map(|i| {
             let h = (i as u64 ^ seed).wrapping_mul(0x9E37_79B9_7F4A_7C15);
             let u = (h >> 40) as f32 / (1u64 << 24) as f32 - 0.5;
-            if i % 97 == 0 { u * 300.0 } else if i % 89 == 0 { 0.0 } else { u }
+            if i % 97 == 0 {
+                u * 300.0
+            } else if i % 89 == 0 {
+                0.0
+            } else {
+                u
+            }
         })
         .collect()
 }
@@ -92,20 +98,37 @@ fn specs() -> Vec<QuantSpec> {
 
 #[test]
 fn flex_quantize_equals_the_generic_host_path_for_every_layout() {
+    let prim = |t: Tensor<Flex, 2>| t.into_primitive().tensor();
+    let tensor_of = |p| Tensor::<Flex, 2>::from_primitive(burn::tensor::TensorPrimitive::Float(p));
     for spec in specs() {
-        for (name, t, _keep_alive) in layouts(5) {
-            let (want, want_keep) = host::quantize::<Flex>(t.clone(), &spec, 42, true);
-            let (got, got_keep) = Flex::lp_quantize(t.into_primitive().tensor(), &spec, 42, true);
-            let got = Tensor::<Flex, 2>::from_primitive(burn::tensor::TensorPrimitive::Float(got));
-            let got_keep = Tensor::<Flex, 2>::from_primitive(burn::tensor::TensorPrimitive::Float(
-                got_keep.unwrap(),
-            ));
-            assert!(bits(want) == bits(got), "{name} values differ for {spec:?}");
-            assert!(
-                bits(want_keep.unwrap()) == bits(got_keep),
-                "{name} keep mask differs for {spec:?}"
-            );
+        for want_mask in [true, false] {
+            // The reference reads its own copy, so that the tensor under test keeps its layout and
+            // ownership (the unique one is moved in and quantized in place).
+            let reference = layouts(5);
+            for ((name, t, _keep_alive), (_, r, _)) in layouts(5).into_iter().zip(reference) {
+                let (want, want_keep) = host::quantize::<Flex>(r, &spec, 42, want_mask);
+                let (got, got_keep) = Flex::lp_quantize(prim(t), &spec, 42, want_mask);
+                assert!(
+                    bits(want) == bits(tensor_of(got)),
+                    "{name} values differ for {spec:?} (mask {want_mask})"
+                );
+                assert_eq!(want_keep.is_some(), got_keep.is_some());
+                if let (Some(w), Some(g)) = (want_keep, got_keep) {
+                    assert!(bits(w) == bits(tensor_of(g)), "{name} keep mask, {spec:?}");
+                }
+            }
         }
+    }
+}
+
+#[test]
+fn flex_scaled_cast_equals_the_generic_host_path() {
+    for (name, t, _keep_alive) in layouts(6) {
+        let (want, want_amax) = host::cast_scaled::<Flex>(t.clone(), Element::E4M3, 3.5);
+        let (got, got_amax) = Flex::lp_cast_scaled(t.into_primitive().tensor(), Element::E4M3, 3.5);
+        let got = Tensor::<Flex, 2>::from_primitive(burn::tensor::TensorPrimitive::Float(got));
+        assert_eq!(want_amax.to_bits(), got_amax.to_bits(), "{name} amax");
+        assert!(bits(want) == bits(got), "{name} values");
     }
 }
 
@@ -152,7 +175,10 @@ fn flex_hadamard_and_unrotate_equal_the_generic_host_path() {
                 g,
             );
             let got = Tensor::<Flex, 2>::from_primitive(burn::tensor::TensorPrimitive::Float(got));
-            assert!(bits(want) == bits(got), "{name} unrotate (keep {k}, g {g:?})");
+            assert!(
+                bits(want) == bits(got),
+                "{name} unrotate (keep {k}, g {g:?})"
+            );
         }
     }
 }

@@ -16,7 +16,6 @@ use nibble_train::trainer::train_step;
 
 type B = Flex;
 
-
 fn env(name: &str, default: usize) -> usize {
     std::env::var(name)
         .ok()
