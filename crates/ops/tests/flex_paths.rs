@@ -39,7 +39,10 @@ fn bits(t: Tensor<Flex, 2>) -> Vec<u32> {
 
 /// The same logical [64, 128] tensor in four layouts: unique, shared, a transposed view and a
 /// sliced view (offset into a larger buffer).
-fn layouts(seed: u64) -> Vec<(&'static str, Tensor<Flex, 2>, Option<Tensor<Flex, 2>>)> {
+/// (name, the tensor, a second handle that keeps it shared).
+type Layout = (&'static str, Tensor<Flex, 2>, Option<Tensor<Flex, 2>>);
+
+fn layouts(seed: u64) -> Vec<Layout> {
     let (r, c) = (64, 128);
     let v = values(r * c, seed);
     let unique = tensor(v.clone(), [r, c]);
