@@ -102,7 +102,7 @@ impl Grid for HalfGrid {
     #[inline(always)]
     fn rne(&self, y: f32) -> f32 {
         if self.bf16 {
-            bf16::from_f32(y).to_f32()
+            round_bf16(y)
         } else {
             f16::from_f32(y).to_f32()
         }
@@ -118,8 +118,15 @@ impl Grid for HalfGrid {
     }
 }
 
-/// Round an f32 to bf16 with RNE and back (the "bf16 operand" of a GEMM).
-#[inline]
+/// Round an f32 to bf16 with RNE and back (the "bf16 operand" of a GEMM). The same bits as
+/// `half::bf16::from_f32(x).to_f32()` (NaN keeps its payload's top and becomes quiet; overflow
+/// goes to ±Inf), written branch-free on the bits so that loops over it vectorize.
+#[inline(always)]
 pub fn round_bf16(x: f32) -> f32 {
-    bf16::from_f32(x).to_f32()
+    let b = x.to_bits();
+    let nan = (b & 0x7fff_ffff) > 0x7f80_0000;
+    // Adding 0x7fff plus the kept LSB carries into bit 16 exactly when RNE rounds up.
+    let rounded = b.wrapping_add(0x7fff + ((b >> 16) & 1)) & 0xffff_0000;
+    let quiet = (b | 0x0040_0000) & 0xffff_0000;
+    f32::from_bits(if nan { quiet } else { rounded })
 }

@@ -244,3 +244,23 @@ fn int_grids_round_and_saturate() {
         [-1.0, 0.0, 1.0, 1.0]
     );
 }
+
+/// The branch-free bf16 rounding against the `half` crate on every one of the 2^32 f32 bit
+/// patterns (all NaN payloads, both infinities, subnormals, every tie).
+#[test]
+fn bf16_rounding_equals_half_on_every_f32() {
+    use rayon::prelude::*;
+    let mismatches: u64 = (0u32..=u16::MAX as u32)
+        .into_par_iter()
+        .map(|hi| {
+            let mut bad = 0u64;
+            for lo in 0u32..=u16::MAX as u32 {
+                let x = f32::from_bits((hi << 16) | lo);
+                let want = half::bf16::from_f32(x).to_f32().to_bits();
+                bad += (nibble_formats::element::round_bf16(x).to_bits() != want) as u64;
+            }
+            bad
+        })
+        .sum();
+    assert_eq!(mismatches, 0);
+}
