@@ -194,16 +194,21 @@ impl BlockScale {
     }
 }
 
-/// `round(log2 s)` for finite `s > 0`, exact: it is `e + 1` (e = floor(log2 s)) iff
-/// `s ≥ 2^(e+1/2)` iff `s² ≥ 2^(2e+1)`, which f64 decides exactly for any f32 `s`. The power is
-/// built from its bits (2e+1 ∈ [-297, 255] is normal in f64); `powi` was a libcall loop costing
-/// ~4% of the quantizer.
+/// `round(log2 s)` for finite `s > 0`, exact: `e + 1` (e = floor(log2 s)) iff `s ≥ 2^(e+1/2)`,
+/// i.e. iff the significand of `s` is at least √2. √2 is irrational, so no f32 significand equals
+/// it: the test is `significand ≥ 0x3504F4` (1.41421366, the first f32 above √2), integer-only so
+/// that GPU kernels (no f64 on WGSL) decide it the same way.
 #[inline(always)]
 pub fn round_log2(s: f32) -> i32 {
     let e = floor_log2(s);
-    let s = s as f64;
-    let t = f64::from_bits(((2 * e + 1 + 1023) as u64) << 52);
-    if s * s >= t { e + 1 } else { e }
+    let bits = s.to_bits() & 0x7fff_ffff;
+    // Significand bits of the normalized value (subnormals shifted up to a leading 1).
+    let frac = if bits >> 23 != 0 {
+        bits & 0x7f_ffff
+    } else {
+        (bits << (bits.leading_zeros() - 8)) & 0x7f_ffff
+    };
+    if frac >= 0x35_04f4 { e + 1 } else { e }
 }
 
 #[cfg(test)]
