@@ -1,0 +1,146 @@
+//! Device twins of nibble-formats' scalar helpers (`bits.rs`, `minifloat.rs`): exponents from
+//! bit patterns, exact powers of two, RNE by the 1.5·2^23 trick, minifloat rounding with OCP
+//! saturation. Each mirrors its CPU counterpart operation for operation.
+
+use cubecl::prelude::*;
+
+/// Stand-in for `i32::MIN` (floor_log2 of 0; the literal in the kernels must match); callers
+/// guard zero before using it.
+pub const LOG2_ZERO: i32 = -1_000_000;
+
+/// `floor(log2 |x|)` for finite x, exact (subnormals included); [`LOG2_ZERO`] for 0.
+#[cube]
+pub fn floor_log2(x: f32) -> i32 {
+    let bits = u32::reinterpret(x) & 0x7fff_ffffu32;
+    let e = bits >> 23;
+    // A literal binds as a comptime value; negate at run time to get a mutable variable.
+    let mut r = 1_000_000i32;
+    r = -r;
+    if e != 0u32 {
+        r = e as i32 - 127i32;
+    } else if bits != 0u32 {
+        r = (31i32 - u32::leading_zeros(bits) as i32) - 149i32;
+    }
+    r
+}
+
+/// Whether finite positive `x` is an exact power of two.
+#[cube]
+pub fn is_pow2(x: f32) -> bool {
+    let bits = u32::reinterpret(x) & 0x7fff_ffffu32;
+    let e = bits >> 23;
+    let m = bits & 0x7f_ffffu32;
+    let mut r = m == 0u32;
+    if e == 0u32 {
+        r = m != 0u32 && (m & (m - 1u32)) == 0u32;
+    }
+    r
+}
+
+/// `ceil(log2 x)` for finite `x > 0`, exact.
+#[cube]
+pub fn ceil_log2(x: f32) -> i32 {
+    let f = floor_log2(x);
+    let mut r = f + 1i32;
+    if f == -1_000_000i32 || is_pow2(x) {
+        r = f;
+    }
+    r
+}
+
+/// `round(log2 s)` for finite `s > 0`: significand ≥ 0x3504F4 (first f32 above √2) rounds up.
+#[cube]
+pub fn round_log2(s: f32) -> i32 {
+    let e = floor_log2(s);
+    let bits = u32::reinterpret(s) & 0x7fff_ffffu32;
+    let mut frac = bits & 0x7f_ffffu32;
+    if bits >> 23 == 0u32 {
+        frac = (bits << (u32::leading_zeros(bits) - 8u32)) & 0x7f_ffffu32;
+    }
+    let mut r = e;
+    if frac >= 0x35_04f4u32 {
+        r = e + 1i32;
+    }
+    r
+}
+
+/// Exact `2^k` for k in [-149, 127]; 0 below, +Inf above.
+#[cube]
+pub fn pow2(k: i32) -> f32 {
+    let mut r = 0.0f32;
+    if k > 127i32 {
+        r = f32::reinterpret(0x7f80_0000u32);
+    } else if k >= -126i32 {
+        r = f32::reinterpret(((k + 127i32) as u32) << 23);
+    } else if k >= -149i32 {
+        r = f32::reinterpret(1u32 << ((k + 149i32) as u32));
+    }
+    r
+}
+
+/// Round to nearest integer, ties to even (`bits::rne_small` for t ≥ 0, the only use here).
+/// The CPU's add-and-subtract of 1.5·2^23 is folded away by the shader compilers; `round` is
+/// ties-to-even in WGSL and compiles to `rint` on CUDA.
+#[cube]
+pub fn rne_small(t: f32) -> f32 {
+    f32::round(t)
+}
+
+/// `a` capped at 2·max (NaN passes), as `Minifloat::binade` does.
+#[cube]
+fn cap(a0: f32, max: f32) -> f32 {
+    let c = 2.0f32 * max;
+    let mut a = a0;
+    if a0 > c {
+        a = c;
+    }
+    a
+}
+
+/// Exponent of the quantum of `a`'s binade (`Minifloat::binade`).
+#[cube]
+fn quantum_exp(a: f32, mbits: u32, emin_biased: i32) -> i32 {
+    let e = i32::max((u32::reinterpret(a) >> 23) as i32, emin_biased);
+    e - 127i32 - mbits as i32
+}
+
+/// Saturate the magnitude `v` at `max` and give it `y`'s sign (signed grids).
+#[cube]
+fn finish(y: f32, v: f32, max: f32) -> f32 {
+    let mut m = v;
+    if v > max {
+        m = max;
+    }
+    f32::reinterpret(u32::reinterpret(m) | (u32::reinterpret(y) & 0x8000_0000u32))
+}
+
+/// `Minifloat::round_rne` for a signed grid (`emin_biased` = smallest normal exponent + 127).
+#[cube]
+pub fn mini_rne(y: f32, max: f32, mbits: u32, emin_biased: i32) -> f32 {
+    let a = cap(f32::abs(y), max);
+    let k = quantum_exp(a, mbits, emin_biased);
+    let q = f32::reinterpret(((k + 127i32) as u32) << 23);
+    let iq = f32::reinterpret(((127i32 - k) as u32) << 23);
+    let n = rne_small(a * iq);
+    finish(y, n * q, max)
+}
+
+/// `Minifloat::round_sr` for a signed grid: up with probability equal to the fraction.
+#[cube]
+pub fn mini_sr(y: f32, u: f32, max: f32, mbits: u32, emin_biased: i32) -> f32 {
+    let a = cap(f32::abs(y), max);
+    let k = quantum_exp(a, mbits, emin_biased);
+    let q = f32::reinterpret(((k + 127i32) as u32) << 23);
+    let iq = f32::reinterpret(((127i32 - k) as u32) << 23);
+    let t = a * iq;
+    let r = rne_small(t);
+    let mut fl = r;
+    if r > t {
+        fl = r - 1.0f32;
+    }
+    let mut n = fl;
+    if u < t - fl {
+        n = fl + 1.0f32;
+    }
+    finish(y, n * q, max)
+}

@@ -1,0 +1,274 @@
+//! Fused 1×g group quantizer: one unit per block loads its g values, applies the (randomized)
+//! Hadamard, takes the block statistics, derives the power-of-two scale, scales, flags clipping,
+//! rounds (RNE or Philox SR) and writes the dequantized values and the keep mask — one pass over
+//! memory. Every step is the CPU oracle's (`nibble_formats::group_kernel`) in the same order.
+
+use cubecl::prelude::*;
+use cubecl::server::Handle;
+use cubecl::{calculate_cube_count_elemwise, frontend::ArrayArg};
+
+use crate::device_math::{ceil_log2, floor_log2, mini_rne, mini_sr, pow2, round_log2};
+use crate::group_params::{GroupParams, rule, transform};
+use crate::philox::{philox_word, to_unit};
+
+/// QuEST's constant c = 2.92247856 / 6 (`nibble_formats::spec::QUEST_C`).
+const QUEST_C: f32 = nibble_formats::spec::QUEST_C;
+
+// Comptime branches assign runtime variables on every path; rustc sees the initial values as dead.
+#[allow(unused_assignments)]
+#[cube(launch)]
+#[allow(clippy::too_many_arguments)]
+fn group_kernel(
+    input: &Array<f32>,
+    signs: &Array<f32>,
+    out: &mut Array<f32>,
+    keep: &mut Array<f32>,
+    n_blocks: u32,
+    norm: f32,
+    max: f32,
+    mbits: u32,
+    emin_biased: i32,
+    emax: i32,
+    mult: f32,
+    pre: f32,
+    post: f32,
+    seed_lo: u32,
+    seed_hi: u32,
+    #[comptime] g: usize,
+    #[comptime] tf: u32,
+    #[comptime] rl: u32,
+    #[comptime] stochastic: bool,
+    #[comptime] want_keep: bool,
+) {
+    let b = ABSOLUTE_POS;
+    if b >= n_blocks as usize {
+        terminate!();
+    }
+    let base = b * g;
+    let mut v = Array::<f32>::new(g);
+    for i in 0..g {
+        v[i] = input[base + i];
+    }
+
+    // Transform: signs, butterflies with strides 1, 2, …, g/2, one multiply by fl(1/√g).
+    if comptime![tf == transform::SIGNED_HADAMARD] {
+        for i in 0..g {
+            v[i] *= signs[i];
+        }
+    }
+    if comptime![tf != transform::NONE] {
+        let mut h = 1usize;
+        while h < g {
+            for i in 0..g {
+                if (i / h) % 2 == 0 {
+                    let a = v[i];
+                    let c = v[i + h];
+                    v[i] = a + c;
+                    v[i + h] = a - c;
+                }
+            }
+            h *= 2;
+        }
+        for i in 0..g {
+            v[i] *= norm;
+        }
+    }
+
+    // Statistics: amax over non-NaN values, non-finite flag; QuEST also sums in eight
+    // interleaved lanes combined as (l0+l4, l1+l5, l2+l6, l3+l7), then pairs, then the last.
+    let mut amax = 0.0f32;
+    let mut bad = false;
+    for i in 0..g {
+        let a = f32::abs(v[i]);
+        if a > amax {
+            amax = a;
+        }
+        if (u32::reinterpret(v[i]) & 0x7f80_0000u32) == 0x7f80_0000u32 {
+            bad = true;
+        }
+    }
+    let mut k = 0i32;
+    if comptime![rl == rule::QUEST_FLOOR || rl == rule::QUEST_NEAREST] {
+        // Eight scalar lanes per sum (local arrays here miscompiled on lavapipe).
+        let mut s0 = 0.0f32;
+        let mut s1 = 0.0f32;
+        let mut s2 = 0.0f32;
+        let mut s3 = 0.0f32;
+        let mut s4 = 0.0f32;
+        let mut s5 = 0.0f32;
+        let mut s6 = 0.0f32;
+        let mut s7 = 0.0f32;
+        let mut q0 = 0.0f32;
+        let mut q1 = 0.0f32;
+        let mut q2 = 0.0f32;
+        let mut q3 = 0.0f32;
+        let mut q4 = 0.0f32;
+        let mut q5 = 0.0f32;
+        let mut q6 = 0.0f32;
+        let mut q7 = 0.0f32;
+        for c in 0..comptime![g / 8] {
+            let o = c * 8;
+            let (x0, x1, x2, x3) = (v[o], v[o + 1], v[o + 2], v[o + 3]);
+            let (x4, x5, x6, x7) = (v[o + 4], v[o + 5], v[o + 6], v[o + 7]);
+            s0 += x0;
+            s1 += x1;
+            s2 += x2;
+            s3 += x3;
+            s4 += x4;
+            s5 += x5;
+            s6 += x6;
+            s7 += x7;
+            let (p0, p1, p2, p3) = (x0 * x0, x1 * x1, x2 * x2, x3 * x3);
+            let (p4, p5, p6, p7) = (x4 * x4, x5 * x5, x6 * x6, x7 * x7);
+            q0 += p0;
+            q1 += p1;
+            q2 += p2;
+            q3 += p3;
+            q4 += p4;
+            q5 += p5;
+            q6 += p6;
+            q7 += p7;
+        }
+        let sum = ((s0 + s4) + (s2 + s6)) + ((s1 + s5) + (s3 + s7));
+        let sumsq = ((q0 + q4) + (q2 + q6)) + ((q1 + q5) + (q3 + q7));
+        let n = comptime![g as f32];
+        let m = sum / n;
+        let mm = m * m;
+        // Overflow is decided on the bits: WGSL lets compilers assume floats are finite, so
+        // `inf - x > 0` cannot be trusted. The CPU's σ is +Inf when Σx² overflows and m² does
+        // not (scale exponent clamps to 127), and 0 when both do (Inf − Inf is NaN).
+        let sq_inf = (u32::reinterpret(sumsq) & 0x7fff_ffffu32) == 0x7f80_0000u32;
+        let mm_finite = (u32::reinterpret(mm) & 0x7f80_0000u32) != 0x7f80_0000u32;
+        let mut sd = 0.0f32;
+        if !sq_inf {
+            let var = sumsq / n - mm;
+            if var > 0.0f32 {
+                sd = f32::sqrt(var);
+            }
+        }
+        let s = (QUEST_C * sd) * mult + 1e-8f32;
+        if sq_inf && mm_finite {
+            k = 127i32;
+        } else if comptime![rl == rule::QUEST_NEAREST] {
+            k = round_log2(s);
+        } else {
+            k = floor_log2(s);
+        }
+    } else if amax == 0.0f32 {
+        k = -127i32;
+    } else if comptime![rl == rule::CEIL] {
+        k = ceil_log2(amax) - emax;
+    } else {
+        k = floor_log2(amax) - emax;
+        if comptime![rl == rule::RCEIL] && amax * pow2(-k) > max {
+            k += 1i32;
+        }
+    }
+    k = i32::clamp(k, -127i32, 127i32);
+    let enc = pow2(-k);
+    let dec = pow2(k);
+
+    let quest = comptime![rl == rule::QUEST_FLOOR || rl == rule::QUEST_NEAREST];
+    for i in 0..g {
+        let mut q = f32::reinterpret(0x7fc0_0000u32);
+        let mut kept = 0.0f32;
+        if !bad {
+            let y = (v[i] * enc) * pre;
+            let mut clipped = y > max || y < -max;
+            if quest {
+                clipped = y >= max || y <= -max;
+            }
+            let mut r = 0.0f32;
+            if comptime![stochastic] {
+                let u = to_unit(philox_word(seed_lo, seed_hi, 0u32, (base + i) as u32));
+                r = mini_sr(y, u, max, mbits, emin_biased);
+            } else {
+                r = mini_rne(y, max, mbits, emin_biased);
+            }
+            q = (r * dec) * post;
+            if !clipped {
+                kept = 1.0f32;
+            }
+        }
+        out[base + i] = q;
+        if comptime![want_keep] {
+            keep[base + i] = kept;
+        }
+    }
+}
+
+/// The kernel's outputs: dequantized values (same layout as the input) and, if asked, the keep
+/// mask (1.0 where the quantizer did not clip).
+pub struct GroupOutput {
+    pub values: Handle,
+    pub keep: Option<Handle>,
+}
+
+/// Quantize-dequantize `len` contiguous f32 values (rows of a multiple of `p.g` columns) with
+/// the group kernel. `len` must be below 2^32 (Philox counters are 32-bit here).
+pub fn quantize_group<R: Runtime>(
+    client: &ComputeClient<R>,
+    input: &Handle,
+    len: usize,
+    p: &GroupParams,
+    want_keep: bool,
+) -> GroupOutput {
+    assert!(
+        len % p.g == 0,
+        "length {len} is not a multiple of the block {}",
+        p.g
+    );
+    assert!(
+        len < (1usize << 32),
+        "tensor too large for 32-bit SR counters"
+    );
+    let n_blocks = len / p.g;
+    let values = client.empty(len * 4);
+    let keep = want_keep.then(|| client.empty(len * 4));
+    let dummy = (!want_keep).then(|| client.empty(4));
+    let signs = client.create_from_slice(f32::as_bytes(&p.signs));
+    if n_blocks == 0 {
+        return GroupOutput { values, keep };
+    }
+    let cube_dim = CubeDim::new_1d(64);
+    let cube_count = calculate_cube_count_elemwise(client, n_blocks, cube_dim);
+    let keep_h = keep.clone().or(dummy).expect("keep or dummy buffer");
+    let keep_len = if want_keep { len } else { 1 };
+    // SAFETY: every handle holds at least the declared number of f32 elements (allocated above
+    // or by the caller for `len` values); the kernel bounds its block index by `n_blocks`.
+    #[allow(unsafe_code)]
+    let (a_in, a_signs, a_out, a_keep) = unsafe {
+        (
+            ArrayArg::from_raw_parts(input.clone(), len),
+            ArrayArg::from_raw_parts(signs, p.signs.len()),
+            ArrayArg::from_raw_parts(values.clone(), len),
+            ArrayArg::from_raw_parts(keep_h, keep_len),
+        )
+    };
+    group_kernel::launch::<R>(
+        client,
+        cube_count,
+        cube_dim,
+        a_in,
+        a_signs,
+        a_out,
+        a_keep,
+        n_blocks as u32,
+        p.norm,
+        p.max,
+        p.mbits,
+        p.emin_biased,
+        p.emax,
+        p.quest_mult,
+        p.pre,
+        p.post,
+        p.seed as u32,
+        (p.seed >> 32) as u32,
+        p.g,
+        p.transform,
+        p.rule,
+        p.stochastic,
+        want_keep,
+    );
+    GroupOutput { values, keep }
+}
