@@ -96,12 +96,6 @@ pub trait LpBackend: Backend {
     }
 }
 
-#[cfg(feature = "cuda")]
-impl LpBackend for burn::backend::Cuda {}
-
-#[cfg(feature = "wgpu")]
-impl LpBackend for burn::backend::Wgpu {}
-
 #[derive(Debug)]
 struct LpLinearBackward;
 

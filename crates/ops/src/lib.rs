@@ -3,6 +3,8 @@
 //! [`LinearScheme`].
 
 pub mod backend;
+#[cfg(feature = "cube")]
+mod cube;
 pub mod delayed;
 mod flex;
 pub mod host;

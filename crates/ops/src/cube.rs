@@ -1,0 +1,52 @@
+//! burn's cube backends (wgpu, cuda): quantizers that nibble-kernels covers run as one fused
+//! kernel on the device (bit-identical with the host path); every other primitive and spec
+//! takes the host path of the trait's defaults.
+
+use burn::tensor::DType;
+use burn::tensor::ops::FloatTensor;
+use burn_cubecl::kernel::into_contiguous;
+use burn_cubecl::tensor::CubeTensor;
+use burn_cubecl::{BoolElement, CubeBackend, CubeRuntime, FloatElement, IntElement};
+use nibble_formats::spec::QuantSpec;
+use nibble_kernels::{GroupParams, quantize_group};
+
+use crate::backend::{LpBackend, unwrap, wrap};
+use crate::host;
+
+impl<R, F, I, BT> LpBackend for CubeBackend<R, F, I, BT>
+where
+    R: CubeRuntime,
+    F: FloatElement,
+    I: IntElement,
+    BT: BoolElement,
+{
+    fn lp_quantize(
+        x: FloatTensor<Self>,
+        spec: &QuantSpec,
+        seed: u64,
+        want_mask: bool,
+    ) -> (FloatTensor<Self>, Option<FloatTensor<Self>>) {
+        let shape = x.meta.shape().clone();
+        let cols = shape.as_slice().last().copied().unwrap_or(1);
+        let params = (x.dtype == DType::F32)
+            .then(|| GroupParams::from_spec(spec, cols, seed))
+            .flatten();
+        let Some(p) = params else {
+            let (v, k) = host::quantize::<Self>(wrap(x), spec, seed, want_mask);
+            return (unwrap(v), k.map(unwrap));
+        };
+        let x = into_contiguous(x);
+        let n = shape.num_elements();
+        let out = quantize_group::<R>(&x.client, &x.handle, n, &p, want_mask);
+        let tensor = |h| {
+            CubeTensor::new_contiguous(
+                x.client.clone(),
+                x.device.clone(),
+                shape.clone(),
+                h,
+                DType::F32,
+            )
+        };
+        (tensor(out.values), out.keep.map(tensor))
+    }
+}

@@ -1,0 +1,125 @@
+//! On burn's wgpu backend (lavapipe in CI) the quantizers run as nibble-kernels' fused kernel:
+//! the primitive must equal the CPU (Flex) path bit for bit, and the quantized linear layer with
+//! its custom backward must match the CPU layer up to GEMM summation order.
+#![cfg(feature = "wgpu")]
+
+use std::sync::Arc;
+
+use burn::backend::{Autodiff, Flex};
+use burn::prelude::*;
+use burn::tensor::{TensorData, TensorPrimitive};
+use nibble_formats::spec::{ExpRounding, QuantSpec, Rounding, Signs, Transform};
+use nibble_ops::{LayerCall, LpBackend, lp_linear, preset};
+
+type Wgpu = burn::backend::Wgpu<f32, i32, u32>;
+
+/// `Wgpu` must be burn's plain cube backend (no fusion), which the kernels are implemented for.
+fn _is_cube_backend(
+    b: Wgpu,
+) -> burn_cubecl::CubeBackend<burn_cubecl::cubecl::wgpu::WgpuRuntime, f32, i32, u32> {
+    b
+}
+
+fn values(n: usize, seed: u64) -> Vec<f32> {
+    (0..n)
+        .map(|i| {
+            let h = (i as u64 ^ seed).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+            let u = (h >> 40) as f32 / (1u64 << 24) as f32 - 0.5;
+            if i % 97 == 0 { u * 40.0 } else { u }
+        })
+        .collect()
+}
+
+fn host<B: Backend>(t: Tensor<B, 2>) -> Vec<f32> {
+    t.into_data().convert::<f32>().into_vec().unwrap()
+}
+
+#[test]
+fn wgpu_quantize_equals_the_cpu_bit_for_bit() {
+    let (r, c) = (64, 128);
+    let v = values(r * c, 1);
+    let specs = [
+        QuantSpec::quartet_forward(ExpRounding::Nearest),
+        QuantSpec {
+            transform: Transform::RandomizedHadamard {
+                g: 32,
+                signs: Signs::Key(5),
+            },
+            ..QuantSpec::quartet_backward(Rounding::Stochastic)
+        },
+        // Not covered by the kernel: takes the host path on wgpu.
+        QuantSpec::bf16(),
+    ];
+    for (i, spec) in specs.into_iter().enumerate() {
+        // The first two are the kernel's; the last must be declined (host path on the device).
+        assert_eq!(
+            nibble_kernels::GroupParams::from_spec(&spec, c, 9).is_some(),
+            i < 2
+        );
+        let cpu =
+            Tensor::<Flex, 2>::from_data(TensorData::new(v.clone(), [r, c]), &Default::default());
+        let gpu =
+            Tensor::<Wgpu, 2>::from_data(TensorData::new(v.clone(), [r, c]), &Default::default());
+        let (a, ka) =
+            <Flex as LpBackend>::lp_quantize(cpu.into_primitive().tensor(), &spec, 9, true);
+        // A transposed view exercises the kernel's contiguous copy.
+        let gpu_t = gpu.transpose().transpose();
+        let (b, kb) =
+            <Wgpu as LpBackend>::lp_quantize(gpu_t.into_primitive().tensor(), &spec, 9, true);
+        let f = |p| host(Tensor::<Flex, 2>::from_primitive(TensorPrimitive::Float(p)));
+        let g = |p| host(Tensor::<Wgpu, 2>::from_primitive(TensorPrimitive::Float(p)));
+        let (a, b) = (f(a), g(b));
+        assert!(
+            a.iter().zip(&b).all(|(x, y)| x.to_bits() == y.to_bits()),
+            "values differ for {spec:?}"
+        );
+        assert_eq!(
+            f(ka.unwrap()),
+            g(kb.unwrap()),
+            "keep mask differs for {spec:?}"
+        );
+    }
+}
+
+fn linear<B: LpBackend>(x: &[f32], w: &[f32], t: usize, k: usize, n: usize) -> [Vec<f32>; 3] {
+    let dev = Default::default();
+    let scheme = Arc::new(preset("quartet-mxfp4").unwrap());
+    let xa = Tensor::<Autodiff<B>, 2>::from_data(TensorData::new(x.to_vec(), [t, k]), &dev)
+        .require_grad();
+    let wa = Tensor::<Autodiff<B>, 2>::from_data(TensorData::new(w.to_vec(), [n, k]), &dev)
+        .require_grad();
+    let y = lp_linear(xa.clone(), wa.clone(), &scheme, &LayerCall::key(77));
+    let g = y.clone().sum().backward();
+    [
+        host(y.inner()),
+        host(xa.grad(&g).unwrap()),
+        host(wa.grad(&g).unwrap()),
+    ]
+}
+
+#[test]
+fn quartet_linear_on_wgpu_matches_the_cpu_up_to_summation_order() {
+    let (t, k, n) = (64, 128, 96);
+    let x = values(t * k, 2);
+    let w: Vec<f32> = values(n * k, 3).iter().map(|v| v * 0.1).collect();
+    let cpu = linear::<Flex>(&x, &w, t, k, n);
+    let gpu = linear::<Wgpu>(&x, &w, t, k, n);
+    for (name, a, b) in [
+        ("y", &cpu[0], &gpu[0]),
+        ("dx", &cpu[1], &gpu[1]),
+        ("dw", &cpu[2], &gpu[2]),
+    ] {
+        let scale = a.iter().map(|v| v.abs()).fold(0f32, f32::max);
+        let err = a
+            .iter()
+            .zip(b)
+            .map(|(p, q)| (p - q).abs())
+            .fold(0f32, f32::max);
+        // Quantized operands are bit-identical (dY = 1 exactly); only the GEMMs' summation
+        // order differs between the backends.
+        assert!(
+            err <= 1e-5 * scale.max(1.0),
+            "{name}: max error {err} (scale {scale})"
+        );
+    }
+}
