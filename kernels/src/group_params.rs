@@ -14,6 +14,8 @@ pub mod rule {
     pub const THREE_QUARTERS: u32 = 3;
     pub const QUEST_FLOOR: u32 = 4;
     pub const QUEST_NEAREST: u32 = 5;
+    /// FP32 encode scale max/amax rounded down to a power of two (FP8 block scaling).
+    pub const ABSMAX_POW2: u32 = 6;
 }
 
 /// Transforms (comptime selector).
@@ -50,14 +52,15 @@ pub struct GroupParams {
 impl GroupParams {
     /// The parameters for `spec` on rows of `cols` elements, or None if the kernel does not
     /// cover the spec (callers fall back to the host quantizer): 1×g blocks with g ∈ {16, 32,
-    /// 64} dividing `cols`, a Hadamard of the block's size if any, a signed minifloat element
-    /// (E2M1, E4M3, E5M2), and a power-of-two scale rule (OCP floor, ceil, RCEIL, 3/4, QuEST).
+    /// 64, 128} dividing `cols`, a Hadamard of the block's size if any, a signed minifloat
+    /// element (E2M1, E4M3, E5M2), and a power-of-two scale rule (OCP floor, ceil, RCEIL, 3/4,
+    /// QuEST, absmax rounded to a power of two).
     pub fn from_spec(spec: &QuantSpec, cols: usize, seed: u64) -> Option<GroupParams> {
         spec.validate().ok()?;
         let Block::Group(g) = spec.block else {
             return None;
         };
-        if !matches!(g, 16 | 32 | 64) || cols % g != 0 {
+        if !matches!(g, 16 | 32 | 64 | 128) || cols % g != 0 {
             return None;
         }
         let AnyGrid::Mini(m) = spec.element.grid() else {
@@ -82,6 +85,7 @@ impl GroupParams {
             ScaleRule::Ceil => (rule::CEIL, 1.0),
             ScaleRule::RCeil => (rule::RCEIL, 1.0),
             ScaleRule::ThreeQuarters => (rule::THREE_QUARTERS, 1.0),
+            ScaleRule::Absmax { pow2: true } => (rule::ABSMAX_POW2, 1.0),
             ScaleRule::Quest { exp_rounding, mult } => (
                 match exp_rounding {
                     ExpRounding::Floor => rule::QUEST_FLOOR,

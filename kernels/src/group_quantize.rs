@@ -154,6 +154,17 @@ fn group_kernel(
         } else {
             k = floor_log2(s);
         }
+    } else if comptime![rl == rule::ABSMAX_POW2] {
+        // enc = 2^floor(log2(max/amax)), saturated at f32::MAX (tested on the bits: WGSL may
+        // assume finite floats); an all-zero block keeps the identity scale.
+        k = 0i32;
+        if amax != 0.0f32 {
+            let mut e = max / amax;
+            if (u32::reinterpret(e) & 0x7fff_ffffu32) == 0x7f80_0000u32 {
+                e = f32::reinterpret(0x7f7f_ffffu32);
+            }
+            k = -floor_log2(e);
+        }
     } else if amax == 0.0f32 {
         k = -127i32;
     } else if comptime![rl == rule::CEIL] {

@@ -61,6 +61,17 @@ fn specs() -> Vec<QuantSpec> {
             transform: Transform::Hadamard { g: 64 },
             ..QuantSpec::quartet_forward(ExpRounding::Nearest)
         },
+        // FP8 block scaling (1×128, E4M3, absmax rounded to a power of two); g = 128 with RHT.
+        QuantSpec {
+            block: Block::Group(128),
+            scale: ScaleRule::Absmax { pow2: true },
+            ..QuantSpec::mx(Element::E4M3, ScaleRule::RCeil)
+        },
+        QuantSpec {
+            block: Block::Group(128),
+            transform: rht(128),
+            ..QuantSpec::quartet_backward(Rounding::Stochastic)
+        },
     ]
 }
 
@@ -171,7 +182,12 @@ fn specs_outside_the_kernel_are_declined() {
         QuantSpec::bf16(),
         QuantSpec::fp8_tensor(Element::E4M3),
         QuantSpec {
-            block: Block::Group(128),
+            block: Block::Group(256),
+            ..QuantSpec::mx(Element::E4M3, ScaleRule::RCeil)
+        },
+        QuantSpec {
+            block: Block::Group(32),
+            scale: ScaleRule::Absmax { pow2: false },
             ..QuantSpec::mx(Element::E4M3, ScaleRule::RCeil)
         },
         QuantSpec::nvfp4(Block::Group(16), Rounding::Rne, Transform::None),
