@@ -8,6 +8,8 @@ pub mod device_math;
 pub mod group_params;
 pub mod group_quantize;
 pub mod philox;
+pub mod tensor_quantize;
 
 pub use group_params::GroupParams;
 pub use group_quantize::{GroupOutput, quantize_group};
+pub use tensor_quantize::quantize_tensor;

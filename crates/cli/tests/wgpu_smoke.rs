@@ -1,6 +1,6 @@
-//! A few training steps of a quartet-mxfp4 recipe on `device = "wgpu"` (the group quantizers as
-//! fused kernels; lavapipe in CI) match the same recipe and seed on the CPU: the quantized
-//! operands are bit-identical, only GEMM summation order differs.
+//! A few training steps on `device = "wgpu"` (lavapipe in CI) match the same recipe and seed on
+//! the CPU: quartet-mxfp4 (the fused group kernel) and fp8-current (the per-tensor amax + cast
+//! passes). The quantized operands are bit-identical; only GEMM summation order differs.
 #![cfg(feature = "wgpu")]
 
 use std::fs;
@@ -27,7 +27,7 @@ source = "sample"
 lr = 0.003
 
 [precision]
-default = "quartet-mxfp4"
+default = "SCHEME"
 
 [eval]
 every = 3
@@ -55,8 +55,17 @@ fn losses(run: &Path) -> Vec<f64> {
 
 #[test]
 fn quartet_steps_on_wgpu_match_the_cpu() {
-    let d = scratch("wgpu-smoke");
-    fs::write(d.join("r.toml"), RECIPE).unwrap();
+    steps_match("quartet-mxfp4");
+}
+
+#[test]
+fn fp8_current_steps_on_wgpu_match_the_cpu() {
+    steps_match("fp8-current");
+}
+
+fn steps_match(scheme: &str) {
+    let d = scratch(&format!("wgpu-smoke-{scheme}"));
+    fs::write(d.join("r.toml"), RECIPE.replace("SCHEME", scheme)).unwrap();
     let (code, _, err) = nibble(
         &[
             "train",
@@ -87,7 +96,7 @@ fn quartet_steps_on_wgpu_match_the_cpu() {
     for (step, (x, y)) in a.iter().zip(&b).enumerate() {
         assert!(
             (x - y).abs() <= 1e-3 * x.abs(),
-            "step {}: cpu loss {x}, wgpu loss {y}",
+            "{scheme} step {}: cpu loss {x}, wgpu loss {y}",
             step + 1
         );
     }

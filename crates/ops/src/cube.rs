@@ -1,6 +1,6 @@
-//! burn's cube backends (wgpu, cuda): quantizers that nibble-kernels covers run as one fused
-//! kernel on the device (bit-identical with the host path); every other primitive and spec
-//! takes the host path of the trait's defaults.
+//! burn's cube backends (wgpu, cuda): quantizers that nibble-kernels covers run on the device
+//! (the fused group kernel, or the per-tensor amax + cast passes), bit-identical with the host
+//! path; every other primitive and spec takes the host path of the trait's defaults.
 
 use burn::tensor::DType;
 use burn::tensor::ops::FloatTensor;
@@ -8,7 +8,7 @@ use burn_cubecl::kernel::into_contiguous;
 use burn_cubecl::tensor::CubeTensor;
 use burn_cubecl::{BoolElement, CubeBackend, CubeRuntime, FloatElement, IntElement};
 use nibble_formats::spec::QuantSpec;
-use nibble_kernels::{GroupParams, quantize_group};
+use nibble_kernels::{GroupParams, quantize_group, quantize_tensor, tensor_quantize};
 
 use crate::backend::{LpBackend, unwrap, wrap};
 use crate::host;
@@ -28,16 +28,21 @@ where
     ) -> (FloatTensor<Self>, Option<FloatTensor<Self>>) {
         let shape = x.meta.shape().clone();
         let cols = shape.as_slice().last().copied().unwrap_or(1);
-        let params = (x.dtype == DType::F32)
+        let f32_data = x.dtype == DType::F32;
+        let params = f32_data
             .then(|| GroupParams::from_spec(spec, cols, seed))
             .flatten();
-        let Some(p) = params else {
+        if params.is_none() && !(f32_data && tensor_quantize::covers(spec)) {
             let (v, k) = host::quantize::<Self>(wrap(x), spec, seed, want_mask);
             return (unwrap(v), k.map(unwrap));
-        };
+        }
         let x = into_contiguous(x);
         let n = shape.num_elements();
-        let out = quantize_group::<R>(&x.client, &x.handle, n, &p, want_mask);
+        let out = match params {
+            Some(p) => quantize_group::<R>(&x.client, &x.handle, n, &p, want_mask),
+            None => quantize_tensor::<R>(&x.client, &x.handle, n, spec, want_mask)
+                .expect("covered per-tensor spec"),
+        };
         let tensor = |h| {
             CubeTensor::new_contiguous(
                 x.client.clone(),
