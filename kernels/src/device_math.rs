@@ -1,14 +1,11 @@
 //! Device twins of nibble-formats' scalar helpers (`bits.rs`, `minifloat.rs`): exponents from
-//! bit patterns, exact powers of two, RNE by the 1.5·2^23 trick, minifloat rounding with OCP
-//! saturation. Each mirrors its CPU counterpart operation for operation.
+//! bit patterns, exact powers of two, round-half-even, minifloat rounding with OCP saturation.
+//! Each mirrors its CPU counterpart operation for operation.
 
 use cubecl::prelude::*;
 
-/// Stand-in for `i32::MIN` (floor_log2 of 0; the literal in the kernels must match); callers
-/// guard zero before using it.
-pub const LOG2_ZERO: i32 = -1_000_000;
-
-/// `floor(log2 |x|)` for finite x, exact (subnormals included); [`LOG2_ZERO`] for 0.
+/// `floor(log2 |x|)` for finite x, exact (subnormals included); -1,000,000 for 0 (the CPU's
+/// `i32::MIN`; callers guard zero before using it).
 #[cube]
 pub fn floor_log2(x: f32) -> i32 {
     let bits = u32::reinterpret(x) & 0x7fff_ffffu32;
