@@ -20,6 +20,15 @@ impl ClipMask {
         }
     }
 
+    /// Clear for reuse with a `rows × cols` tensor (reallocates only if the shape changed).
+    pub fn reset(&mut self, rows: usize, cols: usize) {
+        if self.rows != rows || self.cols != cols {
+            *self = ClipMask::new(rows, cols);
+        } else {
+            self.bits.fill(0);
+        }
+    }
+
     /// Whether element (row, col) was clipped.
     pub fn get(&self, row: usize, col: usize) -> bool {
         (self.bits[row * self.words_per_row + col / 64] >> (col % 64)) & 1 == 1

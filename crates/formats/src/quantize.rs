@@ -71,11 +71,7 @@ pub fn quantize_dequantize_into(
             actual: out.len(),
         });
     }
-    if clip.rows != rows || clip.cols != cols {
-        *clip = ClipMask::new(rows, cols);
-    } else {
-        clip.bits.fill(0);
-    }
+    clip.reset(rows, cols);
     run(spec, Some(data), rows, cols, seed, out, clip, None);
     Ok(())
 }
@@ -90,11 +86,7 @@ pub fn quantize_dequantize_in_place(
     clip: &mut ClipMask,
 ) -> Result<()> {
     let (rows, cols) = check(spec, buf, shape)?;
-    if clip.rows != rows || clip.cols != cols {
-        *clip = ClipMask::new(rows, cols);
-    } else {
-        clip.bits.fill(0);
-    }
+    clip.reset(rows, cols);
     run(spec, None, rows, cols, seed, buf, clip, None);
     Ok(())
 }
