@@ -89,48 +89,22 @@ fn group_kernel(
     }
     let mut k = 0i32;
     if comptime![rl == rule::QUEST_FLOOR || rl == rule::QUEST_NEAREST] {
-        // Eight scalar lanes per sum (local arrays here miscompiled on lavapipe).
-        let mut s0 = 0.0f32;
-        let mut s1 = 0.0f32;
-        let mut s2 = 0.0f32;
-        let mut s3 = 0.0f32;
-        let mut s4 = 0.0f32;
-        let mut s5 = 0.0f32;
-        let mut s6 = 0.0f32;
-        let mut s7 = 0.0f32;
-        let mut q0 = 0.0f32;
-        let mut q1 = 0.0f32;
-        let mut q2 = 0.0f32;
-        let mut q3 = 0.0f32;
-        let mut q4 = 0.0f32;
-        let mut q5 = 0.0f32;
-        let mut q6 = 0.0f32;
-        let mut q7 = 0.0f32;
-        for c in 0..comptime![g / 8] {
-            let o = c * 8;
-            let (x0, x1, x2, x3) = (v[o], v[o + 1], v[o + 2], v[o + 3]);
-            let (x4, x5, x6, x7) = (v[o + 4], v[o + 5], v[o + 6], v[o + 7]);
-            s0 += x0;
-            s1 += x1;
-            s2 += x2;
-            s3 += x3;
-            s4 += x4;
-            s5 += x5;
-            s6 += x6;
-            s7 += x7;
-            let (p0, p1, p2, p3) = (x0 * x0, x1 * x1, x2 * x2, x3 * x3);
-            let (p4, p5, p6, p7) = (x4 * x4, x5 * x5, x6 * x6, x7 * x7);
-            q0 += p0;
-            q1 += p1;
-            q2 += p2;
-            q3 += p3;
-            q4 += p4;
-            q5 += p5;
-            q6 += p6;
-            q7 += p7;
+        let mut l1 = Array::<f32>::new(8usize);
+        let mut l2 = Array::<f32>::new(8usize);
+        for j in 0..8usize {
+            l1[j] = 0.0f32;
+            l2[j] = 0.0f32;
         }
-        let sum = ((s0 + s4) + (s2 + s6)) + ((s1 + s5) + (s3 + s7));
-        let sumsq = ((q0 + q4) + (q2 + q6)) + ((q1 + q5) + (q3 + q7));
+        for c in 0..comptime![g / 8] {
+            for j in 0..8usize {
+                let x = v[c * 8 + j];
+                l1[j] += x;
+                let sq = x * x;
+                l2[j] += sq;
+            }
+        }
+        let sum = ((l1[0] + l1[4]) + (l1[2] + l1[6])) + ((l1[1] + l1[5]) + (l1[3] + l1[7]));
+        let sumsq = ((l2[0] + l2[4]) + (l2[2] + l2[6])) + ((l2[1] + l2[5]) + (l2[3] + l2[7]));
         let n = comptime![g as f32];
         let m = sum / n;
         let mm = m * m;

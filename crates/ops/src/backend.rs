@@ -30,6 +30,49 @@ pub(crate) fn unwrap<B: Backend>(t: Tensor<B, 2>) -> FloatTensor<B> {
     t.into_primitive().tensor()
 }
 
+/// The host-path primitives on backend primitives: the trait's defaults, and the fallback of
+/// backends that override a primitive for some inputs only.
+pub(crate) mod host_prim {
+    use super::*;
+
+    pub fn quantize<B: Backend>(
+        x: FloatTensor<B>,
+        spec: &QuantSpec,
+        seed: u64,
+        want_mask: bool,
+    ) -> (FloatTensor<B>, Option<FloatTensor<B>>) {
+        let (v, k) = host::quantize::<B>(wrap(x), spec, seed, want_mask);
+        (unwrap(v), k.map(unwrap))
+    }
+
+    pub fn hadamard<B: Backend>(
+        x: FloatTensor<B>,
+        g: usize,
+        signs: Option<&[f32]>,
+        inverse: bool,
+        signs_after: bool,
+    ) -> FloatTensor<B> {
+        unwrap(host::hadamard::<B>(wrap(x), g, signs, inverse, signs_after))
+    }
+
+    pub fn cast_scaled<B: Backend>(
+        x: FloatTensor<B>,
+        element: Element,
+        scale: f32,
+    ) -> (FloatTensor<B>, f32) {
+        let (v, a) = host::cast_scaled::<B>(wrap(x), element, scale);
+        (unwrap(v), a)
+    }
+
+    pub fn unrotate<B: Backend>(
+        d: FloatTensor<B>,
+        keep: Option<FloatTensor<B>>,
+        g: Option<usize>,
+    ) -> FloatTensor<B> {
+        unwrap(host::unrotate::<B>(wrap(d), keep.map(wrap), g))
+    }
+}
+
 pub trait LpBackend: Backend {
     /// Quantize-dequantize a 2-D tensor along its last axis (the spec's transform fused in);
     /// returns the values and, if `want_mask`, the keep mask (1 = not clipped). Not
@@ -40,8 +83,7 @@ pub trait LpBackend: Backend {
         seed: u64,
         want_mask: bool,
     ) -> (FloatTensor<Self>, Option<FloatTensor<Self>>) {
-        let (v, k) = host::quantize::<Self>(wrap(x), spec, seed, want_mask);
-        (unwrap(v), k.map(unwrap))
+        host_prim::quantize::<Self>(x, spec, seed, want_mask)
     }
 
     /// Block Hadamard along the last axis, `x·diag(s)·H` (inverse: `y·H·diag(s)`); with
@@ -53,13 +95,7 @@ pub trait LpBackend: Backend {
         inverse: bool,
         signs_after: bool,
     ) -> FloatTensor<Self> {
-        unwrap(host::hadamard::<Self>(
-            wrap(x),
-            g,
-            signs,
-            inverse,
-            signs_after,
-        ))
+        host_prim::hadamard::<Self>(x, g, signs, inverse, signs_after)
     }
 
     /// Per-tensor cast with a given scale (FP8 delayed scaling): `rne_sat(x·scale)/scale` onto
@@ -69,8 +105,7 @@ pub trait LpBackend: Backend {
         element: Element,
         scale: f32,
     ) -> (FloatTensor<Self>, f32) {
-        let (v, a) = host::cast_scaled::<Self>(wrap(x), element, scale);
-        (unwrap(v), a)
+        host_prim::cast_scaled::<Self>(x, element, scale)
     }
 
     /// `(d ⊙ keep)·Hᵀ` with `H` the block-g Hadamard: the backward's last step (clipped
@@ -80,7 +115,7 @@ pub trait LpBackend: Backend {
         keep: Option<FloatTensor<Self>>,
         g: Option<usize>,
     ) -> FloatTensor<Self> {
-        unwrap(host::unrotate::<Self>(wrap(d), keep.map(wrap), g))
+        host_prim::unrotate::<Self>(d, keep, g)
     }
 
     /// `x·Wᵀ` under `scheme` (x: `[tokens, in]`, w: `[out, in]`). `call` carries the key of

@@ -10,8 +10,7 @@ use burn_cubecl::{BoolElement, CubeBackend, CubeRuntime, FloatElement, IntElemen
 use nibble_formats::spec::QuantSpec;
 use nibble_kernels::{GroupParams, quantize_group, quantize_tensor, tensor_quantize};
 
-use crate::backend::{LpBackend, unwrap, wrap};
-use crate::host;
+use crate::backend::{LpBackend, host_prim};
 
 impl<R, F, I, BT> LpBackend for CubeBackend<R, F, I, BT>
 where
@@ -33,8 +32,7 @@ where
             .then(|| GroupParams::from_spec(spec, cols, seed))
             .flatten();
         if params.is_none() && !(f32_data && tensor_quantize::covers(spec)) {
-            let (v, k) = host::quantize::<Self>(wrap(x), spec, seed, want_mask);
-            return (unwrap(v), k.map(unwrap));
+            return host_prim::quantize::<Self>(x, spec, seed, want_mask);
         }
         let x = into_contiguous(x);
         let n = shape.num_elements();

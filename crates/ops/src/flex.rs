@@ -13,7 +13,7 @@ use nibble_formats::spec::QuantSpec;
 use nibble_formats::transpose::transpose_into;
 use nibble_formats::{ClipMask, quantize_dequantize_in_place, quantize_dequantize_into};
 
-use crate::backend::{LpBackend, unwrap, wrap};
+use crate::backend::{LpBackend, host_prim};
 use crate::host;
 
 fn dims2(t: &FlexTensor) -> [usize; 2] {
@@ -73,8 +73,7 @@ impl LpBackend for Flex {
         want_mask: bool,
     ) -> (FloatTensor<Self>, Option<FloatTensor<Self>>) {
         if !f32_tensor(&x) {
-            let (v, k) = host::quantize::<Self>(wrap(x), spec, seed, want_mask);
-            return (unwrap(v), k.map(unwrap));
+            return host_prim::quantize::<Self>(x, spec, seed, want_mask);
         }
         let dims = dims2(&x);
         if spec.is_plain_cast() && !want_mask {
@@ -101,8 +100,7 @@ impl LpBackend for Flex {
         scale: f32,
     ) -> (FloatTensor<Self>, f32) {
         if !f32_tensor(&x) {
-            let (v, a) = host::cast_scaled::<Self>(wrap(x), element, scale);
-            return (unwrap(v), a);
+            return host_prim::cast_scaled::<Self>(x, element, scale);
         }
         let dims = dims2(&x);
         let (v, amax) = if plain(&x) {
@@ -121,13 +119,7 @@ impl LpBackend for Flex {
         signs_after: bool,
     ) -> FloatTensor<Self> {
         if !f32_tensor(&x) {
-            return unwrap(host::hadamard::<Self>(
-                wrap(x),
-                g,
-                signs,
-                inverse,
-                signs_after,
-            ));
+            return host_prim::hadamard::<Self>(x, g, signs, inverse, signs_after);
         }
         let dims = dims2(&x);
         let mut v = owned_rows(x);
@@ -141,7 +133,7 @@ impl LpBackend for Flex {
         g: Option<usize>,
     ) -> FloatTensor<Self> {
         if !f32_tensor(&d) || keep.as_ref().is_some_and(|k| !f32_tensor(k) || !plain(k)) {
-            return unwrap(host::unrotate::<Self>(wrap(d), keep.map(wrap), g));
+            return host_prim::unrotate::<Self>(d, keep, g);
         }
         let dims = dims2(&d);
         let mut v = owned_rows(d);
