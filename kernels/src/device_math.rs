@@ -141,3 +141,93 @@ pub fn mini_sr(y: f32, u: f32, max: f32, mbits: u32, emin_biased: i32) -> f32 {
     }
     finish(y, n * q, max)
 }
+
+/// `IntGrid::clamp_wide`: clamp to [lo − 1, hi + 1] so that rounding stays in range.
+#[cube]
+fn clamp_wide(y: f32, lo: f32, hi: f32) -> f32 {
+    let mut v = y;
+    if y < lo - 1.0f32 {
+        v = lo - 1.0f32;
+    } else if y > hi + 1.0f32 {
+        v = hi + 1.0f32;
+    }
+    v
+}
+
+/// Clamp to [lo, hi] with comparisons (`IntGrid::clamp`).
+#[cube]
+fn clamp_int(v: f32, lo: f32, hi: f32) -> f32 {
+    let mut r = v;
+    if v < lo {
+        r = lo;
+    } else if v > hi {
+        r = hi;
+    }
+    r
+}
+
+/// Round half to even of a small integer-grid value, as the CPU's add-and-subtract of 1.5·2^23
+/// does: its result is never −0, so a zero from `round` is made +0.
+#[cube]
+fn rne_int(t: f32) -> f32 {
+    let mut r = f32::round(t);
+    if r == 0.0f32 {
+        r = 0.0f32;
+    }
+    r
+}
+
+/// `IntGrid::rne` (signed INT-b and ternary): clamp wide, round half to even, clamp.
+#[cube]
+pub fn int_rne(y: f32, lo: f32, hi: f32) -> f32 {
+    clamp_int(rne_int(clamp_wide(y, lo, hi)), lo, hi)
+}
+
+/// `IntGrid::sr`: up with probability equal to the fraction above the floor.
+#[cube]
+pub fn int_sr(y: f32, u: f32, lo: f32, hi: f32) -> f32 {
+    let t = clamp_wide(y, lo, hi);
+    let r = rne_int(t);
+    let mut fl = r;
+    if r > t {
+        fl = r - 1.0f32;
+    }
+    let mut n = fl;
+    if u < t - fl {
+        n = fl + 1.0f32;
+    }
+    clamp_int(n, lo, hi)
+}
+
+/// `Element::Bf16`'s RNE on the bits (`nibble_formats::element::round_bf16`).
+#[cube]
+pub fn round_bf16(x: f32) -> f32 {
+    let b = u32::reinterpret(x);
+    let mut r = (b + 0x7fffu32 + ((b >> 16) & 1u32)) & 0xffff_0000u32;
+    if (b & 0x7fff_ffffu32) > 0x7f80_0000u32 {
+        r = (b | 0x0040_0000u32) & 0xffff_0000u32;
+    }
+    f32::reinterpret(r)
+}
+
+/// The unnormalized Sylvester butterflies of a g-block in place, strides 1, 2, …, g/2, then one
+/// multiply by `norm` = fl(1/√g) (`nibble_formats::hadamard`'s order; pairs within a stage are
+/// independent, so visiting them in index order gives the same bits).
+#[cube]
+pub fn hadamard_block(v: &mut Array<f32>, norm: f32, #[comptime] g: usize) {
+    let mut h = 1usize;
+    while h < g {
+        for i in 0..g {
+            if (i / h) % 2 == 0 {
+                let a = v[i];
+                let c = v[i + h];
+                v[i] = a + c;
+                v[i + h] = a - c;
+            }
+        }
+        h *= 2;
+    }
+    for i in 0..g {
+        v[i] *= norm;
+    }
+}

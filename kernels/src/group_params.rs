@@ -14,8 +14,6 @@ pub mod rule {
     pub const THREE_QUARTERS: u32 = 3;
     pub const QUEST_FLOOR: u32 = 4;
     pub const QUEST_NEAREST: u32 = 5;
-    /// FP32 encode scale max/amax rounded down to a power of two (FP8 block scaling).
-    pub const ABSMAX_POW2: u32 = 6;
 }
 
 /// Transforms (comptime selector).
@@ -54,7 +52,8 @@ impl GroupParams {
     /// cover the spec (callers fall back to the host quantizer): 1×g blocks with g ∈ {16, 32,
     /// 64, 128} dividing `cols`, a Hadamard of the block's size if any, a signed minifloat
     /// element (E2M1, E4M3, E5M2), and a power-of-two scale rule (OCP floor, ceil, RCEIL, 3/4,
-    /// QuEST, absmax rounded to a power of two).
+    /// QuEST). FP8 block scaling's absmax→2^k goes to
+    /// [`crate::block_quantize`], whose scale table avoids a device division.
     pub fn from_spec(spec: &QuantSpec, cols: usize, seed: u64) -> Option<GroupParams> {
         spec.validate().ok()?;
         let Block::Group(g) = spec.block else {
@@ -85,7 +84,6 @@ impl GroupParams {
             ScaleRule::Ceil => (rule::CEIL, 1.0),
             ScaleRule::RCeil => (rule::RCEIL, 1.0),
             ScaleRule::ThreeQuarters => (rule::THREE_QUARTERS, 1.0),
-            ScaleRule::Absmax { pow2: true } => (rule::ABSMAX_POW2, 1.0),
             ScaleRule::Quest { exp_rounding, mult } => (
                 match exp_rounding {
                     ExpRounding::Floor => rule::QUEST_FLOOR,

@@ -7,7 +7,9 @@ use cubecl::prelude::*;
 use cubecl::server::Handle;
 use cubecl::{calculate_cube_count_elemwise, frontend::ArrayArg};
 
-use crate::device_math::{ceil_log2, floor_log2, mini_rne, mini_sr, pow2, round_log2};
+use crate::device_math::{
+    ceil_log2, floor_log2, hadamard_block, mini_rne, mini_sr, pow2, round_log2,
+};
 use crate::group_params::{GroupParams, rule, transform};
 use crate::philox::{philox_word, to_unit};
 
@@ -57,21 +59,7 @@ fn group_kernel(
         }
     }
     if comptime![tf != transform::NONE] {
-        let mut h = 1usize;
-        while h < g {
-            for i in 0..g {
-                if (i / h) % 2 == 0 {
-                    let a = v[i];
-                    let c = v[i + h];
-                    v[i] = a + c;
-                    v[i + h] = a - c;
-                }
-            }
-            h *= 2;
-        }
-        for i in 0..g {
-            v[i] *= norm;
-        }
+        hadamard_block(&mut v, norm, g);
     }
 
     // Statistics: amax over non-NaN values, non-finite flag; QuEST also sums in eight
@@ -127,17 +115,6 @@ fn group_kernel(
             k = round_log2(s);
         } else {
             k = floor_log2(s);
-        }
-    } else if comptime![rl == rule::ABSMAX_POW2] {
-        // enc = 2^floor(log2(max/amax)), saturated at f32::MAX (tested on the bits: WGSL may
-        // assume finite floats); an all-zero block keeps the identity scale.
-        k = 0i32;
-        if amax != 0.0f32 {
-            let mut e = max / amax;
-            if (u32::reinterpret(e) & 0x7fff_ffffu32) == 0x7f80_0000u32 {
-                e = f32::reinterpret(0x7f7f_ffffu32);
-            }
-            k = -floor_log2(e);
         }
     } else if amax == 0.0f32 {
         k = -127i32;

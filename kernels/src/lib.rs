@@ -4,12 +4,17 @@
 //! The format arithmetic is f32 math and integer bit operations only (no fp8/fp4 scalar types,
 //! no f64, no fused multiply-add): that is what makes CPU, wgpu and CUDA results agree.
 
+pub mod block_apply;
+pub mod block_quantize;
+pub mod block_stats;
 pub mod device_math;
 pub mod group_params;
 pub mod group_quantize;
 pub mod philox;
+pub mod scale_table;
 pub mod tensor_quantize;
 
+pub use block_quantize::quantize_blocks;
 pub use group_params::GroupParams;
 pub use group_quantize::{GroupOutput, quantize_group};
 pub use tensor_quantize::quantize_tensor;

@@ -11,7 +11,7 @@ use nibble_formats::element::AnyGrid;
 use nibble_formats::spec::{Block, QuantSpec, Rounding, ScaleRule, Transform};
 use nibble_formats::stats::Stats;
 
-use crate::device_math::mini_rne;
+use crate::device_math::{mini_rne, round_bf16};
 use crate::group_quantize::GroupOutput;
 
 /// Elements per unit of the amax pass.
@@ -47,17 +47,6 @@ fn amax_partials(input: &Array<f32>, amax: &mut Array<f32>, bad: &mut Array<u32>
     }
     amax[c] = m;
     bad[c] = b;
-}
-
-/// `Element::Bf16`'s RNE on the bits (`nibble_formats::element::round_bf16`).
-#[cube]
-fn round_bf16(x: f32) -> f32 {
-    let b = u32::reinterpret(x);
-    let mut r = (b + 0x7fffu32 + ((b >> 16) & 1u32)) & 0xffff_0000u32;
-    if (b & 0x7fff_ffffu32) > 0x7f80_0000u32 {
-        r = (b | 0x0040_0000u32) & 0xffff_0000u32;
-    }
-    f32::reinterpret(r)
 }
 
 // The comptime element branch assigns `r` on every path; rustc sees the initial value as dead.
@@ -104,6 +93,46 @@ fn scaled_cast(
     }
 }
 
+/// amax over non-NaN values of `len` contiguous f32 values and whether any is NaN or ±Inf:
+/// device partials per chunk of 1,024, finished on the host.
+pub(crate) fn reduce_amax<R: Runtime>(
+    client: &ComputeClient<R>,
+    input: &Handle,
+    len: usize,
+) -> (f32, bool) {
+    let chunks = len.div_ceil(CHUNK);
+    if chunks == 0 {
+        return (0.0, false);
+    }
+    let amax_h = client.empty(chunks * 4);
+    let bad_h = client.empty(chunks * 4);
+    let dim = CubeDim::new_1d(64);
+    // SAFETY: each handle holds at least the declared number of 4-byte elements.
+    #[allow(unsafe_code)]
+    let (a_in, a_amax, a_bad) = unsafe {
+        (
+            ArrayArg::from_raw_parts(input.clone(), len),
+            ArrayArg::from_raw_parts(amax_h.clone(), chunks),
+            ArrayArg::from_raw_parts(bad_h.clone(), chunks),
+        )
+    };
+    amax_partials::launch::<R>(
+        client,
+        calculate_cube_count_elemwise(client, chunks, dim),
+        dim,
+        a_in,
+        a_amax,
+        a_bad,
+        len as u32,
+    );
+    let partial = f32::from_bytes(&client.read_one(amax_h).expect("read amax")).to_vec();
+    let flags = u32::from_bytes(&client.read_one(bad_h).expect("read flags")).to_vec();
+    (
+        partial.iter().fold(0f32, |m, &a| if a > m { a } else { m }),
+        flags.iter().any(|&b| b != 0),
+    )
+}
+
 /// Whether the per-tensor path covers `spec`: one scale for the tensor, no transform, RNE,
 /// absmax (FP8 current scaling) or no scale (plain casts), onto a signed minifloat or bf16.
 pub fn covers(spec: &QuantSpec) -> bool {
@@ -136,37 +165,15 @@ pub fn quantize_tensor<R: Runtime>(
     if len == 0 {
         return Some(GroupOutput { values, keep });
     }
-    // Pass 1: partial amaxes and non-finite flags, finished on the host.
-    let chunks = len.div_ceil(CHUNK);
-    let amax_h = client.empty(chunks * 4);
-    let bad_h = client.empty(chunks * 4);
-    let dim = CubeDim::new_1d(64);
-    // SAFETY: each handle holds at least the declared number of 4-byte elements.
-    #[allow(unsafe_code)]
-    let (a_in, a_amax, a_bad) = unsafe {
-        (
-            ArrayArg::from_raw_parts(input.clone(), len),
-            ArrayArg::from_raw_parts(amax_h.clone(), chunks),
-            ArrayArg::from_raw_parts(bad_h.clone(), chunks),
-        )
-    };
-    amax_partials::launch::<R>(
-        client,
-        calculate_cube_count_elemwise(client, chunks, dim),
-        dim,
-        a_in,
-        a_amax,
-        a_bad,
-        len as u32,
-    );
-    let partial = f32::from_bytes(&client.read_one(amax_h).expect("read amax")).to_vec();
-    let flags = u32::from_bytes(&client.read_one(bad_h).expect("read flags")).to_vec();
+    // Pass 1: the tensor's amax and non-finite flag.
+    let (amax, bad) = reduce_amax::<R>(client, input, len);
     let st = Stats {
-        amax: partial.iter().fold(0f32, |m, &a| if a > m { a } else { m }),
+        amax,
         n: len,
-        nonfinite: flags.iter().any(|&b| b != 0),
+        nonfinite: bad,
         ..Stats::EMPTY
     };
+    let dim = CubeDim::new_1d(64);
     // Pass 2: the CPU's scale, applied element-wise on the device.
     let (max, mbits, emin_biased, kind) = match spec.element.grid() {
         AnyGrid::Mini(m) => (m.max(), m.mbits, m.emin() + 127, MINIFLOAT),

@@ -61,12 +61,7 @@ fn specs() -> Vec<QuantSpec> {
             transform: Transform::Hadamard { g: 64 },
             ..QuantSpec::quartet_forward(ExpRounding::Nearest)
         },
-        // FP8 block scaling (1×128, E4M3, absmax rounded to a power of two); g = 128 with RHT.
-        QuantSpec {
-            block: Block::Group(128),
-            scale: ScaleRule::Absmax { pow2: true },
-            ..QuantSpec::mx(Element::E4M3, ScaleRule::RCeil)
-        },
+        // g = 128 with RHT.
         QuantSpec {
             block: Block::Group(128),
             transform: rht(128),
@@ -192,6 +187,12 @@ fn specs_outside_the_kernel_are_declined() {
             ..QuantSpec::mx(Element::E4M3, ScaleRule::RCeil)
         },
         QuantSpec::nvfp4(Block::Group(16), Rounding::Rne, Transform::None),
+        // FP8 block scaling's absmax→2^k: the block path's scale table (no device division).
+        QuantSpec {
+            block: Block::Group(128),
+            scale: ScaleRule::Absmax { pow2: true },
+            ..QuantSpec::mx(Element::E4M3, ScaleRule::RCeil)
+        },
     ] {
         assert!(GroupParams::from_spec(&spec, cols, 0).is_none(), "{spec:?}");
     }

@@ -1,6 +1,7 @@
-//! On burn's wgpu backend (lavapipe in CI) the quantizers run as nibble-kernels' fused kernel:
-//! the primitive must equal the CPU (Flex) path bit for bit, and the quantized linear layer with
-//! its custom backward must match the CPU layer up to GEMM summation order.
+//! On burn's wgpu backend (lavapipe in CI) the quantizers run as nibble-kernels' kernels (fused
+//! group kernel, per-tensor passes, two-pass block quantizer): the primitive must equal the CPU
+//! (Flex) path bit for bit, and the quantized linear layers of the presets with their custom
+//! backward must match the CPU layers up to GEMM summation order.
 #![cfg(feature = "wgpu")]
 
 use std::sync::Arc;
@@ -8,7 +9,8 @@ use std::sync::Arc;
 use burn::backend::{Autodiff, Flex};
 use burn::prelude::*;
 use burn::tensor::{TensorData, TensorPrimitive};
-use nibble_formats::spec::{ExpRounding, QuantSpec, Rounding, Signs, Transform};
+use nibble_formats::Element;
+use nibble_formats::spec::{Block, ExpRounding, QuantSpec, Rounding, ScaleRule, Signs, Transform};
 use nibble_ops::{LayerCall, LpBackend, lp_linear, preset};
 
 type Wgpu = burn::backend::Wgpu<f32, i32, u32>;
@@ -38,24 +40,64 @@ fn host<B: Backend>(t: Tensor<B, 2>) -> Vec<f32> {
 fn wgpu_quantize_equals_the_cpu_bit_for_bit() {
     let (r, c) = (64, 128);
     let v = values(r * c, 1);
-    let specs = [
-        QuantSpec::quartet_forward(ExpRounding::Nearest),
-        QuantSpec {
-            transform: Transform::RandomizedHadamard {
-                g: 32,
-                signs: Signs::Key(5),
-            },
-            ..QuantSpec::quartet_backward(Rounding::Stochastic)
+    let nv = |block, rounding| QuantSpec::nvfp4(block, rounding, Transform::None);
+    let fp8_tile = QuantSpec {
+        element: Element::E4M3,
+        block: Block::Tile(128),
+        scale: ScaleRule::Absmax { pow2: true },
+        rounding: Rounding::Rne,
+        transform: Transform::None,
+    };
+    let ternary = QuantSpec {
+        element: Element::Ternary,
+        block: Block::Tensor,
+        scale: ScaleRule::Absmean,
+        rounding: Rounding::Rne,
+        transform: Transform::None,
+    };
+    let asym = QuantSpec {
+        element: Element::Int {
+            bits: 4,
+            signed: false,
         },
-        // Not covered by the kernel: takes the host path on wgpu.
-        QuantSpec::bf16(),
+        block: Block::Group(32),
+        scale: ScaleRule::MinMax,
+        rounding: Rounding::Rne,
+        transform: Transform::None,
+    };
+    // (spec, the device quantizer expected to cover it)
+    let specs = [
+        (QuantSpec::quartet_forward(ExpRounding::Nearest), "group"),
+        (
+            QuantSpec {
+                transform: Transform::RandomizedHadamard {
+                    g: 32,
+                    signs: Signs::Key(5),
+                },
+                ..QuantSpec::quartet_backward(Rounding::Stochastic)
+            },
+            "group",
+        ),
+        (QuantSpec::bf16(), "tensor"),
+        (QuantSpec::fp8_tensor(Element::E5M2), "tensor"),
+        (nv(Block::Group(16), Rounding::Stochastic), "blocks"),
+        (nv(Block::Tile(16), Rounding::Rne), "blocks"),
+        (fp8_tile, "blocks"),
+        (ternary, "blocks"),
+        // Not covered by any kernel: the host path on the device.
+        (asym, "host"),
     ];
-    for (i, spec) in specs.into_iter().enumerate() {
-        // The first two are the kernel's; the last must be declined (host path on the device).
-        assert_eq!(
-            nibble_kernels::GroupParams::from_spec(&spec, c, 9).is_some(),
-            i < 2
-        );
+    for (spec, path) in specs {
+        let covered = if nibble_kernels::GroupParams::from_spec(&spec, c, 9).is_some() {
+            "group"
+        } else if nibble_kernels::tensor_quantize::covers(&spec) {
+            "tensor"
+        } else if nibble_kernels::block_quantize::mode(&spec, c).is_some() {
+            "blocks"
+        } else {
+            "host"
+        };
+        assert_eq!(covered, path, "{spec:?}");
         let cpu =
             Tensor::<Flex, 2>::from_data(TensorData::new(v.clone(), [r, c]), &Default::default());
         let gpu =
@@ -81,9 +123,16 @@ fn wgpu_quantize_equals_the_cpu_bit_for_bit() {
     }
 }
 
-fn linear<B: LpBackend>(x: &[f32], w: &[f32], t: usize, k: usize, n: usize) -> [Vec<f32>; 3] {
+fn linear<B: LpBackend>(
+    scheme: &str,
+    x: &[f32],
+    w: &[f32],
+    t: usize,
+    k: usize,
+    n: usize,
+) -> [Vec<f32>; 3] {
     let dev = Default::default();
-    let scheme = Arc::new(preset("quartet-mxfp4").unwrap());
+    let scheme = Arc::new(preset(scheme).unwrap());
     let xa = Tensor::<Autodiff<B>, 2>::from_data(TensorData::new(x.to_vec(), [t, k]), &dev)
         .require_grad();
     let wa = Tensor::<Autodiff<B>, 2>::from_data(TensorData::new(w.to_vec(), [n, k]), &dev)
@@ -98,12 +147,24 @@ fn linear<B: LpBackend>(x: &[f32], w: &[f32], t: usize, k: usize, n: usize) -> [
 }
 
 #[test]
-fn quartet_linear_on_wgpu_matches_the_cpu_up_to_summation_order() {
-    let (t, k, n) = (64, 128, 96);
+fn quantized_linears_on_wgpu_match_the_cpu_up_to_summation_order() {
+    let (t, k, n) = (64, 256, 160);
     let x = values(t * k, 2);
     let w: Vec<f32> = values(n * k, 3).iter().map(|v| v * 0.1).collect();
-    let cpu = linear::<Flex>(&x, &w, t, k, n);
-    let gpu = linear::<Wgpu>(&x, &w, t, k, n);
+    for scheme in [
+        "quartet-mxfp4",
+        "nvfp4-te",
+        "fp8-block",
+        "mxfp8",
+        "fp8-current",
+    ] {
+        compare_linear(scheme, &x, &w, t, k, n);
+    }
+}
+
+fn compare_linear(scheme: &str, x: &[f32], w: &[f32], t: usize, k: usize, n: usize) {
+    let cpu = linear::<Flex>(scheme, x, w, t, k, n);
+    let gpu = linear::<Wgpu>(scheme, x, w, t, k, n);
     for (name, a, b) in [
         ("y", &cpu[0], &gpu[0]),
         ("dx", &cpu[1], &gpu[1]),
@@ -119,7 +180,7 @@ fn quartet_linear_on_wgpu_matches_the_cpu_up_to_summation_order() {
         // order differs between the backends.
         assert!(
             err <= 1e-5 * scale.max(1.0),
-            "{name}: max error {err} (scale {scale})"
+            "{scheme} {name}: max error {err} (scale {scale})"
         );
     }
 }
