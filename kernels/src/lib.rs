@@ -7,10 +7,13 @@
 pub mod block_apply;
 pub mod block_quantize;
 pub mod block_stats;
+pub mod cast_scaled;
 pub mod device_math;
 pub mod group_params;
 pub mod group_quantize;
+pub mod nm_mask;
 pub mod philox;
+pub mod rotate;
 pub mod scale_table;
 pub mod tensor_quantize;
 

@@ -1,6 +1,9 @@
 //! A few training steps on `device = "wgpu"` (lavapipe in CI) match the same recipe and seed on
-//! the CPU: quartet-mxfp4 (the fused group kernel) and fp8-current (the per-tensor amax + cast
-//! passes). The quantized operands are bit-identical; only GEMM summation order differs.
+//! the CPU, for every preset scheme: the fused group kernel (quartet-mxfp4, mxfp8,
+//! naive-mxfp4), the per-tensor passes (fp8-current, bf16), the two-pass block quantizer
+//! (nvfp4-te, fp8-block), the device Hadamard (quartet's and NVFP4's RHT) and the delayed-scaling
+//! cast (fp8-delayed). The quantized operands are bit-identical; only GEMM summation order
+//! differs.
 #![cfg(feature = "wgpu")]
 
 use std::fs;
@@ -63,6 +66,49 @@ fn fp8_current_steps_on_wgpu_match_the_cpu() {
     steps_match("fp8-current");
 }
 
+#[test]
+fn nvfp4_te_steps_on_wgpu_match_the_cpu() {
+    steps_match("nvfp4-te");
+}
+
+#[test]
+fn fp8_block_steps_on_wgpu_match_the_cpu() {
+    steps_match("fp8-block");
+}
+
+#[test]
+fn fp8_delayed_steps_on_wgpu_match_the_cpu() {
+    steps_match("fp8-delayed");
+}
+
+#[test]
+fn mxfp8_naive_mxfp4_and_bf16_steps_on_wgpu_match_the_cpu() {
+    for scheme in ["mxfp8", "naive-mxfp4", "bf16"] {
+        steps_match(scheme);
+    }
+}
+
+/// Every preset is exercised above.
+#[test]
+fn every_preset_has_a_wgpu_smoke() {
+    let covered = [
+        "quartet-mxfp4",
+        "fp8-current",
+        "nvfp4-te",
+        "fp8-block",
+        "fp8-delayed",
+        "mxfp8",
+        "naive-mxfp4",
+        "bf16",
+    ];
+    for p in nibble_ops::presets::PRESETS.iter().copied() {
+        assert!(
+            p == "f32" || covered.contains(&p),
+            "preset `{p}` has no wgpu smoke"
+        );
+    }
+}
+
 fn steps_match(scheme: &str) {
     let d = scratch(&format!("wgpu-smoke-{scheme}"));
     fs::write(d.join("r.toml"), RECIPE.replace("SCHEME", scheme)).unwrap();
@@ -91,6 +137,7 @@ fn steps_match(scheme: &str) {
     );
     assert_eq!(code, 0, "wgpu run failed: {err}");
     let (a, b) = (losses(&d.join("cpu/smoke")), losses(&d.join("gpu/smoke")));
+    eprintln!("{scheme}: cpu losses {a:?}, wgpu losses {b:?}");
     assert_eq!(a.len(), 3, "three logged steps");
     assert_eq!(a.len(), b.len());
     for (step, (x, y)) in a.iter().zip(&b).enumerate() {

@@ -16,6 +16,7 @@ pub mod hadamard;
 pub mod int_grid;
 pub mod isa;
 pub mod minifloat;
+pub mod nm_mask;
 pub mod pack;
 pub mod packed;
 pub mod philox;

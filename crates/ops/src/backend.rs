@@ -64,6 +64,10 @@ pub(crate) mod host_prim {
         (unwrap(v), a)
     }
 
+    pub fn nm_mask<B: Backend>(w: FloatTensor<B>, n: usize, m: usize) -> FloatTensor<B> {
+        unwrap(host::nm_mask::<B>(wrap(w), n, m))
+    }
+
     pub fn unrotate<B: Backend>(
         d: FloatTensor<B>,
         keep: Option<FloatTensor<B>>,
@@ -116,6 +120,13 @@ pub trait LpBackend: Backend {
         g: Option<usize>,
     ) -> FloatTensor<Self> {
         host_prim::unrotate::<Self>(d, keep, g)
+    }
+
+    /// N:M magnitude keep mask of a weight `[out, in]`: in each group of `m` consecutive
+    /// inputs, 1 for the `n` largest |w| (ties: the higher index is kept), 0 for the rest.
+    /// Panics if `m` does not divide the input dimension or `n > m`. Not differentiable.
+    fn lp_nm_mask(w: FloatTensor<Self>, n: usize, m: usize) -> FloatTensor<Self> {
+        host_prim::nm_mask::<Self>(w, n, m)
     }
 
     /// `x·Wᵀ` under `scheme` (x: `[tokens, in]`, w: `[out, in]`). `call` carries the key of

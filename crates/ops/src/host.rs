@@ -53,6 +53,16 @@ pub fn cast_scaled<B: Backend>(
     (from_host(q, dims, &device), amax)
 }
 
+/// N:M magnitude keep mask along the last axis (`nibble_formats::nm_mask`). Panics on a
+/// pattern that does not fit (recipes are validated before training starts).
+pub fn nm_mask<B: Backend>(w: Tensor<B, 2>, n: usize, m: usize) -> Tensor<B, 2> {
+    let device = w.device();
+    let (v, dims) = to_host(w);
+    let mask = nibble_formats::nm_mask::nm_mask(&v, dims[1], n, m)
+        .unwrap_or_else(|e| panic!("N:M mask of a {dims:?} weight: {e}"));
+    from_host(mask, dims, &device)
+}
+
 /// Block Hadamard of every g-block along the last axis: `x·diag(s)·H` (or its inverse
 /// `y·H·diag(s)` when `inverse`). With `signs_after`, `x·H·diag(s)` instead (the sign bug).
 pub fn hadamard<B: Backend>(

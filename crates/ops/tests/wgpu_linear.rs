@@ -88,15 +88,7 @@ fn wgpu_quantize_equals_the_cpu_bit_for_bit() {
         (asym, "host"),
     ];
     for (spec, path) in specs {
-        let covered = if nibble_kernels::GroupParams::from_spec(&spec, c, 9).is_some() {
-            "group"
-        } else if nibble_kernels::tensor_quantize::covers(&spec) {
-            "tensor"
-        } else if nibble_kernels::block_quantize::mode(&spec, c).is_some() {
-            "blocks"
-        } else {
-            "host"
-        };
+        let covered = device_path(&spec, c);
         assert_eq!(covered, path, "{spec:?}");
         let cpu =
             Tensor::<Flex, 2>::from_data(TensorData::new(v.clone(), [r, c]), &Default::default());
@@ -120,6 +112,38 @@ fn wgpu_quantize_equals_the_cpu_bit_for_bit() {
             g(kb.unwrap()),
             "keep mask differs for {spec:?}"
         );
+    }
+}
+
+/// Which device quantizer `LpBackend::lp_quantize` on a cube backend uses for `spec` on rows
+/// of `cols` (the same order of preference as `nibble_ops`' cube impl).
+fn device_path(spec: &QuantSpec, cols: usize) -> &'static str {
+    if nibble_kernels::GroupParams::from_spec(spec, cols, 9).is_some() {
+        "group"
+    } else if nibble_kernels::tensor_quantize::covers(spec) {
+        "tensor"
+    } else if nibble_kernels::block_quantize::mode(spec, cols).is_some() {
+        "blocks"
+    } else {
+        "host"
+    }
+}
+
+/// Every operand of every preset is quantized on the device (no host round trip), for the
+/// inner dimensions of the `tiny` and `small` models and of SmolLM2-135M.
+#[test]
+fn every_preset_operand_has_a_device_quantizer() {
+    for name in nibble_ops::presets::PRESETS {
+        let scheme = preset(name).unwrap();
+        for spec in scheme.operand_specs().into_iter().flatten() {
+            for cols in [128, 256, 512, 576, 1536] {
+                assert_ne!(
+                    device_path(&spec, cols),
+                    "host",
+                    "{name}: {spec:?} on rows of {cols}"
+                );
+            }
+        }
     }
 }
 
@@ -182,5 +206,98 @@ fn compare_linear(scheme: &str, x: &[f32], w: &[f32], t: usize, k: usize, n: usi
             err <= 1e-5 * scale.max(1.0),
             "{scheme} {name}: max error {err} (scale {scale})"
         );
+    }
+}
+
+#[test]
+fn wgpu_rotation_and_cast_primitives_equal_the_cpu_bit_for_bit() {
+    let (r, c) = (48, 256);
+    let v = values(r * c, 4);
+    let keep: Vec<f32> = (0..r * c).map(|i| (i % 5 != 2) as u8 as f32).collect();
+    let cpu = |v: &[f32]| {
+        Tensor::<Flex, 2>::from_data(TensorData::new(v.to_vec(), [r, c]), &Default::default())
+            .into_primitive()
+            .tensor()
+    };
+    // Transposed twice: a non-trivial layout the device path must make contiguous.
+    let gpu = |v: &[f32]| {
+        Tensor::<Wgpu, 2>::from_data(TensorData::new(v.to_vec(), [r, c]), &Default::default())
+            .transpose()
+            .transpose()
+            .into_primitive()
+            .tensor()
+    };
+    let f = |p| host(Tensor::<Flex, 2>::from_primitive(TensorPrimitive::Float(p)));
+    let g = |p| host(Tensor::<Wgpu, 2>::from_primitive(TensorPrimitive::Float(p)));
+    let same = |a: Vec<f32>, b: Vec<f32>, what: &str| {
+        assert!(
+            a.iter().zip(&b).all(|(x, y)| x.to_bits() == y.to_bits()),
+            "{what} differs"
+        );
+    };
+    let signs = nibble_formats::hadamard::random_signs(3, 32);
+    for (inverse, after) in [(false, false), (true, false), (false, true), (true, true)] {
+        for s in [None, Some(&signs[..])] {
+            same(
+                f(Flex::lp_hadamard(cpu(&v), 32, s, inverse, after)),
+                g(Wgpu::lp_hadamard(gpu(&v), 32, s, inverse, after)),
+                &format!(
+                    "hadamard inverse={inverse} after={after} signs={}",
+                    s.is_some()
+                ),
+            );
+        }
+    }
+    for (k, h) in [
+        (true, Some(64)),
+        (false, Some(16)),
+        (true, None),
+        (false, None),
+    ] {
+        let (kc, kg) = if k {
+            (Some(cpu(&keep)), Some(gpu(&keep)))
+        } else {
+            (None, None)
+        };
+        same(
+            f(Flex::lp_unrotate(cpu(&v), kc, h)),
+            g(Wgpu::lp_unrotate(gpu(&v), kg, h)),
+            &format!("unrotate keep={k} g={h:?}"),
+        );
+    }
+    for (element, scale) in [(Element::E4M3, 448.0 / 17.0), (Element::E5M2, 0.5)] {
+        let (a, am) = Flex::lp_cast_scaled(cpu(&v), element, scale);
+        let (b, bm) = Wgpu::lp_cast_scaled(gpu(&v), element, scale);
+        same(f(a), g(b), &format!("cast {element:?}"));
+        assert_eq!(am.to_bits(), bm.to_bits(), "amax of the {element:?} cast");
+    }
+}
+
+#[test]
+fn wgpu_nm_mask_equals_the_cpu() {
+    let (r, c) = (40, 64);
+    let v: Vec<f32> = values(r * c, 6)
+        .iter()
+        .map(|x| (x * 8.0).round() / 8.0)
+        .collect();
+    for (n, m) in [(2, 4), (1, 8), (4, 16)] {
+        let a = Flex::lp_nm_mask(
+            Tensor::<Flex, 2>::from_data(TensorData::new(v.clone(), [r, c]), &Default::default())
+                .into_primitive()
+                .tensor(),
+            n,
+            m,
+        );
+        let b = Wgpu::lp_nm_mask(
+            Tensor::<Wgpu, 2>::from_data(TensorData::new(v.clone(), [r, c]), &Default::default())
+                .into_primitive()
+                .tensor(),
+            n,
+            m,
+        );
+        let a = host(Tensor::<Flex, 2>::from_primitive(TensorPrimitive::Float(a)));
+        let b = host(Tensor::<Wgpu, 2>::from_primitive(TensorPrimitive::Float(b)));
+        assert_eq!(a, b, "{n}:{m}");
+        assert_eq!(a.iter().sum::<f32>() as usize, r * c / m * n);
     }
 }
