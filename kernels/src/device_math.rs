@@ -212,9 +212,10 @@ pub fn round_bf16(x: f32) -> f32 {
 
 /// The unnormalized Sylvester butterflies of a g-block in place, strides 1, 2, …, g/2, then one
 /// multiply by `norm` = fl(1/√g) (`nibble_formats::hadamard`'s order; pairs within a stage are
-/// independent, so visiting them in index order gives the same bits).
+/// independent, so visiting them in index order gives the same bits). The normalized values
+/// pass through `opaque` (with the run-time `zero`) so that no later add fuses the multiply.
 #[cube]
-pub fn hadamard_block(v: &mut Array<f32>, norm: f32, #[comptime] g: usize) {
+pub fn hadamard_block(v: &mut Array<f32>, norm: f32, zero: u32, #[comptime] g: usize) {
     let mut h = 1usize;
     while h < g {
         for i in 0..g {
@@ -228,6 +229,6 @@ pub fn hadamard_block(v: &mut Array<f32>, norm: f32, #[comptime] g: usize) {
         h *= 2;
     }
     for i in 0..g {
-        v[i] *= norm;
+        v[i] = crate::quest_scale::opaque(v[i] * norm, zero);
     }
 }

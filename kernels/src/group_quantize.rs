@@ -7,14 +7,10 @@ use cubecl::prelude::*;
 use cubecl::server::Handle;
 use cubecl::{calculate_cube_count_elemwise, frontend::ArrayArg};
 
-use crate::device_math::{
-    ceil_log2, floor_log2, hadamard_block, mini_rne, mini_sr, pow2, round_log2,
-};
+use crate::device_math::{ceil_log2, floor_log2, hadamard_block, mini_rne, mini_sr, pow2};
 use crate::group_params::{GroupParams, rule, transform};
 use crate::philox::{philox_word, to_unit};
-
-/// QuEST's constant c = 2.92247856 / 6 (`nibble_formats::spec::QUEST_C`).
-const QUEST_C: f32 = nibble_formats::spec::QUEST_C;
+use crate::quest_scale::quest_exponent;
 
 // Comptime branches assign runtime variables on every path; rustc sees the initial values as dead.
 #[allow(unused_assignments)]
@@ -36,6 +32,7 @@ fn group_kernel(
     post: f32,
     seed_lo: u32,
     seed_hi: u32,
+    zero: u32,
     #[comptime] g: usize,
     #[comptime] tf: u32,
     #[comptime] rl: u32,
@@ -59,11 +56,11 @@ fn group_kernel(
         }
     }
     if comptime![tf != transform::NONE] {
-        hadamard_block(&mut v, norm, g);
+        hadamard_block(&mut v, norm, zero, g);
     }
 
-    // Statistics: amax over non-NaN values, non-finite flag; QuEST also sums in eight
-    // interleaved lanes combined as (l0+l4, l1+l5, l2+l6, l3+l7), then pairs, then the last.
+    // Statistics: amax over non-NaN values, non-finite flag; QuEST's σ from Σx and Σx² in
+    // eight interleaved lanes (`quest_scale`).
     let mut amax = 0.0f32;
     let mut bad = false;
     for i in 0..g {
@@ -77,44 +74,9 @@ fn group_kernel(
     }
     let mut k = 0i32;
     if comptime![rl == rule::QUEST_FLOOR || rl == rule::QUEST_NEAREST] {
-        let mut l1 = Array::<f32>::new(8usize);
-        let mut l2 = Array::<f32>::new(8usize);
-        for j in 0..8usize {
-            l1[j] = 0.0f32;
-            l2[j] = 0.0f32;
-        }
-        for c in 0..comptime![g / 8] {
-            for j in 0..8usize {
-                let x = v[c * 8 + j];
-                l1[j] += x;
-                let sq = x * x;
-                l2[j] += sq;
-            }
-        }
-        let sum = ((l1[0] + l1[4]) + (l1[2] + l1[6])) + ((l1[1] + l1[5]) + (l1[3] + l1[7]));
-        let sumsq = ((l2[0] + l2[4]) + (l2[2] + l2[6])) + ((l2[1] + l2[5]) + (l2[3] + l2[7]));
-        let n = comptime![g as f32];
-        let m = sum / n;
-        let mm = m * m;
-        // Overflow is decided on the bits: WGSL lets compilers assume floats are finite, so
-        // `inf - x > 0` cannot be trusted. The CPU's σ is +Inf when Σx² overflows and m² does
-        // not (scale exponent clamps to 127), and 0 when both do (Inf − Inf is NaN).
-        let sq_inf = (u32::reinterpret(sumsq) & 0x7fff_ffffu32) == 0x7f80_0000u32;
-        let mm_finite = (u32::reinterpret(mm) & 0x7f80_0000u32) != 0x7f80_0000u32;
-        let mut sd = 0.0f32;
-        if !sq_inf {
-            let var = sumsq / n - mm;
-            if var > 0.0f32 {
-                sd = f32::sqrt(var);
-            }
-        }
-        let s = (QUEST_C * sd) * mult + 1e-8f32;
-        if sq_inf && mm_finite {
-            k = 127i32;
-        } else if comptime![rl == rule::QUEST_NEAREST] {
-            k = round_log2(s);
-        } else {
-            k = floor_log2(s);
+        // A non-finite block's output is NaN whatever its scale.
+        if !bad {
+            k = quest_exponent(&v, mult, zero, g, comptime![rl == rule::QUEST_NEAREST]);
         }
     } else if amax == 0.0f32 {
         k = -127i32;
@@ -226,6 +188,7 @@ pub fn quantize_group<R: Runtime>(
         p.post,
         p.seed as u32,
         (p.seed >> 32) as u32,
+        0u32,
         p.g,
         p.transform,
         p.rule,

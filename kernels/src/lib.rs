@@ -13,6 +13,7 @@ pub mod group_params;
 pub mod group_quantize;
 pub mod nm_mask;
 pub mod philox;
+pub mod quest_scale;
 pub mod rotate;
 pub mod scale_table;
 pub mod tensor_quantize;

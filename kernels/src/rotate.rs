@@ -18,6 +18,7 @@ fn rotate_kernel(
     out: &mut Array<f32>,
     n_blocks: u32,
     norm: f32,
+    zero: u32,
     #[comptime] g: usize,
     #[comptime] masked: bool,
     #[comptime] pre_signs: bool,
@@ -42,7 +43,7 @@ fn rotate_kernel(
             v[i] *= signs[i];
         }
     }
-    hadamard_block(&mut v, norm, g);
+    hadamard_block(&mut v, norm, zero, g);
     if comptime![post_signs] {
         for i in 0..g {
             v[i] *= signs[i];
@@ -111,6 +112,7 @@ pub fn rotate<R: Runtime>(
         a_out,
         n_blocks as u32,
         hadamard::norm(g),
+        0u32,
         g,
         keep.is_some(),
         matches!(signs, Some((_, SignSide::Before))),

@@ -1,6 +1,7 @@
 //! The group kernel on wgpu (Mesa's lavapipe on CPU-only machines) against the CPU oracle,
 //! bit for bit: values and keep mask, for every spec kind the kernel covers, on random data and
-//! on adversarial blocks (zeros, exact ties, saturating outliers, NaN/Inf, subnormals, -0).
+//! on adversarial blocks (zeros, exact ties, saturating outliers, NaN/Inf, subnormals, -0,
+//! finite values whose QuEST sums overflow f32).
 #![cfg(feature = "wgpu")]
 
 use cubecl::prelude::*;
@@ -25,6 +26,11 @@ fn specs() -> Vec<QuantSpec> {
                 exp_rounding: ExpRounding::Nearest,
                 mult: 1.25,
             },
+            ..QuantSpec::quartet_forward(ExpRounding::Nearest)
+        },
+        // QuEST without a transform: the overflow blocks reach the statistics unmixed.
+        QuantSpec {
+            transform: Transform::None,
             ..QuantSpec::quartet_forward(ExpRounding::Nearest)
         },
         // Quartet backward (3/4 rule, RHT32 with a key; RTN and SR).
@@ -120,6 +126,23 @@ fn data(rows: usize, seed: u64) -> Vec<f32> {
     // Values at the top of the range.
     let big: Vec<f32> = (0..64).map(|i| f32::MAX / (1.0 + i as f32)).collect();
     block(&mut v, 7, &big);
+    // Sums that overflow f32 from finite values (QuEST's Σx and Σx² lanes and their tree):
+    // same-sign 1.5e38 (Σx and Σx² overflow), 1e19 (squares finite, their sum overflows),
+    // alternating ±1.1e19 (Σx cancels, Σx² overflows), 2^64 (the square overflows) next to
+    // 2^64 − 2^40 (the largest finite square).
+    block(&mut v, 8, &[1.5e38]);
+    block(&mut v, 9, &[1e19]);
+    block(&mut v, 10, &[1.1e19, -1.1e19]);
+    let edge: Vec<f32> = (0..64)
+        .map(|i| {
+            if i < 32 {
+                2f32.powi(64)
+            } else {
+                f32::from_bits(2f32.powi(64).to_bits() - 1)
+            }
+        })
+        .collect();
+    block(&mut v, 11, &edge);
     v
 }
 
@@ -144,14 +167,6 @@ fn group_kernel_is_bit_identical_to_the_cpu_oracle() {
                     bad.push((i, x[i], want.values[i], got[i]));
                 }
             }
-            // Known divergence (open): QuEST on a block whose Σx² overflows f32 while the
-            // Hadamard makes Σx cancel to 0 (one ~3e38 outlier): the CPU gets σ = +Inf (scale
-            // 2^127), lavapipe's shader a scale from σ = 0. WGSL lets compilers assume finite
-            // floats, so an overflowing x² is undefined there; matching the CPU needs an
-            // overflow-free emulation of its Σx². Confined to that block; all others must match.
-            if matches!(spec.scale, ScaleRule::Quest { .. }) {
-                bad.retain(|&(i, ..)| !(192..256).contains(&i));
-            }
             assert!(
                 bad.is_empty(),
                 "{} value mismatches for {spec:?} seed {seed}; first (index, input, cpu, gpu): {:?}",
@@ -159,9 +174,6 @@ fn group_kernel_is_bit_identical_to_the_cpu_oracle() {
                 &bad[..bad.len().min(5)]
             );
             for (i, &kept) in keep.iter().enumerate() {
-                if matches!(spec.scale, ScaleRule::Quest { .. }) && (192..256).contains(&i) {
-                    continue;
-                }
                 let k = if want.clip.get_flat(i) { 0.0 } else { 1.0 };
                 assert_eq!(kept, k, "keep mask at {i} for {spec:?}");
             }
