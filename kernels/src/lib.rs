@@ -4,6 +4,7 @@
 //! The format arithmetic is f32 math and integer bit operations only (no fp8/fp4 scalar types,
 //! no f64, no fused multiply-add): that is what makes CPU, wgpu and CUDA results agree.
 
+pub mod bench;
 pub mod block_apply;
 pub mod block_quantize;
 pub mod block_stats;
@@ -17,6 +18,8 @@ pub mod quest_scale;
 pub mod rotate;
 pub mod scale_table;
 pub mod tensor_quantize;
+
+pub use cubecl;
 
 pub use block_quantize::quantize_blocks;
 pub use group_params::GroupParams;

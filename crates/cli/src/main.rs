@@ -3,6 +3,7 @@
 //! Exit codes: 0 success, 1 runtime failure (data, I/O, divergence), 2 bad recipe or arguments
 //! (nothing is written).
 
+mod bench_cmd;
 mod device;
 mod eval_cmd;
 mod report_cmd;
@@ -64,6 +65,12 @@ enum Command {
         #[arg(long)]
         dry_run: bool,
     },
+    /// Benchmarks on a device, measured in one run: kernel bandwidth against a device copy, or
+    /// training step time of precision schemes as ratios to a base scheme.
+    Bench {
+        #[command(subcommand)]
+        what: bench_cmd::What,
+    },
     /// Tables (README section, CSV) and plots of a sweep, from its run directories.
     Report {
         /// The sweep's directory (holding the sweep file and its runs).
@@ -91,6 +98,7 @@ fn main() -> ExitCode {
             dry_run,
         } => sweep_cmd::run(&file, jobs, dry_run),
         Command::Report { dir } => report_cmd::run(&dir),
+        Command::Bench { what } => bench_cmd::run(what),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

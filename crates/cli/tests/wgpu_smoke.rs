@@ -148,3 +148,22 @@ fn steps_match(scheme: &str) {
         );
     }
 }
+
+/// `nibble bench kernels` runs every kernel on wgpu and reports each against the copy.
+#[test]
+fn kernel_bench_runs_on_wgpu() {
+    let d = scratch("wgpu-bench");
+    let (code, out, err) = nibble(
+        &[
+            "bench", "kernels", "--device", "wgpu", "--mib", "1", "--iters", "1",
+        ],
+        &d,
+    );
+    assert_eq!(code, 0, "{err}");
+    let rows = out
+        .lines()
+        .filter(|l| l.starts_with("| ") && !l.starts_with("| kernel"))
+        .count();
+    assert_eq!(rows, 12, "copy + 11 kernels: {out}");
+    assert!(out.contains("| device copy |"), "{out}");
+}

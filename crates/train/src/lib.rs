@@ -6,4 +6,5 @@ pub mod optim;
 pub mod recipe;
 pub mod schedule;
 pub mod sections;
+pub mod step_bench;
 pub mod trainer;

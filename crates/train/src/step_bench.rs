@@ -1,0 +1,133 @@
+//! Training step time of precision schemes on one model, interleaved in one run (round-robin
+//! over the schemes, so drift hits all alike), reported as medians of per-round ratios to the
+//! first scheme. Used by `cargo bench -p nibble-train --bench step_schemes` (CPU) and
+//! `nibble bench step` (any device the binary was built for).
+
+use std::time::Instant;
+
+use burn::backend::Autodiff;
+use nibble_data::Batch;
+use nibble_model::{Llama, ModelConfig, Params, PrecisionPolicy};
+use nibble_ops::{LpBackend, preset};
+
+use crate::optim::{AdamW, OptimConfig};
+use crate::trainer::train_step;
+
+struct Run<B: LpBackend> {
+    model: Llama,
+    params: Params<B>,
+    opt: AdamW<B>,
+    times: Vec<f64>,
+}
+
+/// One scheme's result.
+#[derive(Clone, Debug)]
+pub struct SchemeTime {
+    pub name: String,
+    pub median_ms: f64,
+    /// Median over rounds of (this step / the first scheme's step in the same round).
+    pub ratio: f64,
+}
+
+/// The model geometry line of a report.
+pub fn describe(model: &str, batch: usize) -> Result<String, String> {
+    let arch = ModelConfig {
+        preset: Some(model.into()),
+        ..Default::default()
+    }
+    .resolve(Some(256))
+    .map_err(|e| e.to_string())?;
+    Ok(format!(
+        "model {model} (d {}, {} layers, seq {}, byte vocabulary), batch {batch}",
+        arch.d_model, arch.n_layers, arch.seq_len
+    ))
+}
+
+/// Time `rounds` steps of each scheme (after one warm-up round) on `model` (a model preset,
+/// byte vocabulary) with `batch` sequences per step. `schemes[0]` is the reference.
+pub fn step_times<B: LpBackend>(
+    model: &str,
+    schemes: &[&str],
+    rounds: usize,
+    batch: usize,
+    device: &B::Device,
+) -> Result<Vec<SchemeTime>, String> {
+    let arch = ModelConfig {
+        preset: Some(model.into()),
+        ..Default::default()
+    }
+    .resolve(Some(256))
+    .map_err(|e| e.to_string())?;
+    let seq = arch.seq_len;
+    let tokens: Vec<u32> = (0..batch * seq).map(|i| (i * 7919 % 256) as u32).collect();
+    let micro = [Batch {
+        inputs: tokens.clone(),
+        targets: tokens.iter().map(|t| (t + 1) % 256).collect(),
+        rows: batch,
+        seq_len: seq,
+    }];
+    let mut runs: Vec<Run<B>> = Vec::new();
+    for name in schemes {
+        let model = Llama::new(arch.clone(), PrecisionPolicy::uniform(preset(name)?));
+        let params = Params::<B>::init(&arch, 0, device);
+        let opt = AdamW::new(OptimConfig::default(), &params);
+        runs.push(Run {
+            model,
+            params,
+            opt,
+            times: Vec::new(),
+        });
+    }
+    let Some(first) = runs.first() else {
+        return Err("no scheme to time".into());
+    };
+    let rope = first.model.rope::<Autodiff<B>>(device);
+    for round in 0..=rounds {
+        for r in runs.iter_mut() {
+            B::sync(device).map_err(|e| format!("device sync: {e:?}"))?;
+            let t = Instant::now();
+            train_step(
+                &r.model,
+                &rope,
+                &mut r.params,
+                &mut r.opt,
+                &micro,
+                1e-3,
+                1.0,
+                round as u64,
+                device,
+            );
+            B::sync(device).map_err(|e| format!("device sync: {e:?}"))?;
+            // Round 0 warms up (allocations, kernel compilation, caches) and is not counted.
+            if round > 0 {
+                r.times.push(t.elapsed().as_secs_f64());
+            }
+        }
+    }
+    let median = |mut v: Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    let base = runs[0].times.clone();
+    Ok(runs
+        .iter()
+        .zip(schemes)
+        .map(|(r, name)| SchemeTime {
+            name: name.to_string(),
+            median_ms: median(r.times.clone()) * 1e3,
+            ratio: median(r.times.iter().zip(&base).map(|(a, b)| a / b).collect()),
+        })
+        .collect())
+}
+
+/// The results as a Markdown table.
+pub fn table(times: &[SchemeTime]) -> String {
+    let base = times.first().map_or("", |t| t.name.as_str());
+    let mut s = format!(
+        "| scheme | step ms (median) | ratio to {base} (median of per-round ratios) |\n|---|---|---|\n"
+    );
+    for t in times {
+        s += &format!("| {} | {:.1} | {:.2} |\n", t.name, t.median_ms, t.ratio);
+    }
+    s
+}
