@@ -1,21 +1,22 @@
-//! Per-tensor quantizers on wgpu (FP8 current scaling, bf16 casts) against the CPU oracle, bit
-//! for bit, including the NaN policy (one non-finite value poisons the tensor), all-zero
-//! tensors (identity scale) and amaxes that make the encode scale saturate.
-#![cfg(feature = "wgpu")]
+//! Per-tensor quantizers on the device runtime (FP8 current scaling, bf16 casts) against the CPU
+//! oracle, bit for bit, including the NaN policy (one non-finite value poisons the tensor), all-
+//! zero tensors (identity scale) and amaxes that make the encode scale saturate.
+#![cfg(any(feature = "wgpu", feature = "cuda"))]
 
 use cubecl::prelude::*;
-use cubecl::wgpu::{WgpuDevice, WgpuRuntime};
+mod common;
+use common::{Rt, client};
 use nibble_formats::spec::{QuantSpec, ScaleRule};
 use nibble_formats::{Element, quantize_dequantize};
 use nibble_kernels::quantize_tensor;
 use rand::{Rng, SeedableRng, rngs::StdRng};
 use rand_distr::StandardNormal;
 
-fn check(client: &ComputeClient<WgpuRuntime>, spec: &QuantSpec, x: &[f32], what: &str) {
+fn check(client: &ComputeClient<Rt>, spec: &QuantSpec, x: &[f32], what: &str) {
     let (rows, cols) = (x.len() / 100, 100);
     let want = quantize_dequantize(spec, x, &[rows, cols], 0).unwrap();
     let input = client.create_from_slice(f32::as_bytes(x));
-    let out = quantize_tensor::<WgpuRuntime>(client, &input, x.len(), spec, true)
+    let out = quantize_tensor::<Rt>(client, &input, x.len(), spec, true)
         .unwrap_or_else(|| panic!("per-tensor path should cover {spec:?}"));
     let got = f32::from_bytes(&client.read_one(out.values).unwrap()).to_vec();
     let keep = f32::from_bytes(&client.read_one(out.keep.unwrap()).unwrap()).to_vec();
@@ -33,7 +34,7 @@ fn check(client: &ComputeClient<WgpuRuntime>, spec: &QuantSpec, x: &[f32], what:
 
 #[test]
 fn per_tensor_kernels_are_bit_identical_to_the_cpu_oracle() {
-    let client = WgpuRuntime::client(&WgpuDevice::default());
+    let client = client();
     let mut rng = StdRng::seed_from_u64(4);
     // 3000 values: not a multiple of the 1024-element amax chunks.
     let random: Vec<f32> = (0..3000)

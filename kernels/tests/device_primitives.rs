@@ -1,11 +1,12 @@
-//! The rotation and delayed-scaling cast kernels on wgpu (lavapipe in CI) against
-//! nibble-formats, bit for bit: block Hadamard for every size with signs before / after H,
-//! forward and inverse; the backward's masked inverse rotation; the per-tensor cast with a
-//! given scale onto FP8, bf16 and integer grids, including overflow and NaN poisoning.
-#![cfg(feature = "wgpu")]
+//! The rotation and delayed-scaling cast kernels on the device runtime (lavapipe in CI) against
+//! nibble-formats, bit for bit: block Hadamard for every size with signs before / after H, forward
+//! and inverse; the backward's masked inverse rotation; the per-tensor cast with a given scale onto
+//! FP8, bf16 and integer grids, including overflow and NaN poisoning.
+#![cfg(any(feature = "wgpu", feature = "cuda"))]
 
 use cubecl::prelude::*;
-use cubecl::wgpu::{WgpuDevice, WgpuRuntime};
+mod common;
+use common::{Rt, client};
 use nibble_formats::Element;
 use nibble_formats::hadamard;
 use nibble_formats::scaled_cast::cast_with_scale;
@@ -42,13 +43,13 @@ fn same_bits(a: &[f32], b: &[f32], what: &str) {
     );
 }
 
-fn read(client: &ComputeClient<WgpuRuntime>, h: cubecl::server::Handle) -> Vec<f32> {
+fn read(client: &ComputeClient<Rt>, h: cubecl::server::Handle) -> Vec<f32> {
     f32::from_bytes(&client.read_one(h).unwrap()).to_vec()
 }
 
 #[test]
 fn rotations_are_bit_identical_to_the_cpu() {
-    let client = WgpuRuntime::client(&WgpuDevice::default());
+    let client = client();
     let cols = 512;
     let rows = 12;
     let x = data(rows * cols, 1);
@@ -104,7 +105,7 @@ fn rotations_are_bit_identical_to_the_cpu() {
 
 #[test]
 fn delayed_scaling_cast_is_bit_identical_to_the_cpu() {
-    let client = WgpuRuntime::client(&WgpuDevice::default());
+    let client = client();
     let n = 70_001;
     let clean = data(n, 2);
     let mut overflow = clean.clone();
@@ -136,7 +137,7 @@ fn delayed_scaling_cast_is_bit_identical_to_the_cpu() {
 
 #[test]
 fn nm_mask_is_identical_to_the_cpu() {
-    let client = WgpuRuntime::client(&WgpuDevice::default());
+    let client = client();
     let (rows, cols) = (24, 96);
     // Few distinct magnitudes (many ties), signed zeros, NaN and Inf.
     let mut w: Vec<f32> = data(rows * cols, 3)

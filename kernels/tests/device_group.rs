@@ -1,11 +1,12 @@
-//! The group kernel on wgpu (Mesa's lavapipe on CPU-only machines) against the CPU oracle,
-//! bit for bit: values and keep mask, for every spec kind the kernel covers, on random data and
-//! on adversarial blocks (zeros, exact ties, saturating outliers, NaN/Inf, subnormals, -0,
+//! The group kernel on the device runtime (wgpu: lavapipe in CI; CUDA in a cuda build) against the
+//! CPU oracle, bit for bit: values and keep mask, for every spec kind the kernel covers, on random
+//! data and on adversarial blocks (zeros, exact ties, saturating outliers, NaN/Inf, subnormals, -0,
 //! finite values whose QuEST sums overflow f32).
-#![cfg(feature = "wgpu")]
+#![cfg(any(feature = "wgpu", feature = "cuda"))]
 
 use cubecl::prelude::*;
-use cubecl::wgpu::{WgpuDevice, WgpuRuntime};
+mod common;
+use common::{Rt, client};
 use nibble_formats::spec::{Block, ExpRounding, QuantSpec, Rounding, ScaleRule, Signs, Transform};
 use nibble_formats::{Element, quantize_dequantize};
 use nibble_kernels::{GroupParams, quantize_group};
@@ -148,7 +149,7 @@ fn data(rows: usize, seed: u64) -> Vec<f32> {
 
 #[test]
 fn group_kernel_is_bit_identical_to_the_cpu_oracle() {
-    let client = WgpuRuntime::client(&WgpuDevice::default());
+    let client = client();
     let (rows, cols) = (96, 128);
     let x = data(rows, 3);
     let input = client.create_from_slice(f32::as_bytes(&x));
@@ -158,7 +159,7 @@ fn group_kernel_is_bit_identical_to_the_cpu_oracle() {
             let p = GroupParams::from_spec(&spec, cols, seed)
                 .unwrap_or_else(|| panic!("kernel should cover {spec:?}"));
             let want = quantize_dequantize(&spec, &x, &[rows, cols], seed).unwrap();
-            let out = quantize_group::<WgpuRuntime>(&client, &input, x.len(), &p, true);
+            let out = quantize_group::<Rt>(&client, &input, x.len(), &p, true);
             let got = f32::from_bytes(&client.read_one(out.values).unwrap()).to_vec();
             let keep = f32::from_bytes(&client.read_one(out.keep.unwrap()).unwrap()).to_vec();
             let mut bad = Vec::new();

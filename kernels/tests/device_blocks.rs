@@ -1,13 +1,14 @@
-//! The two-pass block quantizer on wgpu (Mesa's lavapipe on CPU-only machines) against the CPU
-//! oracle, bit for bit (values and keep mask): NVFP4 two-level (1×16 RTN/SR, 16×16 tiles, both
-//! scale roundings), FP8 block scaling (1×128 and 128×128, absmax→2^k), UE8M0 tiles, absmax
-//! per group/row, ternary and INT absmean per tensor/row/group — on shapes whose rows and
-//! columns the blocks do not divide, on random data with outliers and adversarial blocks, and
-//! with a NaN or an Inf in the tensor.
-#![cfg(feature = "wgpu")]
+//! The two-pass block quantizer on the device runtime (wgpu: lavapipe in CI; CUDA in a cuda build)
+//! against the CPU oracle, bit for bit (values and keep mask): NVFP4 two-level (1×16 RTN/SR, 16×16
+//! tiles, both scale roundings), FP8 block scaling (1×128 and 128×128, absmax→2^k), UE8M0 tiles,
+//! absmax per group/row, ternary and INT absmean per tensor/row/group — on shapes whose rows and
+//! columns the blocks do not divide, on random data with outliers and adversarial blocks, and with
+//! a NaN or an Inf in the tensor.
+#![cfg(any(feature = "wgpu", feature = "cuda"))]
 
 use cubecl::prelude::*;
-use cubecl::wgpu::{WgpuDevice, WgpuRuntime};
+mod common;
+use common::{Rt, client};
 use nibble_formats::spec::{Block, QuantSpec, Rounding, ScaleRounding, ScaleRule, Transform};
 use nibble_formats::{Element, quantize_dequantize};
 use nibble_kernels::block_quantize::{Mode, mode};
@@ -143,10 +144,10 @@ fn data(rows: usize, cols: usize, seed: u64) -> Vec<f32> {
 }
 
 fn check(spec: &QuantSpec, x: &[f32], rows: usize, cols: usize, seed: u64, what: &str) {
-    let client = WgpuRuntime::client(&WgpuDevice::default());
+    let client = client();
     let input = client.create_from_slice(f32::as_bytes(x));
     let want = quantize_dequantize(spec, x, &[rows, cols], seed).unwrap();
-    let out = quantize_blocks::<WgpuRuntime>(&client, &input, rows, cols, spec, seed, true)
+    let out = quantize_blocks::<Rt>(&client, &input, rows, cols, spec, seed, true)
         .unwrap_or_else(|| panic!("block path should cover {spec:?}"));
     let got = f32::from_bytes(&client.read_one(out.values).unwrap()).to_vec();
     let keep = f32::from_bytes(&client.read_one(out.keep.unwrap()).unwrap()).to_vec();
