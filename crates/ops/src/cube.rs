@@ -59,9 +59,13 @@ where
             Path::Group(p) => quantize_group::<R>(&x.client, &x.handle, n, &p, want_mask),
             Path::Tensor => quantize_tensor::<R>(&x.client, &x.handle, n, spec, want_mask)
                 .expect("covered per-tensor spec"),
+            // None only if a scale table would be unexpectedly large: the host path then.
             Path::Blocks => {
-                quantize_blocks::<R>(&x.client, &x.handle, rows, cols, spec, seed, want_mask)
-                    .expect("covered block spec")
+                match quantize_blocks::<R>(&x.client, &x.handle, rows, cols, spec, seed, want_mask)
+                {
+                    Some(out) => out,
+                    None => return host_prim::quantize::<Self>(x, spec, seed, want_mask),
+                }
             }
         };
         let keep = out.keep.map(|h| like(&x, h));
