@@ -175,7 +175,8 @@ pub fn run<R: Runtime>(client: &ComputeClient<R>, mib: usize, iters: usize) -> V
         "FP8 E4M3 current scaling (per tensor)",
         2.0,
         time(client, iters, || {
-            let _ = crate::quantize_tensor::<R>(client, &input, len, &fp8, false);
+            let _ =
+                block_quantize::quantize_blocks::<R>(client, &input, rows, cols, &fp8, 7, false);
         }),
     );
     add(

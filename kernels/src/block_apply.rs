@@ -1,16 +1,17 @@
 //! Second pass of the two-pass quantizer: one unit per element finds its block's scale entry
 //! (by the block amax in a [`crate::scale_table::ScaleTable`], or directly by block index for
 //! host-computed scales), then scales, flags clipping, rounds (RNE or Philox SR) onto a signed
-//! minifloat or integer grid and dequantizes: `q = ((round(v·enc))·dec)·post`, the CPU's order.
+//! minifloat, integer or bf16 grid and dequantizes: `q = ((round(v·enc))·dec)·post`, the CPU's order.
 
 use cubecl::prelude::*;
 
-use crate::device_math::{int_rne, int_sr, mini_rne, mini_sr};
+use crate::device_math::{int_rne, int_sr, mini_rne, mini_sr, round_bf16};
 use crate::philox::{philox_word, to_unit};
 
 /// Element grids (comptime selector).
 pub const MINIFLOAT: u32 = 0;
 pub const INT: u32 = 1;
+pub const BF16: u32 = 2;
 
 /// Index of the table step holding amax bits `a`: the number of thresholds ≤ `a`.
 #[cube]
@@ -89,6 +90,8 @@ pub fn block_apply(
             }
         } else if comptime![kind == INT] {
             r = int_rne(y, lo, hi);
+        } else if comptime![kind == BF16] {
+            r = round_bf16(y);
         } else {
             r = mini_rne(y, hi, mbits, emin_biased);
         }

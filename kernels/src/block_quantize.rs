@@ -1,12 +1,15 @@
 //! The two-pass block quantizer: block statistics on the device, the scales from the CPU
 //! oracle's `BlockScale::compute` on the host, then an element-wise device pass.
 //!
-//! Two ways to get a block's scale to the device:
+//! Three ways to get a block's scale to the device:
 //! - **table** (rules of the block amax alone: NVFP4 two-level, absmax→2^k, the UE8M0 rules;
 //!   1×g groups and g×g tiles): block amaxes stay on the device and index a
 //!   [`ScaleTable`]; NVFP4's tensor amax is reduced on the device, only the per-chunk partials
 //!   are read back. This is how NVFP4 (1×16 activations and gradients, 16×16 weight tiles) and
 //!   FP8 block scaling's 128×128 weight tiles run.
+//! - **tensor** (one scale from the tensor's amax: FP8 current scaling, INT absmax, unscaled
+//!   casts incl. bf16): device partial amaxes, the scale computed on the host (so 448/amax is
+//!   the CPU's division), one element-wise pass.
 //! - **direct** (absmean: ternary and signed INT, per tensor, row or 1×g group; absmax per row
 //!   or group): per-block amax and Σ|v| are read back, the host computes each block's scale
 //!   (a tensor's Σ|v| merged over rows in f64, as the CPU does), the device applies them.
@@ -22,11 +25,10 @@ use nibble_formats::element::AnyGrid;
 use nibble_formats::spec::{Block, QuantSpec, Rounding, ScaleRule, Transform};
 use nibble_formats::stats::Stats;
 
-use crate::block_apply::{INT, MINIFLOAT, block_apply};
-use crate::block_stats::{block_amax, row_block_stats};
+use crate::block_apply::{BF16, INT, MINIFLOAT, block_apply};
+use crate::block_stats::{block_amax, reduce_amax, row_block_stats};
 use crate::group_quantize::GroupOutput;
 use crate::scale_table::{ScaleTable, entry};
-use crate::tensor_quantize::reduce_amax;
 
 /// How the scales of a covered spec reach the device.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -36,6 +38,8 @@ pub enum Mode {
     /// Per-block statistics read back, scales computed on the host; 1-row blocks of bw columns
     /// (`per_tensor`: one scale from all rows merged).
     Direct { bw: usize, per_tensor: bool },
+    /// One scale from the tensor's amax, reduced on the device.
+    Tensor,
 }
 
 /// The element grid as the apply pass sees it.
@@ -61,6 +65,15 @@ fn grid_params(spec: &QuantSpec) -> Option<GridParams> {
             max_elem: m.max(),
             emax: m.emax(),
         }),
+        AnyGrid::Half(h) if h.bf16 => Some(GridParams {
+            kind: BF16,
+            lo: h.lo(),
+            hi: h.hi(),
+            mbits: 0,
+            emin_biased: 0,
+            max_elem: h.hi(),
+            emax: 0,
+        }),
         AnyGrid::Int(g) if g.qmin < 0 => Some(GridParams {
             kind: INT,
             lo: g.lo(),
@@ -81,6 +94,9 @@ pub fn mode(spec: &QuantSpec, cols: usize) -> Option<Mode> {
         return None;
     }
     let gp = grid_params(spec)?;
+    if gp.kind == BF16 && (spec.block != Block::Tensor || spec.rounding != Rounding::Rne) {
+        return None;
+    }
     let amax_only = match spec.scale {
         ScaleRule::Nvfp4 { .. } | ScaleRule::Absmax { pow2: true } => true,
         ScaleRule::OcpFloor | ScaleRule::Ceil | ScaleRule::RCeil => gp.kind == MINIFLOAT,
@@ -107,8 +123,10 @@ pub fn mode(spec: &QuantSpec, cols: usize) -> Option<Mode> {
             bw: cols,
             per_tensor: false,
         }),
-        // Per-tensor minifloat absmax is `tensor_quantize`'s; integer grids come here.
-        Block::Tensor if host_scaled && gp.kind == INT => Some(Mode::Direct {
+        Block::Tensor if matches!(spec.scale, ScaleRule::Absmax { .. } | ScaleRule::None) => {
+            Some(Mode::Tensor)
+        }
+        Block::Tensor if spec.scale == ScaleRule::Absmean => Some(Mode::Direct {
             bw: cols,
             per_tensor: true,
         }),
@@ -189,6 +207,20 @@ pub fn quantize_blocks<R: Runtime>(
             })?;
             let entries = table.flat_entries();
             (bh, bw, stat, table.thresholds, entries)
+        }
+        Mode::Tensor => {
+            let (amax, bad) = reduce_amax::<R>(client, input, len);
+            let st = Stats {
+                amax,
+                n: len,
+                nonfinite: bad,
+                ..Stats::EMPTY
+            };
+            let tensor = TensorInfo {
+                amax: if bad { f32::NAN } else { amax },
+            };
+            let entries = entry(&scale_of(&st, &tensor))?.to_vec();
+            (rows, cols, client.empty(4), vec![0u32], entries)
         }
         Mode::Direct { bw, per_tensor } => {
             let nbc = cols.div_ceil(bw);

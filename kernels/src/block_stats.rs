@@ -3,6 +3,11 @@
 //! also Σ|v| in the CPU's eight interleaved lanes (absmean).
 
 use cubecl::prelude::*;
+use cubecl::server::Handle;
+use cubecl::{calculate_cube_count_elemwise, frontend::ArrayArg};
+
+/// Elements per unit when [`reduce_amax`] treats a tensor as one long row.
+const CHUNK: usize = 1024;
 
 /// A NaN written for a non-finite block (bit pattern; WGSL may assume floats are finite).
 pub const NAN_BITS: u32 = 0x7fc0_0000;
@@ -89,4 +94,46 @@ pub fn row_block_stats(
     }
     amax[b as usize] = m;
     sum_abs[b as usize] = ((l[0] + l[4]) + (l[2] + l[6])) + ((l[1] + l[5]) + (l[3] + l[7]));
+}
+
+/// amax over `len` contiguous f32 values and whether any is NaN or ±Inf (the amax is only
+/// meaningful when none is): [`block_amax`] over chunks of one long row, finished on the host.
+pub fn reduce_amax<R: Runtime>(
+    client: &ComputeClient<R>,
+    input: &Handle,
+    len: usize,
+) -> (f32, bool) {
+    let chunks = len.div_ceil(CHUNK);
+    if chunks == 0 {
+        return (0.0, false);
+    }
+    let partial = client.empty(chunks * 4);
+    let dim = CubeDim::new_1d(64);
+    // SAFETY: the handles hold `len` and `chunks` f32 values; the kernel bounds its block index
+    // by the output's length and its elements by `cols = len`.
+    #[allow(unsafe_code)]
+    let (a_in, a_out) = unsafe {
+        (
+            ArrayArg::from_raw_parts(input.clone(), len),
+            ArrayArg::from_raw_parts(partial.clone(), chunks),
+        )
+    };
+    block_amax::launch::<R>(
+        client,
+        calculate_cube_count_elemwise(client, chunks, dim),
+        dim,
+        a_in,
+        a_out,
+        1,
+        len as u32,
+        1,
+        CHUNK as u32,
+        chunks as u32,
+    );
+    let partial = f32::from_bytes(&client.read_one(partial).expect("read amax")).to_vec();
+    let bad = partial.iter().any(|a| a.is_nan());
+    (
+        partial.iter().fold(0f32, |m, &a| if a > m { a } else { m }),
+        bad,
+    )
 }

@@ -75,9 +75,9 @@ pub fn pow2(k: i32) -> f32 {
     r
 }
 
-/// Round to nearest integer, ties to even (`bits::rne_small` for t ≥ 0, the only use here).
-/// The CPU's add-and-subtract of 1.5·2^23 is folded away by the shader compilers; `round` is
-/// ties-to-even in WGSL and compiles to `rint` on CUDA.
+/// Round to nearest integer, ties to even (`bits::rne_small`, which gives +0 where this may give
+/// −0: see `rne_int`). The CPU's add-and-subtract of 1.5·2^23 is folded away by shader
+/// compilers; `round` is ties-to-even in WGSL and compiles to `rint` on CUDA.
 #[cube]
 pub fn rne_small(t: f32) -> f32 {
     f32::round(t)
@@ -170,7 +170,7 @@ fn clamp_int(v: f32, lo: f32, hi: f32) -> f32 {
 /// does: its result is never −0, so a zero from `round` is made +0.
 #[cube]
 fn rne_int(t: f32) -> f32 {
-    let mut r = f32::round(t);
+    let mut r = rne_small(t);
     if r == 0.0f32 {
         r = 0.0f32;
     }

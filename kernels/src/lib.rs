@@ -17,11 +17,9 @@ pub mod philox;
 pub mod quest_scale;
 pub mod rotate;
 pub mod scale_table;
-pub mod tensor_quantize;
 
 pub use cubecl;
 
 pub use block_quantize::quantize_blocks;
 pub use group_params::GroupParams;
 pub use group_quantize::{GroupOutput, quantize_group};
-pub use tensor_quantize::quantize_tensor;

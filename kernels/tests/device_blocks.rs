@@ -237,9 +237,15 @@ fn specs_outside_the_block_path_are_declined() {
             rounding: Rounding::Rne,
             transform: Transform::None,
         },
-        // Per-tensor minifloat casts are `tensor_quantize`'s; bf16 has no scale.
-        QuantSpec::fp8_tensor(Element::E4M3),
-        QuantSpec::bf16(),
+        // bf16 has no stochastic rounding here, and no blocks.
+        QuantSpec {
+            rounding: Rounding::Stochastic,
+            ..QuantSpec::bf16()
+        },
+        QuantSpec {
+            block: Block::Row,
+            ..QuantSpec::bf16()
+        },
         // Absmean over a tile is not implemented on the device.
         QuantSpec {
             element: Element::Ternary,

@@ -8,7 +8,7 @@ mod common;
 use common::{Rt, client};
 use nibble_formats::spec::{QuantSpec, ScaleRule};
 use nibble_formats::{Element, quantize_dequantize};
-use nibble_kernels::quantize_tensor;
+use nibble_kernels::quantize_blocks;
 use rand::{Rng, SeedableRng, rngs::StdRng};
 use rand_distr::StandardNormal;
 
@@ -16,8 +16,8 @@ fn check(client: &ComputeClient<Rt>, spec: &QuantSpec, x: &[f32], what: &str) {
     let (rows, cols) = (x.len() / 100, 100);
     let want = quantize_dequantize(spec, x, &[rows, cols], 0).unwrap();
     let input = client.create_from_slice(f32::as_bytes(x));
-    let out = quantize_tensor::<Rt>(client, &input, x.len(), spec, true)
-        .unwrap_or_else(|| panic!("per-tensor path should cover {spec:?}"));
+    let out = quantize_blocks::<Rt>(client, &input, rows, cols, spec, 0, true)
+        .unwrap_or_else(|| panic!("the per-tensor mode should cover {spec:?}"));
     let got = f32::from_bytes(&client.read_one(out.values).unwrap()).to_vec();
     let keep = f32::from_bytes(&client.read_one(out.keep.unwrap()).unwrap()).to_vec();
     for i in 0..x.len() {

@@ -1,7 +1,7 @@
 //! burn's cube backends (wgpu, cuda): quantizers that nibble-kernels covers run on the device
-//! (the fused group kernel, the per-tensor amax + cast passes, or the two-pass block quantizer
-//! for NVFP4, tiles and absmean), bit-identical with the host path; other specs take the host
-//! path of the trait's defaults.
+//! (the fused group kernel, or the two-pass block quantizer for per-tensor scales, NVFP4, tiles
+//! and absmean), bit-identical with the host path; other specs take the host path of the
+//! trait's defaults.
 
 use burn::tensor::DType;
 use burn::tensor::ops::FloatTensor;
@@ -13,9 +13,7 @@ use burn_cubecl::{BoolElement, CubeBackend, CubeRuntime, FloatElement, IntElemen
 use nibble_formats::element::Element;
 use nibble_formats::spec::QuantSpec;
 use nibble_kernels::rotate::{self, SignSide};
-use nibble_kernels::{
-    GroupParams, block_quantize, quantize_blocks, quantize_group, quantize_tensor, tensor_quantize,
-};
+use nibble_kernels::{GroupParams, block_quantize, quantize_blocks, quantize_group};
 use nibble_kernels::{cast_scaled, nm_mask};
 
 use crate::backend::{LpBackend, host_prim};
@@ -23,7 +21,6 @@ use crate::backend::{LpBackend, host_prim};
 /// Which device quantizer covers a spec.
 enum Path {
     Group(GroupParams),
-    Tensor,
     Blocks,
 }
 
@@ -49,7 +46,6 @@ where
             .flatten();
         let path = match params {
             Some(p) => Path::Group(p),
-            None if f32_data && tensor_quantize::covers(spec) => Path::Tensor,
             None if f32_data && block_quantize::mode(spec, cols).is_some() => Path::Blocks,
             None => return host_prim::quantize::<Self>(x, spec, seed, want_mask),
         };
@@ -57,8 +53,6 @@ where
         let n = shape.num_elements();
         let out = match path {
             Path::Group(p) => quantize_group::<R>(&x.client, &x.handle, n, &p, want_mask),
-            Path::Tensor => quantize_tensor::<R>(&x.client, &x.handle, n, spec, want_mask)
-                .expect("covered per-tensor spec"),
             // None only if a scale table would be unexpectedly large: the host path then.
             Path::Blocks => {
                 match quantize_blocks::<R>(&x.client, &x.handle, rows, cols, spec, seed, want_mask)

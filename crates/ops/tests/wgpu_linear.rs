@@ -1,5 +1,5 @@
 //! On burn's wgpu backend (lavapipe in CI) the quantizers run as nibble-kernels' kernels (fused
-//! group kernel, per-tensor passes, two-pass block quantizer): the primitive must equal the CPU
+//! group kernel, two-pass block quantizer): the primitive must equal the CPU
 //! (Flex) path bit for bit, and the quantized linear layers of the presets with their custom
 //! backward must match the CPU layers up to GEMM summation order.
 #![cfg(feature = "wgpu")]
@@ -78,8 +78,8 @@ fn wgpu_quantize_equals_the_cpu_bit_for_bit() {
             },
             "group",
         ),
-        (QuantSpec::bf16(), "tensor"),
-        (QuantSpec::fp8_tensor(Element::E5M2), "tensor"),
+        (QuantSpec::bf16(), "blocks"),
+        (QuantSpec::fp8_tensor(Element::E5M2), "blocks"),
         (nv(Block::Group(16), Rounding::Stochastic), "blocks"),
         (nv(Block::Tile(16), Rounding::Rne), "blocks"),
         (fp8_tile, "blocks"),
@@ -120,8 +120,6 @@ fn wgpu_quantize_equals_the_cpu_bit_for_bit() {
 fn device_path(spec: &QuantSpec, cols: usize) -> &'static str {
     if nibble_kernels::GroupParams::from_spec(spec, cols, 9).is_some() {
         "group"
-    } else if nibble_kernels::tensor_quantize::covers(spec) {
-        "tensor"
     } else if nibble_kernels::block_quantize::mode(spec, cols).is_some() {
         "blocks"
     } else {
