@@ -299,7 +299,6 @@ impl QuantSpec {
         }
     }
 
-    /// bf16 operand rounding (RNE), no scale.
     /// Whether this is an element-wise cast (per-tensor, no scale, no transform, RNE): the
     /// quantizer then equals [`crate::scaled_cast::cast_with_scale`] with scale 1.
     pub fn is_plain_cast(&self) -> bool {
@@ -309,6 +308,7 @@ impl QuantSpec {
             && self.rounding == Rounding::Rne
     }
 
+    /// bf16 operand rounding (RNE), no scale.
     pub fn bf16() -> Self {
         Self {
             element: Element::Bf16,

@@ -76,10 +76,6 @@ impl LpBackend for Flex {
             return host_prim::quantize::<Self>(x, spec, seed, want_mask);
         }
         let dims = dims2(&x);
-        if spec.is_plain_cast() && !want_mask {
-            // bf16 and unscaled casts: one pass, no tensor-statistics pre-pass.
-            return (Self::lp_cast_scaled(x, spec.element, 1.0).0, None);
-        }
         let mut clip = ClipMask::new(dims[0], dims[1]);
         let values = if plain(&x) && !x.is_unique() {
             let mut out = vec![0f32; dims[0] * dims[1]];

@@ -88,6 +88,14 @@ fn quant<B: LpBackend>(
     seed: u64,
     want_mask: bool,
 ) -> (Tensor<B, 2>, Option<Tensor<B, 2>>) {
+    if spec.is_plain_cast() && !want_mask {
+        // bf16 and unscaled casts: one element-wise pass without the quantizer's statistics
+        // pre-pass, on every backend (same bits: `cast_with_scale` at scale 1).
+        return (
+            wrap(B::lp_cast_scaled(unwrap(t), spec.element, 1.0).0),
+            None,
+        );
+    }
     let (v, k) = B::lp_quantize(unwrap(t), spec, seed, want_mask);
     (wrap(v), k.map(wrap))
 }
