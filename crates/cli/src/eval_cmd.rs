@@ -1,11 +1,9 @@
 use std::path::{Path, PathBuf};
 
-use nibble_model::{Llama, Params};
 use nibble_train::checkpoint;
-use nibble_train::optim::AdamW;
 use nibble_train::recipe::load_recipe;
 use nibble_train::sections::Recipe;
-use nibble_train::trainer::evaluate;
+use nibble_train::trainer::{Parts, TrainError, evaluate};
 
 use crate::device::with_backend;
 
@@ -28,24 +26,21 @@ pub fn run(path: &Path, batches: Option<usize>) -> Result<(), (u8, String)> {
     let recipe = load_recipe::<Recipe>(&run_dir.join("recipe.toml"), &[], Recipe::validate)
         .map_err(|e| (2, e.to_string()))?
         .value;
-    let data = nibble_data::load(&recipe.data).map_err(|e| (1, e.to_string()))?;
-    let arch = recipe
-        .model
-        .resolve(Some(data.vocab_size))
-        .map_err(|e| (2, e.to_string()))?;
-    let policy = recipe.precision.policy().map_err(|e| (2, e.to_string()))?;
-    let model = Llama::new(arch.clone(), policy);
     let ev = with_backend!(recipe.run.device, |B, dev| {
-        let mut params = Params::<B>::zeros(&arch, &dev);
-        let mut opt = AdamW::new(recipe.optim.clone(), &params);
-        let state =
-            checkpoint::load(&ck, &mut params, &mut opt, &dev).map_err(|e| (1, e.to_string()))?;
-        let rope = model.rope::<B>(&dev);
+        // The run's model with its techniques, and the checkpoint's tensors in it.
+        let mut parts = Parts::<B>::build(&recipe, true, &dev).map_err(|e| {
+            let code = if matches!(e, TrainError::Data(_)) { 1 } else { 2 };
+            (code, e.to_string())
+        })?;
+        let state = checkpoint::load(&ck, &mut parts.params, &mut parts.opt, &dev)
+            .map_err(|e| (1, e.to_string()))?;
+        let rope = parts.model.rope::<B>(&dev);
         evaluate(
-            &model,
+            &parts.model,
+            state.step,
             &rope,
-            &params,
-            &data.val,
+            &parts.params,
+            &parts.data.val,
             recipe.run.batch_size,
             batches.unwrap_or(recipe.eval.batches),
             &dev,

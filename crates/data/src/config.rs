@@ -2,25 +2,8 @@
 
 use std::path::PathBuf;
 
+use nibble_config::KeyError;
 use serde::{Deserialize, Serialize};
-
-/// A validation failure: `key` is relative to the `[data]` section, so the recipe loader can point
-/// at the file and line of that key.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{key}: {message}")]
-pub struct ConfigError {
-    pub key: String,
-    pub message: String,
-}
-
-impl ConfigError {
-    fn new(key: &str, message: impl Into<String>) -> Self {
-        ConfigError {
-            key: key.to_string(),
-            message: message.into(),
-        }
-    }
-}
 
 /// Where the documents come from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -82,16 +65,16 @@ impl Default for DataConfig {
 
 impl DataConfig {
     /// Checks every key; the first offending key is returned.
-    pub fn validate(&self) -> Result<(), ConfigError> {
+    pub fn validate(&self) -> Result<(), KeyError> {
         match self.source {
             SourceKind::TextFiles if self.paths.is_empty() => {
-                return Err(ConfigError::new(
+                return Err(KeyError::new(
                     "paths",
                     "source = \"text_files\" needs at least one glob pattern in paths",
                 ));
             }
             SourceKind::Shakespeare | SourceKind::Sample if !self.paths.is_empty() => {
-                return Err(ConfigError::new(
+                return Err(KeyError::new(
                     "paths",
                     "paths is only used with source = \"text_files\"",
                 ));
@@ -99,20 +82,20 @@ impl DataConfig {
             _ => {}
         }
         if let Some(bad) = self.paths.iter().find(|p| p.trim().is_empty()) {
-            return Err(ConfigError::new(
+            return Err(KeyError::new(
                 "paths",
                 format!("empty glob pattern {bad:?}"),
             ));
         }
         let f = self.val_fraction;
         if !(f.is_finite() && f > 0.0 && f < 1.0) {
-            return Err(ConfigError::new(
+            return Err(KeyError::new(
                 "val_fraction",
                 format!("must be strictly between 0 and 1, got {f}"),
             ));
         }
         if self.cache_dir.as_os_str().is_empty() {
-            return Err(ConfigError::new("cache_dir", "must not be empty"));
+            return Err(KeyError::new("cache_dir", "must not be empty"));
         }
         Ok(())
     }

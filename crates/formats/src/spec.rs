@@ -18,8 +18,9 @@ pub enum Block {
     Tile(usize),
 }
 
-/// How the exponent of a QuEST power-of-two scale is rounded.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+/// How the exponent of a QuEST power-of-two scale is rounded (recipe: `nearest` | `floor`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum ExpRounding {
     /// `2^floor(log2 s)`: what Quartet's released kernels do (≈2x the MSE on Gaussian data).
     Floor,
@@ -68,12 +69,14 @@ pub enum ScaleRule {
     MinMax,
 }
 
-/// Rounding of scaled values to the element grid.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+/// Rounding of scaled values to the element grid (recipe: `rne` | `sr`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum Rounding {
     /// Round to nearest, ties to even.
+    #[serde(rename = "rne")]
     Rne,
     /// Stochastic rounding from Philox4x32-10 keyed by (seed, stream 0, element index).
+    #[serde(rename = "sr")]
     Stochastic,
 }
 

@@ -65,14 +65,19 @@ impl<B: Backend> Rope<B> {
 
 /// Causal softmax attention. q: `[b, h, t, hd]`, k/v: `[b, kv, t, hd]` with kv dividing h; query
 /// head j reads key/value head j / (h / kv) (HF `repeat_kv`). Returns `[b, h, t, hd]`.
-///
-/// The n_rep = h / kv query heads of a group are folded into rows (`[b, kv, n_rep·t, hd]`), so
-/// keys and values are used as they are instead of being repeated.
 pub fn causal_attention<B: Backend>(
     q: Tensor<B, 4>,
     k: Tensor<B, 4>,
     v: Tensor<B, 4>,
 ) -> Tensor<B, 4> {
+    attend(attention_probs(q, k), v)
+}
+
+/// Causal attention probabilities `[b, h, t, t]` (row i: query position i over key positions).
+///
+/// The n_rep = h / kv query heads of a group are folded into rows (`[b, kv, n_rep·t, hd]`), so
+/// keys and values are used as they are instead of being repeated.
+pub fn attention_probs<B: Backend>(q: Tensor<B, 4>, k: Tensor<B, 4>) -> Tensor<B, 4> {
     let [b, h, t, hd] = q.dims();
     let kv = k.dims()[1];
     let rep = h / kv;
@@ -86,8 +91,17 @@ pub fn causal_attention<B: Backend>(
     }
     let mask = Tensor::<B, 2>::from_data(TensorData::new(mask, [rep * t, t]), &scores.device())
         .reshape([1, 1, rep * t, t]);
-    let p = softmax(scores + mask, 3);
-    p.matmul(v).reshape([b, h, t, hd])
+    softmax(scores + mask, 3).reshape([b, h, t, t])
+}
+
+/// Per-head context `[b, h, t, hd]` from probabilities `[b, h, t, t]` and values `[b, kv, t, hd]`.
+pub fn attend<B: Backend>(p: Tensor<B, 4>, v: Tensor<B, 4>) -> Tensor<B, 4> {
+    let [b, h, t, _] = p.dims();
+    let [_, kv, _, hd] = v.dims();
+    let rep = h / kv;
+    p.reshape([b, kv, rep * t, t])
+        .matmul(v)
+        .reshape([b, h, t, hd])
 }
 
 /// SwiGLU: `silu(gate) ⊙ up` (the down projection is applied by the caller).

@@ -3,20 +3,24 @@
 //! names and live in an explicit `Params` map, so optimizers and checkpoints address them by name.
 
 pub mod config;
+pub mod ctx;
 pub mod error;
 pub mod layers;
 pub mod llama;
 pub mod lp_linear;
 pub mod params;
 pub mod policy;
-pub mod scheme_table;
+pub mod taps;
 
 pub use burn;
 pub use config::{Arch, ModelConfig};
+pub use ctx::ForwardCtx;
 pub use error::KeyError;
 pub use llama::{Llama, cross_entropy};
 pub use lp_linear::LpLinear;
 pub use nibble_ops::{LinearScheme, LpBackend};
 pub use params::Params;
+pub use nibble_techniques as techniques;
 pub use policy::{PrecisionConfig, PrecisionPolicy};
-pub use scheme_table::SchemeTable;
+pub use taps::{TapKind, TapPoint, Taps};
+pub use nibble_ops::SchemeTable;

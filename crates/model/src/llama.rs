@@ -6,11 +6,15 @@ use burn::tensor::activation::log_softmax;
 use burn::tensor::module::embedding;
 use nibble_ops::LpBackend;
 
+use nibble_techniques::{AnyTechnique, SlotKind, SlotSpec};
+
 use crate::config::Arch;
-use crate::layers::{Rope, causal_attention, rms_norm, swiglu};
+use crate::ctx::ForwardCtx;
+use crate::layers::{Rope, attend, attention_probs, causal_attention, rms_norm, swiglu};
 use crate::lp_linear::LpLinear;
-use crate::params::Params;
+use crate::params::{Params, layout};
 use crate::policy::PrecisionPolicy;
+use crate::taps::{TapKind, TapPoint};
 
 /// The projections of one block, with their schemes resolved from the policy.
 #[derive(Debug, Clone)]
@@ -35,15 +39,25 @@ pub struct Llama {
 }
 
 impl Llama {
+    /// The model with only the techniques its schemes imply (delayed scaling's state).
     pub fn new(arch: Arch, policy: PrecisionPolicy) -> Self {
+        Self::with_techniques(arch, policy, |_| Vec::new())
+            .expect("scheme techniques fit every layer")
+    }
+
+    /// The model with `techniques(module)` on each linear layer (before its scheme's own);
+    /// an error names the first layer whose shape a technique does not fit.
+    pub fn with_techniques(
+        arch: Arch,
+        policy: PrecisionPolicy,
+        techniques: impl Fn(&str) -> Vec<AnyTechnique>,
+    ) -> Result<Self, String> {
         let index = std::cell::Cell::new(0u64);
         let lin = |name: String| {
             index.set(index.get() + 1);
-            LpLinear::new(
-                name.clone(),
-                policy.scheme_for(&name, arch.n_layers),
-                index.get(),
-            )
+            let scheme = policy.scheme_for(&name, arch.n_layers);
+            let t = techniques(&name);
+            LpLinear::new(name, scheme, index.get()).with_techniques(t)
         };
         let blocks = (0..arch.n_layers)
             .map(|l| {
@@ -60,13 +74,18 @@ impl Llama {
                 }
             })
             .collect();
-        let lm_head = lin("lm_head".to_string());
-        Self {
+        let mut lm_head = lin("lm_head".to_string());
+        if arch.tie_embeddings {
+            lm_head.weight = "model.embed_tokens.weight".into();
+        }
+        let model = Self {
             arch,
             policy,
             blocks,
             lm_head,
-        }
+        };
+        model.slot_layout()?;
+        Ok(model)
     }
 
     /// Every linear layer with its scheme, in model order (for logging and tests).
@@ -77,6 +96,52 @@ impl Llama {
         }
         v.push(&self.lm_head);
         v
+    }
+
+    /// Shape of a weight parameter of this architecture.
+    fn weight_shape(&self, name: &str) -> [usize; 2] {
+        layout(&self.arch)
+            .into_iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, s)| s)
+            .unwrap_or_else(|| panic!("no weight `{name}`"))
+    }
+
+    /// Every technique tensor of the model: (name, spec).
+    pub fn slot_layout(&self) -> Result<Vec<(String, SlotSpec)>, String> {
+        let mut v = Vec::new();
+        for l in self.linears() {
+            v.extend(l.slot_layout(self.weight_shape(&l.weight))?);
+        }
+        Ok(v)
+    }
+
+    /// Names of the techniques' trainable parameters (their optimizer group by default).
+    pub fn technique_params(&self) -> Vec<String> {
+        let layout = self.slot_layout().expect("validated when built");
+        layout
+            .into_iter()
+            .filter(|(_, s)| s.kind == SlotKind::Param)
+            .map(|(n, _)| n)
+            .collect()
+    }
+
+    /// Fresh parameters: the Llama init, then each technique's tensors from its layer's weight.
+    pub fn init_params<B: LpBackend>(&self, seed: u64, device: &B::Device) -> Params<B> {
+        let mut p = Params::init(&self.arch, seed, device);
+        for l in self.linears() {
+            l.init_slots(&mut p);
+        }
+        p
+    }
+
+    /// Zero tensors of the full layout (weights and technique tensors): a checkpoint's target.
+    pub fn zero_params<B: LpBackend>(&self, device: &B::Device) -> Params<B> {
+        let mut p = Params::zeros(&self.arch, device);
+        for (name, spec) in self.slot_layout().expect("validated when built") {
+            p.insert_slot(&name, spec.kind, Tensor::zeros(spec.shape, device));
+        }
+        p
     }
 
     /// RoPE tables for this architecture.
@@ -114,119 +179,81 @@ impl Llama {
             .map_err(|e| format!("lm_head: {e}"))
     }
 
-    /// End of an optimizer step (delayed scaling rolls its amax histories).
-    pub fn end_step(&self) {
-        self.linears().iter().for_each(|l| l.end_step());
+    /// After optimizer step `step` (the number of steps now done): every technique's hook
+    /// (delayed scaling rolls its amax histories, masks are recomputed, ...).
+    pub fn end_step<B: LpBackend>(&self, step: u64, p: &mut Params<B>) {
+        self.linears().iter().for_each(|l| l.end_step(step, p));
     }
 
-    /// Delayed-scaling state of every layer that has one (for checkpoints).
-    pub fn quant_state(&self) -> std::collections::BTreeMap<String, Vec<f32>> {
-        self.linears()
-            .iter()
-            .filter_map(|l| {
-                let st = l.delayed.as_ref()?.lock().expect("state").to_vec();
-                Some((l.name.clone(), st))
-            })
-            .collect()
-    }
-
-    /// Restores [`Llama::quant_state`]; names the first layer that does not fit.
-    pub fn load_quant_state(
-        &self,
-        saved: &std::collections::BTreeMap<String, Vec<f32>>,
-    ) -> Result<(), String> {
-        for l in self.linears() {
-            if let Some(state) = &l.delayed {
-                let v = saved
-                    .get(&l.name)
-                    .ok_or_else(|| format!("{}: no delayed-scaling state saved", l.name))?;
-                if !state.lock().expect("state").load(v) {
-                    return Err(format!(
-                        "{}: delayed-scaling state has the wrong length",
-                        l.name
-                    ));
-                }
-            }
-        }
-        Ok(())
-    }
-
-    /// Logits `[batch, seq, vocab]` for token ids `[batch, seq]`. `key` seeds the quantizers'
-    /// random streams of this call (stochastic rounding, random Hadamard signs); `train`
-    /// records amaxes for delayed scaling.
+    /// Logits `[batch, seq, vocab]` for token ids `[batch, seq]` under `ctx` (key, step, train,
+    /// taps).
     pub fn forward<B: LpBackend>(
         &self,
         p: &Params<B>,
         rope: &Rope<B>,
         tokens: Tensor<B, 2, Int>,
-        key: u64,
-        train: bool,
+        ctx: &mut ForwardCtx<B>,
     ) -> Tensor<B, 3> {
         let a = &self.arch;
         let emb = p.get("model.embed_tokens.weight");
-        let mut h = embedding(emb.clone(), tokens);
-        for blk in &self.blocks {
+        let mut h = embedding(emb, tokens);
+        for (layer, blk) in self.blocks.iter().enumerate() {
             let w = |s: &str| p.get(&format!("{}.{s}", blk.prefix));
             let x = rms_norm(h.clone(), w("input_layernorm.weight"), a.norm_eps);
-            h = h + self.attention(blk, p, rope, x, key, train);
+            let attn = self.attention(layer, blk, p, rope, x, ctx);
+            let attn = tap3(ctx, TapPoint::new(layer, TapKind::AttnOut), attn);
+            h = h + attn;
             let x = rms_norm(h.clone(), w("post_attention_layernorm.weight"), a.norm_eps);
-            let g = blk
-                .gate
-                .forward(x.clone(), w("mlp.gate_proj.weight"), key, train);
-            let u = blk.up.forward(x, w("mlp.up_proj.weight"), key, train);
-            h = h + blk
-                .down
-                .forward(swiglu(g, u), w("mlp.down_proj.weight"), key, train);
+            let g = blk.gate.forward(x.clone(), p, ctx);
+            let u = blk.up.forward(x, p, ctx);
+            h = h + blk.down.forward(swiglu(g, u), p, ctx);
+            h = tap3(ctx, TapPoint::new(layer, TapKind::BlockOut), h);
         }
         let h = rms_norm(h, p.get("model.norm.weight"), a.norm_eps);
-        let head = if a.tie_embeddings {
-            emb
-        } else {
-            p.get("lm_head.weight")
-        };
-        self.lm_head.forward(h, head, key, train)
+        self.lm_head.forward(h, p, ctx)
     }
 
     fn attention<B: LpBackend>(
         &self,
+        layer: usize,
         blk: &BlockLinears,
         p: &Params<B>,
         rope: &Rope<B>,
         x: Tensor<B, 3>,
-        key: u64,
-        train: bool,
+        ctx: &mut ForwardCtx<B>,
     ) -> Tensor<B, 3> {
         let a = &self.arch;
         let [b, t, d] = x.dims();
         let hd = a.head_dim();
-        let w = |s: &str| p.get(&format!("{}.self_attn.{s}", blk.prefix));
         // Projections are [b, t, n·hd]; RoPE works on that layout, attention on [b, n, t, hd].
         let heads = |y: Tensor<B, 3>, n: usize| y.reshape([b, t, n, hd]);
         let q = rope
-            .apply(heads(
-                blk.q.forward(x.clone(), w("q_proj.weight"), key, train),
-                a.n_heads,
-            ))
+            .apply(heads(blk.q.forward(x.clone(), p, ctx), a.n_heads))
             .swap_dims(1, 2);
         let k = rope
-            .apply(heads(
-                blk.k.forward(x.clone(), w("k_proj.weight"), key, train),
-                a.n_kv_heads,
-            ))
+            .apply(heads(blk.k.forward(x.clone(), p, ctx), a.n_kv_heads))
             .swap_dims(1, 2);
-        let v = heads(
-            blk.v.forward(x, w("v_proj.weight"), key, train),
-            a.n_kv_heads,
-        )
-        .swap_dims(1, 2);
-        let y = causal_attention(q, k, v);
-        blk.o.forward(
-            y.swap_dims(1, 2).reshape([b, t, d]),
-            w("o_proj.weight"),
-            key,
-            train,
-        )
+        let v = heads(blk.v.forward(x, p, ctx), a.n_kv_heads).swap_dims(1, 2);
+        let probs = TapPoint::new(layer, TapKind::AttnProbs);
+        let y = if ctx.taps.wants(probs) {
+            let pr = attention_probs(q, k.clone());
+            let pr = ctx.taps.tap(probs, pr);
+            attend(pr, v)
+        } else {
+            causal_attention(q, k, v)
+        };
+        let y = ctx.taps.tap_if(TapPoint::new(layer, TapKind::HeadContext), y);
+        blk.o.forward(y.swap_dims(1, 2).reshape([b, t, d]), p, ctx)
     }
+}
+
+/// A `[b, t, d]` signal through a tap (as `[b, 1, t, d]`), only if the tap is in use.
+fn tap3<B: Backend>(ctx: &mut ForwardCtx<B>, point: TapPoint, x: Tensor<B, 3>) -> Tensor<B, 3> {
+    if !ctx.taps.wants(point) {
+        return x;
+    }
+    let [b, t, d] = x.dims();
+    ctx.taps.tap(point, x.reshape([b, 1, t, d])).reshape([b, t, d])
 }
 
 /// Mean next-token cross-entropy (nats) of logits `[b, t, v]` against targets `[b, t]`.

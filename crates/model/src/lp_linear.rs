@@ -1,60 +1,90 @@
-//! `LpLinear`: every projection of the model, `y = x·Wᵀ` with operands treated per its scheme
-//! (nibble-ops' quantized linear with its custom backward; a plain matmul for `f32`).
+//! `LpLinear`: every projection of the model. Its weight path is `W → techniques (recipe
+//! order) → lp_linear(scheme)`: the techniques transform the master weight (N:M mask, learnable
+//! quantizer, ...) and may contribute GEMM state (delayed scaling); nibble-ops' quantized linear
+//! with its custom backward runs the GEMM (a plain matmul for `f32`).
 
 use std::sync::{Arc, Mutex};
 
 use burn::prelude::*;
 use nibble_ops::{DelayedState, LayerCall, LinearScheme, LpBackend, keys, lp_linear};
+use nibble_techniques::{AnyTechnique, DelayedScalingState, LayerSlots, LayerSlotsMut, Technique};
 
-/// One linear layer: its HF module name, the scheme the precision policy gave it, its index in
-/// the model (it keys the layer's random streams) and, for delayed scaling, its amax histories.
+use crate::ctx::ForwardCtx;
+use crate::params::Params;
+
+/// One linear layer: its HF module name, the parameter holding its weight (`<name>.weight`, or
+/// the embedding for a tied lm_head), the scheme the precision policy gave it, its index in the
+/// model (it keys the layer's random streams) and its techniques.
 #[derive(Debug, Clone)]
 pub struct LpLinear {
     pub name: String,
+    pub weight: String,
     pub scheme: Arc<LinearScheme>,
     pub index: u64,
-    pub delayed: Option<Arc<Mutex<DelayedState>>>,
+    pub techniques: Vec<AnyTechnique>,
 }
 
 impl LpLinear {
+    /// A layer whose weight is `<name>.weight`, with the techniques its scheme implies (delayed
+    /// scaling's state).
     pub fn new(name: String, scheme: Arc<LinearScheme>, index: u64) -> Self {
-        let delayed = scheme
-            .delayed
-            .map(|d| Arc::new(Mutex::new(DelayedState::new(&d))));
+        let weight = format!("{name}.weight");
+        let techniques = DelayedScalingState::for_scheme(&scheme)
+            .map(AnyTechnique::DelayedScaling)
+            .into_iter()
+            .collect();
         LpLinear {
             name,
+            weight,
             scheme,
             index,
-            delayed,
+            techniques,
         }
     }
 
-    /// End of an optimizer step: delayed scaling moves its histories on.
-    pub fn end_step(&self) {
-        if let (Some(d), Some(state)) = (self.scheme.delayed, &self.delayed) {
-            let mut st = state.lock().expect("delayed-scaling state");
-            // Validation guarantees FP8 specs on every operand of a delayed-scaling scheme.
-            let [x, w, dy, ..] = self.scheme.operand_specs();
-            let max = |q: Option<nibble_formats::spec::QuantSpec>| {
-                q.expect("delayed scaling has FP8 operand specs")
-                    .element
-                    .max_value()
-            };
-            st.x.update(&d, max(x));
-            st.w.update(&d, max(w));
-            st.dy.update(&d, max(dy));
+    /// Recipe techniques go before the scheme's own (delayed scaling acts inside the GEMM).
+    pub fn with_techniques(mut self, mut before: Vec<AnyTechnique>) -> Self {
+        before.append(&mut self.techniques);
+        self.techniques = before;
+        self
+    }
+
+    fn slots<'a, B: Backend>(&'a self, p: &'a Params<B>) -> LayerSlots<'a, B> {
+        LayerSlots {
+            module: &self.name,
+            params: &p.tensors,
+            buffers: &p.buffers,
         }
     }
 
-    /// `x`: `[batch, seq, in]`, `w`: `[out, in]` → `[batch, seq, out]`. `key` is the
-    /// forward-backward call's key (run seed, step, micro-batch); the layer derives its own.
-    /// `train` records amaxes for delayed scaling (evaluation does not).
+    /// `x`: `[batch, seq, in]` → `[batch, seq, out]` with the weight from `p` through the
+    /// techniques, then the scheme.
     pub fn forward<B: LpBackend>(
+        &self,
+        x: Tensor<B, 3>,
+        p: &Params<B>,
+        ctx: &ForwardCtx<B>,
+    ) -> Tensor<B, 3> {
+        let slots = self.slots(p);
+        let at = ctx.step_info();
+        let mut w = p.get(&self.weight);
+        let mut delayed = None;
+        for t in &self.techniques {
+            w = t.apply(w, &slots, at);
+            delayed = delayed.or_else(|| t.gemm_state(&slots, at));
+        }
+        self.gemm(x, w, ctx.key, ctx.train, delayed)
+    }
+
+    /// The GEMM alone on a given weight (no techniques; a delayed-scaling scheme needs
+    /// `delayed`). `key` is the forward call's key; the layer derives its own.
+    pub fn gemm<B: LpBackend>(
         &self,
         x: Tensor<B, 3>,
         w: Tensor<B, 2>,
         key: u64,
         train: bool,
+        delayed: Option<Arc<Mutex<DelayedState>>>,
     ) -> Tensor<B, 3> {
         let [b, t, i] = x.dims();
         let o = w.dims()[0];
@@ -65,10 +95,55 @@ impl LpLinear {
             let call = LayerCall {
                 key: keys::child(key, self.index),
                 record: train,
-                delayed: self.delayed.clone(),
+                delayed,
             };
             lp_linear(x, w, &self.scheme, &call)
         };
         y.reshape([b, t, o])
+    }
+
+    /// The techniques' tensors for this layer's weight of `shape`: (full name, shape, kind).
+    pub fn slot_layout(
+        &self,
+        shape: [usize; 2],
+    ) -> Result<Vec<(String, nibble_techniques::SlotSpec)>, String> {
+        let mut v = Vec::new();
+        for t in &self.techniques {
+            let specs = t
+                .slots(shape)
+                .map_err(|m| format!("{}: {}: {m}", self.name, t.name()))?;
+            v.extend(specs.into_iter().map(|s| (format!("{}.{}", self.name, s.suffix), s)));
+        }
+        Ok(v)
+    }
+
+    /// Adds this layer's technique tensors to `p`, initialized from its current weight (each
+    /// technique sees the weight as the techniques before it leave it).
+    pub fn init_slots<B: LpBackend>(&self, p: &mut Params<B>) {
+        let mut w = p.get(&self.weight);
+        for t in &self.techniques {
+            let specs = t.slots(w.dims()).expect("slots validated when the model was built");
+            for (spec, value) in specs.iter().zip(t.init(&w)) {
+                assert_eq!(value.dims(), spec.shape, "{}: init shape", t.name());
+                p.insert_slot(&format!("{}.{}", self.name, spec.suffix), spec.kind, value);
+            }
+            let at = nibble_techniques::StepInfo {
+                step: 0,
+                train: false,
+            };
+            w = t.apply(w, &self.slots(p), at);
+        }
+    }
+
+    /// After optimizer step `step`: every technique's hook on the updated master weight.
+    pub fn end_step<B: LpBackend>(&self, step: u64, p: &mut Params<B>) {
+        let w = p.get(&self.weight);
+        for t in &self.techniques {
+            let slots = LayerSlotsMut {
+                module: &self.name,
+                buffers: &mut p.buffers,
+            };
+            t.end_step(step, &w, slots);
+        }
     }
 }

@@ -1,5 +1,7 @@
 //! Parameters by HF name (`model.layers.0.self_attn.q_proj.weight`, stored `[out, in]`), with a
 //! deterministic, backend-independent init. Vectors (norm weights) are stored as `[1, d]`.
+//! Techniques add their trainable tensors beside the weight they act on
+//! (`...up_proj.weight_scale`) and their non-trainable state as buffers (`...up_proj.weight_mask`).
 
 use std::collections::BTreeMap;
 
@@ -7,12 +9,17 @@ use burn::prelude::*;
 use burn::tensor::TensorData;
 use nibble_formats::philox;
 
+use nibble_techniques::SlotKind;
+
 use crate::config::Arch;
 
 /// Parameters of a model, ordered by name.
 #[derive(Debug, Clone)]
 pub struct Params<B: Backend> {
+    /// Trainable tensors: the model's weights and the techniques' parameters.
     pub tensors: BTreeMap<String, Tensor<B, 2>>,
+    /// Non-trainable technique state (masks, amax histories): checkpointed, never differentiated.
+    pub buffers: BTreeMap<String, Tensor<B, 2>>,
 }
 
 /// Kind of a parameter, for optimizer groups.
@@ -96,7 +103,10 @@ impl<B: Backend> Params<B> {
                 (name, t)
             })
             .collect();
-        Self { tensors }
+        Self {
+            tensors,
+            buffers: BTreeMap::new(),
+        }
     }
 
     /// Zero tensors with the layout of `a`: the target of a checkpoint load (no init work).
@@ -105,7 +115,22 @@ impl<B: Backend> Params<B> {
             .into_iter()
             .map(|(name, shape)| (name, Tensor::zeros(shape, device)))
             .collect();
-        Self { tensors }
+        Self {
+            tensors,
+            buffers: BTreeMap::new(),
+        }
+    }
+
+    /// Adds a technique tensor: a trainable parameter or a buffer.
+    pub fn insert_slot(&mut self, name: &str, kind: SlotKind, value: Tensor<B, 2>) {
+        let map = match kind {
+            SlotKind::Param => &mut self.tensors,
+            SlotKind::Buffer => &mut self.buffers,
+        };
+        assert!(
+            map.insert(name.to_owned(), value).is_none(),
+            "`{name}` defined twice"
+        );
     }
 
     /// The parameter `name` (panics on a name the layout does not have: a programming error).
@@ -116,7 +141,7 @@ impl<B: Backend> Params<B> {
             .clone()
     }
 
-    /// Total number of scalars.
+    /// Total number of trainable scalars.
     pub fn numel(&self) -> usize {
         self.tensors
             .values()

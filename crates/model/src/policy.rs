@@ -10,8 +10,9 @@ use std::sync::Arc;
 use nibble_ops::{LinearScheme, preset};
 use serde::{Deserialize, Serialize};
 
-use crate::error::KeyError;
-use crate::scheme_table::SchemeTable;
+pub use nibble_config::glob_match;
+use nibble_config::KeyError;
+use nibble_ops::SchemeTable;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -172,57 +173,5 @@ impl PrecisionPolicy {
         } else {
             self.default.clone()
         }
-    }
-}
-
-/// Glob with `*` (any run, possibly empty) and `?` (one char). Iterative, linear-time backtracking.
-pub fn glob_match(pattern: &str, text: &str) -> bool {
-    let (p, t): (Vec<char>, Vec<char>) = (pattern.chars().collect(), text.chars().collect());
-    let (mut pi, mut ti) = (0, 0);
-    let (mut star, mut mark) = (None, 0);
-    while ti < t.len() {
-        if pi < p.len() && (p[pi] == '?' || p[pi] == t[ti]) {
-            pi += 1;
-            ti += 1;
-        } else if pi < p.len() && p[pi] == '*' {
-            star = Some(pi);
-            mark = ti;
-            pi += 1;
-        } else if let Some(s) = star {
-            pi = s + 1;
-            mark += 1;
-            ti = mark;
-        } else {
-            return false;
-        }
-    }
-    while pi < p.len() && p[pi] == '*' {
-        pi += 1;
-    }
-    pi == p.len()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn globs() {
-        assert!(glob_match(
-            "model.layers.*.mlp.*",
-            "model.layers.11.mlp.down_proj"
-        ));
-        assert!(!glob_match(
-            "model.layers.*.mlp.*",
-            "model.layers.11.self_attn.q_proj"
-        ));
-        assert!(glob_match("*q_proj", "model.layers.0.self_attn.q_proj"));
-        assert!(glob_match("model.layers.?.*", "model.layers.3.mlp.up_proj"));
-        assert!(!glob_match(
-            "model.layers.?.*",
-            "model.layers.13.mlp.up_proj"
-        ));
-        assert!(glob_match("lm_head", "lm_head"));
-        assert!(!glob_match("lm_head", "lm_head2"));
     }
 }

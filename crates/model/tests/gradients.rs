@@ -111,7 +111,7 @@ fn lp_linear_f32() {
         &[(rand_vec(2 * 3 * 4, 1), [2, 3, 4])],
         |t| {
             let w = tensor(&rand_vec(5 * 4, 2), [5, 4]);
-            (lin.forward(t[0].clone(), w, 0, true) * tensor(&r, [2, 3, 5])).sum()
+            (lin.gemm(t[0].clone(), w, 0, true, None) * tensor(&r, [2, 3, 5])).sum()
         },
         24,
     );
@@ -119,7 +119,7 @@ fn lp_linear_f32() {
         &[(rand_vec(5 * 4, 2), [5, 4])],
         |t| {
             let x = tensor(&rand_vec(2 * 3 * 4, 1), [2, 3, 4]);
-            (lin.forward(x, t[0].clone(), 0, true) * tensor(&r, [2, 3, 5])).sum()
+            (lin.gemm(x, t[0].clone(), 0, true, None) * tensor(&r, [2, 3, 5])).sum()
         },
         20,
     );

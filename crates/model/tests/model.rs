@@ -6,7 +6,9 @@ use burn::prelude::*;
 use burn::tensor::TensorData;
 use nibble_model::layers::{Rope, causal_attention};
 use nibble_model::params::{ParamKind, kind_of, layout};
-use nibble_model::{Llama, LpLinear, ModelConfig, Params, PrecisionConfig, cross_entropy};
+use nibble_model::{
+    ForwardCtx, Llama, LpLinear, ModelConfig, Params, PrecisionConfig, cross_entropy,
+};
 
 type B = Flex;
 
@@ -157,7 +159,7 @@ fn forward_is_causal_and_starts_near_uniform() {
     toks2[10] = 5; // change one token in sequence 0 at position 10
     let run = |t: Vec<i32>| {
         let ids = Tensor::<B, 2, Int>::from_data(TensorData::new(t, [2, 16]), &dev());
-        vals(m.forward(&p, &rope, ids, 0, false))
+        vals(m.forward(&p, &rope, ids, &mut ForwardCtx::new(0, 0, false)))
     };
     let (a, b) = (run(toks.clone()), run(toks2));
     let v = 256;
@@ -170,7 +172,7 @@ fn forward_is_causal_and_starts_near_uniform() {
     let ids = Tensor::<B, 2, Int>::from_data(TensorData::new(toks.clone(), [2, 16]), &dev());
     let tg: Vec<i32> = toks.iter().map(|x| (x + 1) % 256).collect();
     let tg = Tensor::<B, 2, Int>::from_data(TensorData::new(tg, [2, 16]), &dev());
-    let loss = vals(cross_entropy(m.forward(&p, &rope, ids, 0, false), tg))[0];
+    let loss = vals(cross_entropy(m.forward(&p, &rope, ids, &mut ForwardCtx::new(0, 0, false)), tg))[0];
     assert!((loss - (256f32).ln()).abs() < 0.05, "initial loss {loss}");
 }
 
@@ -190,7 +192,7 @@ fn bf16_scheme_rounds_operands_and_passes_gradients_through() {
         std::sync::Arc::new(nibble_ops::preset("bf16").unwrap()),
         0,
     );
-    let y = lin.forward(tx.clone(), tw.clone(), 0, true);
+    let y = lin.gemm(tx.clone(), tw.clone(), 0, true, None);
     let got: Vec<f32> = y.clone().inner().into_data().into_vec().unwrap();
     let r = |v: f32| half::bf16::from_f32(v).to_f32();
     for row in 0..6 {
@@ -302,13 +304,14 @@ fn mixed_schemes_per_layer_by_glob_and_block_position() {
             .iter()
             .map(|(k, t)| (k.clone(), Tensor::from_inner(t.clone()).require_grad()))
             .collect(),
+        buffers: Default::default(),
     };
     let toks: Vec<i32> = (0..2 * 16).map(|i| i * 37 % 256).collect();
     let ids = Tensor::<A, 2, Int>::from_data(TensorData::new(toks.clone(), [2, 16]), &dev());
     let tg: Vec<i32> = toks.iter().map(|x| (x + 1) % 256).collect();
     let tg = Tensor::<A, 2, Int>::from_data(TensorData::new(tg, [2, 16]), &dev());
     let rope = m.rope::<A>(&dev());
-    let loss = cross_entropy(m.forward(&leaves, &rope, ids, 42, true), tg);
+    let loss = cross_entropy(m.forward(&leaves, &rope, ids, &mut ForwardCtx::new(42, 0, true)), tg);
     let g = loss.backward();
     for (name, t) in &leaves.tensors {
         let gv: Vec<f32> = t.grad(&g).unwrap().into_data().into_vec().unwrap();

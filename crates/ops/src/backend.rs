@@ -22,11 +22,11 @@ use crate::linear::{self, Saved};
 use crate::scheme::LinearScheme;
 
 /// A backend primitive as a 2-D tensor (and back): the trait speaks primitives, the math tensors.
-pub(crate) fn wrap<B: Backend>(p: FloatTensor<B>) -> Tensor<B, 2> {
+pub fn wrap<B: Backend>(p: FloatTensor<B>) -> Tensor<B, 2> {
     Tensor::from_primitive(TensorPrimitive::Float(p))
 }
 
-pub(crate) fn unwrap<B: Backend>(t: Tensor<B, 2>) -> FloatTensor<B> {
+pub fn unwrap<B: Backend>(t: Tensor<B, 2>) -> FloatTensor<B> {
     t.into_primitive().tensor()
 }
 

@@ -17,6 +17,7 @@ use nibble_kernels::{GroupParams, block_quantize, quantize_blocks, quantize_grou
 use nibble_kernels::{cast_scaled, nm_mask};
 
 use crate::backend::{LpBackend, host_prim};
+use crate::fallbacks::{Primitive, record};
 
 /// Which device quantizer covers a spec.
 enum Path {
@@ -47,7 +48,10 @@ where
         let path = match params {
             Some(p) => Path::Group(p),
             None if f32_data && block_quantize::mode(spec, cols).is_some() => Path::Blocks,
-            None => return host_prim::quantize::<Self>(x, spec, seed, want_mask),
+            None => {
+                record(Primitive::Quantize);
+                return host_prim::quantize::<Self>(x, spec, seed, want_mask);
+            }
         };
         let x = into_contiguous(x);
         let n = shape.num_elements();
@@ -58,7 +62,10 @@ where
                 match quantize_blocks::<R>(&x.client, &x.handle, rows, cols, spec, seed, want_mask)
                 {
                     Some(out) => out,
-                    None => return host_prim::quantize::<Self>(x, spec, seed, want_mask),
+                    None => {
+                        record(Primitive::Quantize);
+                        return host_prim::quantize::<Self>(x, spec, seed, want_mask);
+                    }
                 }
             }
         };
@@ -75,6 +82,7 @@ where
     ) -> FloatTensor<Self> {
         let cols = last_dim(&x);
         if x.dtype != DType::F32 || !rotate::covers(g, cols) {
+            record(Primitive::Hadamard);
             return host_prim::hadamard::<Self>(x, g, signs, inverse, signs_after);
         }
         // x·diag(s)·H forward; its inverse x·H·diag(s); with signs after H the other way round.
@@ -116,7 +124,10 @@ where
             // A mask alone is one element-wise multiply (x·1 and x·0 are exact everywhere).
             (None, Some(k)) => <Self as FloatTensorOps<Self>>::float_mul(d, k),
             (None, None) => d,
-            (g, keep) => host_prim::unrotate::<Self>(d, keep, g),
+            (g, keep) => {
+                record(Primitive::Unrotate);
+                host_prim::unrotate::<Self>(d, keep, g)
+            }
         }
     }
 
@@ -126,6 +137,7 @@ where
         scale: f32,
     ) -> (FloatTensor<Self>, f32) {
         if x.dtype != DType::F32 || !cast_scaled::covers(element) {
+            record(Primitive::CastScaled);
             return host_prim::cast_scaled::<Self>(x, element, scale);
         }
         let x = into_contiguous(x);
@@ -136,6 +148,7 @@ where
 
     fn lp_nm_mask(w: FloatTensor<Self>, n: usize, m: usize) -> FloatTensor<Self> {
         if w.dtype != DType::F32 {
+            record(Primitive::NmMask);
             return host_prim::nm_mask::<Self>(w, n, m);
         }
         let cols = last_dim(&w);

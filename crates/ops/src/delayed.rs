@@ -10,8 +10,9 @@
 
 use nibble_formats::element::Element;
 
-/// `amax_compute_algo`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// `amax_compute_algo`: `max` | `most_recent`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum AmaxAlgo {
     Max,
     MostRecent,

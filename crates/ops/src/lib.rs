@@ -6,6 +6,7 @@ pub mod backend;
 #[cfg(feature = "cube")]
 mod cube;
 pub mod delayed;
+pub mod fallbacks;
 mod flex;
 pub mod host;
 pub mod host_memory;
@@ -16,5 +17,5 @@ pub mod scheme;
 
 pub use backend::{LayerCall, LpBackend, lp_linear};
 pub use delayed::{AmaxAlgo, DelayedScaling, DelayedState};
-pub use presets::{Knobs, Passes, customize, preset};
+pub use presets::{GradFormat, Passes, SchemeTable, customize, preset};
 pub use scheme::{BackwardQuant, LinearScheme, Rht, RhtGemms, SignSide, SignSource, Source};

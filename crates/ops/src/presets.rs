@@ -1,6 +1,8 @@
 //! Named schemes and the knobs a recipe table may turn on top of one.
 
+use nibble_config::KeyError;
 use nibble_formats::element::Element;
+use serde::{Deserialize, Serialize};
 use nibble_formats::spec::{Block, ExpRounding, QuantSpec, Rounding, ScaleRule, Transform};
 
 use crate::delayed::{AmaxAlgo, DelayedScaling};
@@ -178,39 +180,92 @@ pub fn preset(name: &str) -> Result<LinearScheme, String> {
     Ok(s)
 }
 
-/// Which passes a scheme quantizes (for ablations).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// Which passes a scheme quantizes (for ablations; recipe: `both` | `forward` | `backward`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Passes {
+    #[serde(rename = "both")]
     Both,
+    #[serde(rename = "forward")]
     ForwardOnly,
+    #[serde(rename = "backward")]
     BackwardOnly,
 }
 
-/// Changes a recipe may make to a preset.
-#[derive(Clone, Debug, Default, PartialEq)]
-pub struct Knobs {
+/// FP8 element of the gradient operands (recipe: `e5m2` | `e4m3`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum GradFormat {
+    E5m2,
+    E4m3,
+}
+
+impl GradFormat {
+    pub fn element(self) -> Element {
+        match self {
+            GradFormat::E5m2 => Element::E5M2,
+            GradFormat::E4m3 => Element::E4M3,
+        }
+    }
+}
+
+/// `[precision.schemes.<name>]`: a preset and the knobs a recipe may turn on top of it. The
+/// recipe table deserializes straight into this struct (a new knob is one field here and its
+/// effect in [`customize`]); unset knobs keep the preset's choice.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SchemeTable {
+    /// The preset it starts from (`quartet-mxfp4`, `fp8-current`, ...).
+    #[serde(default)]
+    pub preset: String,
+    /// Which passes are quantized (default `both`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub passes: Option<Passes>,
     /// Rounding of the forward operands.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub forward_rounding: Option<Rounding>,
     /// Rounding of the four backward operands.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub backward_rounding: Option<Rounding>,
-    /// QuEST scale exponent rounding (forward).
+    /// QuEST scale exponent rounding (forward; `floor` bit-matches Quartet's kernels).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub exp_rounding: Option<ExpRounding>,
-    /// QuEST scale multiplier (forward).
+    /// QuEST scale multiplier before rounding (forward; Quartet's `mult`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub quest_mult: Option<f32>,
+    /// What the backward GEMMs quantize.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub source: Option<Source>,
+    /// Side of H the backward's random signs go on (`after` is the reference code's bug).
+    #[serde(rename = "signs", default, skip_serializing_if = "Option::is_none")]
     pub sign_side: Option<SignSide>,
     /// FP8 element of the gradient operands (`e5m2` HYBRID, or `e4m3`).
-    pub grad_element: Option<Element>,
+    #[serde(rename = "grad_format", default, skip_serializing_if = "Option::is_none")]
+    pub grad_element: Option<GradFormat>,
+    /// Zero gradients where the forward quantizer clipped.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub clip_mask: Option<bool>,
-    /// Delayed scaling: history length, amax algorithm, margin.
+    /// Delayed scaling (`fp8-delayed`): amax history length (TE default 1024).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub amax_history_len: Option<usize>,
+    /// Delayed scaling: `max` (default) | `most_recent`.
+    #[serde(rename = "amax_compute_algo", default, skip_serializing_if = "Option::is_none")]
     pub amax_algo: Option<AmaxAlgo>,
+    /// Delayed scaling: the scale is divided by 2^margin.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub margin: Option<i32>,
 }
 
+impl SchemeTable {
+    /// The scheme `name` this table defines: its preset with the knobs applied. Errors name the
+    /// key within the table (`preset`) or the table itself (empty key).
+    pub fn build(&self, name: &str) -> Result<LinearScheme, KeyError> {
+        let base = preset(&self.preset).map_err(|m| KeyError::new("preset", m))?;
+        customize(name, base, self).map_err(|m| KeyError::new("", m))
+    }
+}
+
 /// `base` with `knobs` applied; `name` names the result.
-pub fn customize(name: &str, mut s: LinearScheme, k: &Knobs) -> Result<LinearScheme, String> {
+pub fn customize(name: &str, mut s: LinearScheme, k: &SchemeTable) -> Result<LinearScheme, String> {
     s.name = name.to_owned();
     let set_fwd = |s: &mut LinearScheme, f: &dyn Fn(&mut QuantSpec)| {
         s.fwd_x.iter_mut().chain(s.fwd_w.iter_mut()).for_each(f);
@@ -246,7 +301,7 @@ pub fn customize(name: &str, mut s: LinearScheme, k: &Knobs) -> Result<LinearSch
                 }
                 // dY is operand 0 (dgrad) and 2 (wgrad).
                 if let (Some(e), true) = (k.grad_element, i % 2 == 0) {
-                    q.element = e;
+                    q.element = e.element();
                 }
             }
         }

@@ -9,8 +9,9 @@ use nibble_formats::spec::{Block, QuantSpec, Transform};
 
 use crate::delayed::DelayedScaling;
 
-/// Where the backward GEMMs take X and W from.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// Where the backward GEMMs take X and W from (recipe: `requantize` | `high-precision`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum Source {
     /// The forward-quantized tensors, quantized again along the backward's inner dimension
     /// (Quartet: double quantization).
@@ -20,12 +21,14 @@ pub enum Source {
     HighPrecision,
 }
 
-/// Which side of H the random signs go on.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// Which side of H the random signs go on (recipe: `before` | `after`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum SignSide {
     /// `x·diag(s)·H`: the correct randomized Hadamard.
+    #[serde(rename = "before")]
     BeforeH,
     /// `x·H·diag(s)`: the reference code's bug; the signs cancel in the GEMM (ablation only).
+    #[serde(rename = "after")]
     AfterH,
 }
 

@@ -10,7 +10,7 @@ use burn::tensor::TensorData;
 use nibble_formats::element::round_bf16;
 use nibble_formats::spec::{ExpRounding, QuantSpec, Rounding, Transform};
 use nibble_ops::{
-    BackwardQuant, Knobs, LayerCall, LinearScheme, Passes, Rht, RhtGemms, SignSide, SignSource,
+    BackwardQuant, SchemeTable, LayerCall, LinearScheme, Passes, Rht, RhtGemms, SignSide, SignSource,
     Source, customize, lp_linear, preset,
 };
 
@@ -193,7 +193,7 @@ fn rht_backward_is_unbiased_over_seeds_and_signs_after_h_are_not() {
     let (x, w, c) = inputs();
     let exact = plain(&x, &w, &c, DIMS);
     let backward_only = |side, rounding| {
-        let k = Knobs {
+        let k = SchemeTable {
             passes: Some(Passes::BackwardOnly),
             sign_side: Some(side),
             backward_rounding: Some(rounding),
@@ -314,7 +314,7 @@ fn same_key_same_bits_other_key_other_bits() {
     s = customize(
         "sr",
         s,
-        &Knobs {
+        &SchemeTable {
             backward_rounding: Some(Rounding::Stochastic),
             ..Default::default()
         },
@@ -447,7 +447,7 @@ fn fused_and_separate_forward_hadamard_agree() {
     let hp = customize(
         "hp",
         q.clone(),
-        &Knobs {
+        &SchemeTable {
             source: Some(Source::HighPrecision),
             ..Default::default()
         },

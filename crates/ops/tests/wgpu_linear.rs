@@ -299,3 +299,41 @@ fn wgpu_nm_mask_equals_the_cpu() {
         assert_eq!(a.iter().sum::<f32>() as usize, r * c / m * n);
     }
 }
+
+/// Host fallbacks are counted per primitive: a spec the kernels do not cover (asymmetric INT
+/// min-max) takes the host path and is counted each time. Counters are process-wide and other
+/// tests of this binary run beside this one, so the check is on the increase.
+#[test]
+fn host_fallbacks_are_counted_per_primitive() {
+    use nibble_ops::fallbacks::{self, Primitive};
+    let dev = Default::default();
+    let v = values(8 * 64, 3);
+    let x = || Tensor::<Wgpu, 2>::from_data(TensorData::new(v.clone(), [8, 64]), &dev);
+    let asym = QuantSpec {
+        element: Element::Int {
+            bits: 4,
+            signed: false,
+        },
+        block: Block::Group(32),
+        scale: ScaleRule::MinMax,
+        rounding: Rounding::Rne,
+        transform: Transform::None,
+    };
+    let count = |p: Primitive| {
+        fallbacks::counts()
+            .into_iter()
+            .find(|(q, _)| *q == p)
+            .unwrap()
+            .1
+    };
+    let before = count(Primitive::Quantize);
+    let run = |spec: &QuantSpec| {
+        let p = x().into_primitive().tensor();
+        let _ = Wgpu::lp_quantize(p, spec, 0, false);
+    };
+    run(&asym);
+    run(&asym);
+    assert!(count(Primitive::Quantize) >= before + 2);
+    let line = fallbacks::summary().expect("a summary line");
+    assert!(line.contains("quantize"), "{line}");
+}

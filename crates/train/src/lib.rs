@@ -2,6 +2,7 @@
 
 pub mod checkpoint;
 pub mod metrics;
+pub mod objective;
 pub mod optim;
 pub mod recipe;
 pub mod schedule;

@@ -11,7 +11,8 @@ use nibble_model::{Llama, ModelConfig, Params, PrecisionPolicy};
 use nibble_ops::{LpBackend, preset};
 
 use crate::optim::{AdamW, OptimConfig};
-use crate::trainer::train_step;
+use crate::objective::CrossEntropy;
+use crate::trainer::{StepSetup, train_step};
 
 struct Run<B: LpBackend> {
     model: Llama,
@@ -69,8 +70,9 @@ pub fn step_times<B: LpBackend>(
     let mut runs: Vec<Run<B>> = Vec::new();
     for name in schemes {
         let model = Llama::new(arch.clone(), PrecisionPolicy::uniform(preset(name)?));
-        let params = Params::<B>::init(&arch, 0, device);
-        let opt = AdamW::new(OptimConfig::default(), &params);
+        let params = model.init_params::<B>(0, device);
+        let opt = AdamW::for_model(OptimConfig::default(), &model, &params)
+            .map_err(|e| e.to_string())?;
         runs.push(Run {
             model,
             params,
@@ -86,17 +88,15 @@ pub fn step_times<B: LpBackend>(
         for r in runs.iter_mut() {
             B::sync(device).map_err(|e| format!("device sync: {e:?}"))?;
             let t = Instant::now();
-            train_step(
-                &r.model,
-                &rope,
-                &mut r.params,
-                &mut r.opt,
-                &micro,
-                1e-3,
-                1.0,
-                round as u64,
+            let setup = StepSetup {
+                model: &r.model,
+                rope: &rope,
+                objective: &CrossEntropy,
+                grad_clip: 1.0,
                 device,
-            );
+            };
+            let step = round as u64;
+            train_step(&setup, &mut r.params, &mut r.opt, &micro, 1e-3, step, step);
             B::sync(device).map_err(|e| format!("device sync: {e:?}"))?;
             // Round 0 warms up (allocations, kernel compilation, caches) and is not counted.
             if round > 0 {

@@ -55,6 +55,7 @@ fn every_recipe_trains_two_steps() {
         .chain([
             format!("run.out_dir={:?}", out.to_string_lossy()),
             format!("run.name={name:?}"),
+            format!("data.cache_dir={:?}", out.join("cache").to_string_lossy()),
         ])
         .collect();
         let loaded =
@@ -77,4 +78,25 @@ fn every_recipe_trains_two_steps() {
             s.final_eval.loss
         );
     }
+}
+
+/// A scheme knob deserializes straight into nibble-ops' table: a bad value is located at its
+/// file, line and key.
+#[test]
+fn bad_scheme_knob_names_file_line_and_key() {
+    let dir = std::env::temp_dir().join(format!("nibble-knob-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let p = dir.join("knob.toml");
+    let text = "[precision]\ndefault = \"q\"\n\n[precision.schemes.q]\npreset = \"quartet-mxfp4\"\nforward_rounding = \"nearest-ish\"\n";
+    std::fs::write(&p, text).unwrap();
+    let err = load_recipe::<Recipe>(&p, &[], Recipe::validate).unwrap_err();
+    let shown = err.to_string();
+    assert_eq!(
+        err.key().as_deref(),
+        Some("precision.schemes.q.forward_rounding"),
+        "{shown}"
+    );
+    assert!(shown.contains("knob.toml:6:"), "{shown}");
+    assert!(shown.contains("`rne`") && shown.contains("`sr`"), "{shown}");
+    let _ = std::fs::remove_dir_all(&dir);
 }

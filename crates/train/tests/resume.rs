@@ -1,86 +1,12 @@
 //! N + N steps with a resume in between give byte-identical weights (and optimizer state) to 2N
 //! straight steps; a resumed run refuses a different recipe; bad states are refused.
 
+mod common;
+
 use std::fs;
-use std::path::Path;
 
-use burn::backend::Flex;
-use nibble_train::sections::Recipe;
-use nibble_train::trainer::{TrainError, TrainOptions, train};
-
-fn recipe_text(out: &Path, name: &str, steps: u64) -> String {
-    recipe_with(out, name, steps, "")
-}
-
-fn recipe_with(out: &Path, name: &str, steps: u64, extra: &str) -> String {
-    format!(
-        r#"
-[run]
-name = "{name}"
-out_dir = "{}"
-seed = 3
-steps = {steps}
-batch_size = 4
-grad_accum = 2
-
-[model]
-preset = "tiny"
-seq_len = 32
-n_layers = 2
-
-[data]
-source = "sample"
-cache_dir = "{}"
-
-[schedule]
-kind = "wsd"
-warmup_steps = 2
-decay_fraction = 0.25
-
-[eval]
-every = 3
-batches = 2
-
-[log]
-every = 1
-progress = false
-
-[checkpoint]
-every = 3
-keep_last = 2
-{extra}
-"#,
-        out.display(),
-        out.join("cache").display()
-    )
-}
-
-fn run(
-    text: &str,
-    resume: bool,
-    stop_after: Option<u64>,
-) -> Result<nibble_train::trainer::TrainSummary, TrainError> {
-    let recipe: Recipe = toml::from_str(text).unwrap();
-    train::<Flex>(
-        &recipe,
-        text,
-        &TrainOptions {
-            resume,
-            quiet: true,
-            stop_after,
-            run_dir: None,
-        },
-        &Default::default(),
-    )
-}
-
-fn ckpt_bytes(run_dir: &Path, step: u64) -> (Vec<u8>, Vec<u8>) {
-    let d = run_dir.join("checkpoints").join(format!("step-{step:08}"));
-    (
-        fs::read(d.join("model.safetensors")).unwrap(),
-        fs::read(d.join("optimizer.safetensors")).unwrap(),
-    )
-}
+use common::{ckpt_bytes, ckpt_tensors, recipe_text, recipe_with, run};
+use nibble_train::trainer::TrainError;
 
 #[test]
 fn resume_is_bit_identical() {
@@ -168,21 +94,17 @@ amax_history_len = 4
     let (b_model, b_opt) = ckpt_bytes(&r.run_dir, 8);
     assert!(a_model == b_model, "model weights differ after resume");
     assert!(a_opt == b_opt, "optimizer state differs after resume");
-    let state = |dir: &Path| -> serde_json::Value {
-        serde_json::from_str(
-            &fs::read_to_string(dir.join("checkpoints/step-00000008/state.json")).unwrap(),
-        )
-        .unwrap()
-    };
-    let qs = state(&s.run_dir)["state"]["quant_state"].clone();
-    assert_eq!(qs, state(&r.run_dir)["state"]["quant_state"]);
-    // Block 0's seven layers keep delayed-scaling state; the scales moved off their initial 1.
-    let q = qs.as_object().expect("quant_state saved");
-    assert_eq!(q.len(), 7);
-    let v = q["model.layers.0.mlp.up_proj"].as_array().unwrap();
-    assert_eq!(v.len(), 3 * 1025);
+    // Block 0's seven layers keep delayed-scaling state as buffers in the checkpoint, equal in
+    // both runs (the bytes above); the scales moved off their initial 1.
+    let t = ckpt_tensors(&s.run_dir, 8);
+    let scales: Vec<&String> = t.keys().filter(|k| k.ends_with(".fp8_scale")).collect();
+    assert_eq!(scales.len(), 7, "{scales:?}");
+    let (shape, hist) = &t["model.layers.0.mlp.up_proj.fp8_amax_history"];
+    assert_eq!(shape, &[3, 1024]);
+    assert!(hist.iter().any(|&a| a > 0.0), "amaxes were recorded");
+    let (_, scale) = &t["model.layers.0.mlp.up_proj.fp8_scale"];
     assert!(
-        v[0].as_f64().unwrap() != 1.0,
+        scale[0] != 1.0,
         "the X scale was updated from the amax history"
     );
     assert!(s.final_eval.loss.is_finite() && s.final_eval.loss < 5.5);

@@ -26,9 +26,6 @@ pub struct TrainState {
     /// Wall-clock seconds spent in all processes of this run so far (summed across resumes).
     #[serde(default)]
     pub wall_secs: f64,
-    /// Per-layer quantizer state (FP8 delayed scaling: scales and amax histories).
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub quant_state: BTreeMap<String, Vec<f32>>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -44,6 +41,10 @@ pub enum CheckpointError {
         "refusing to save step {step}: tensor `{tensor}` holds NaN or Inf (the last good checkpoint is kept)"
     )]
     NonFinite { step: u64, tensor: String },
+    /// The recipe's optimizer groups do not match the checkpoint's: its moments would be
+    /// applied to the wrong hyperparameters.
+    #[error("{path}: cannot resume: {message}")]
+    GroupingChanged { path: PathBuf, message: String },
 }
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> CheckpointError + '_ {
@@ -84,7 +85,10 @@ fn collect<B: Backend>(
     Ok(())
 }
 
-/// Write a checkpoint for `state.step`. Staged in `<dir>.tmp`, renamed when complete.
+/// Write a checkpoint for `state.step`: `model.safetensors` holds the parameters and the
+/// techniques' buffers, `optimizer.safetensors` the moments of every parameter that is not
+/// frozen, `state.json` the train state and the optimizer's grouping. Staged in `<dir>.tmp`,
+/// renamed when complete.
 pub fn save<B: Backend>(
     run_dir: &Path,
     params: &Params<B>,
@@ -93,6 +97,7 @@ pub fn save<B: Backend>(
 ) -> Result<PathBuf, CheckpointError> {
     let mut model = BTreeMap::new();
     collect(state.step, &params.tensors, "", &mut model)?;
+    collect(state.step, &params.buffers, "", &mut model)?;
     let mut optim = BTreeMap::new();
     collect(state.step, &opt.state.exp_avg, ".exp_avg", &mut optim)?;
     collect(state.step, &opt.state.exp_avg_sq, ".exp_avg_sq", &mut optim)?;
@@ -110,7 +115,11 @@ pub fn save<B: Backend>(
     write_atomic(&tmp.join("model.safetensors"), &model_bytes).map_err(io(&tmp))?;
     let optim_bytes = write_safetensors(&optim).map_err(&fmt)?;
     write_atomic(&tmp.join("optimizer.safetensors"), &optim_bytes).map_err(io(&tmp))?;
-    let meta = serde_json::json!({ "state": state, "adam_step": opt.state.step });
+    let meta = serde_json::json!({
+        "state": state,
+        "adam_step": opt.state.step,
+        "optim_groups": opt.groups.membership(),
+    });
     write_atomic(
         &tmp.join("state.json"),
         serde_json::to_string_pretty(&meta)
@@ -126,7 +135,9 @@ pub fn save<B: Backend>(
     Ok(dir)
 }
 
-/// Restore parameters, optimizer state and train state from a checkpoint directory.
+/// Restore parameters, buffers, optimizer state and train state from a checkpoint directory.
+/// `params` has the full layout (weights and technique tensors) and `opt` the recipe's grouping,
+/// which must be the checkpoint's.
 pub fn load<B: Backend>(
     dir: &Path,
     params: &mut Params<B>,
@@ -147,6 +158,15 @@ pub fn load<B: Backend>(
     let adam_step = meta["adam_step"]
         .as_u64()
         .ok_or_else(|| fmt("state.json: missing adam_step".into()))?;
+    let saved_groups: BTreeMap<String, Vec<String>> =
+        serde_json::from_value(meta["optim_groups"].clone())
+            .map_err(|e| fmt(format!("state.json: optim_groups: {e}")))?;
+    if let Some(message) = opt.groups.diff(&saved_groups) {
+        return Err(CheckpointError::GroupingChanged {
+            path: dir.to_path_buf(),
+            message,
+        });
+    }
     let take = |map: &HostTensors, key: &str, like: &Tensor<B, 2>| {
         let (shape, v) = map
             .get(key)
@@ -164,9 +184,16 @@ pub fn load<B: Backend>(
         exp_avg: BTreeMap::new(),
         exp_avg_sq: BTreeMap::new(),
     };
+    for (name, t) in params.buffers.iter_mut() {
+        let like = t.clone();
+        *t = take(&model, name, &like)?;
+    }
     for (name, t) in params.tensors.iter_mut() {
         let like = t.clone();
         *t = take(&model, name, &like)?;
+        if opt.groups.is_frozen(name) {
+            continue;
+        }
         st.exp_avg.insert(
             name.clone(),
             take(&optim, &format!("{name}.exp_avg"), &like)?,
@@ -176,7 +203,8 @@ pub fn load<B: Backend>(
             take(&optim, &format!("{name}.exp_avg_sq"), &like)?,
         );
     }
-    if let Some(extra) = model.keys().find(|k| !params.tensors.contains_key(*k)) {
+    let known = |k: &String| params.tensors.contains_key(k) || params.buffers.contains_key(k);
+    if let Some(extra) = model.keys().find(|k| !known(k)) {
         return Err(fmt(format!(
             "unexpected tensor `{extra}` (a different architecture?)"
         )));

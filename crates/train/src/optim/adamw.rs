@@ -1,12 +1,13 @@
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use burn::prelude::*;
-use nibble_model::Params;
-use nibble_model::params::{ParamKind, kind_of};
+use nibble_config::KeyError;
+use nibble_model::{Llama, Params};
 
 use super::OptimConfig;
+use super::groups::Groups;
 
-/// First and second moments per parameter, and the number of steps taken.
+/// First and second moments per trainable (not frozen) parameter, and the number of steps taken.
 #[derive(Debug, Clone)]
 pub struct AdamWState<B: Backend> {
     pub step: u64,
@@ -15,57 +16,78 @@ pub struct AdamWState<B: Backend> {
 }
 
 /// AdamW with PyTorch's semantics: `p ← p·(1 − lr·wd)`, then
-/// `p ← p − lr · m̂ / (√v̂ + ε)` with bias-corrected moments.
+/// `p ← p − lr · m̂ / (√v̂ + ε)` with bias-corrected moments; lr and wd per parameter group.
 #[derive(Debug, Clone)]
 pub struct AdamW<B: Backend> {
     pub cfg: OptimConfig,
+    pub groups: Groups,
     pub state: AdamWState<B>,
 }
 
 impl<B: Backend> AdamW<B> {
-    /// Zero moments for every parameter.
-    pub fn new(cfg: OptimConfig, params: &Params<B>) -> Self {
+    /// Zero moments for every parameter that is not frozen.
+    pub fn new(cfg: OptimConfig, groups: Groups, params: &Params<B>) -> Self {
         let zeros = || {
             params
                 .tensors
                 .iter()
+                .filter(|(n, _)| !groups.is_frozen(n))
                 .map(|(n, t)| (n.clone(), t.zeros_like()))
                 .collect()
         };
         Self {
-            cfg,
             state: AdamWState {
                 step: 0,
                 exp_avg: zeros(),
                 exp_avg_sq: zeros(),
             },
+            cfg,
+            groups,
         }
     }
 
-    /// Weight decay of a parameter: none for norms and embeddings.
+    /// The optimizer of `model`'s parameters, grouped per `cfg.groups` (errors under `optim`).
+    pub fn for_model(
+        cfg: OptimConfig,
+        model: &Llama,
+        params: &Params<B>,
+    ) -> Result<Self, KeyError> {
+        let names: Vec<String> = params.tensors.keys().cloned().collect();
+        let tech: BTreeSet<String> = model.technique_params().into_iter().collect();
+        let groups = Groups::resolve(&cfg.groups, cfg.weight_decay, &names, &tech)
+            .map_err(|e| e.within("optim"))?;
+        Ok(Self::new(cfg, groups, params))
+    }
+
+    /// Weight decay of a parameter: its group's, else none for norms and embeddings.
     pub fn decay_of(&self, name: &str) -> f64 {
-        match kind_of(name) {
-            ParamKind::Matrix => self.cfg.weight_decay,
-            ParamKind::Norm | ParamKind::Embedding => 0.0,
-        }
+        self.groups.decay_of(name)
     }
 
-    /// One update with learning rate `lr` (already scheduled). Parameters without a gradient
-    /// (unused in the graph) are left unchanged.
+    /// One update with learning rate `lr` (already scheduled; groups scale it). Parameters
+    /// without a gradient (unused in the graph, or frozen) are left unchanged.
     pub fn step(
         &mut self,
         params: &mut Params<B>,
         grads: &BTreeMap<String, Tensor<B, 2>>,
         lr: f64,
     ) {
-        let decays: Vec<f64> = params.tensors.keys().map(|n| self.decay_of(n)).collect();
+        let peak = self.cfg.lr;
+        let rates: Vec<(f64, f64)> = params
+            .tensors
+            .keys()
+            .map(|n| (self.groups.lr_of(n, lr, peak), self.decay_of(n)))
+            .collect();
         let c = &self.cfg;
         self.state.step += 1;
         let t = self.state.step as i32;
         let bc1 = 1.0 - c.beta1.powi(t);
         let bc2 = 1.0 - c.beta2.powi(t);
-        for ((name, p), wd) in params.tensors.iter_mut().zip(decays) {
+        for ((name, p), (lr, wd)) in params.tensors.iter_mut().zip(rates) {
             let Some(g) = grads.get(name) else { continue };
+            if self.groups.is_frozen(name) {
+                continue;
+            }
             let m = self.state.exp_avg.get_mut(name).expect("moment");
             *m = m.clone() * c.beta1 + g.clone() * (1.0 - c.beta1);
             let v = self.state.exp_avg_sq.get_mut(name).expect("moment");

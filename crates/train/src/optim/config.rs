@@ -1,5 +1,6 @@
 use serde::{Deserialize, Serialize};
 
+use super::groups::GroupConfig;
 use crate::recipe::KeyError;
 
 /// `[optim]`: AdamW hyperparameters. Weight decay applies to matrices only; norms and embeddings
@@ -19,6 +20,9 @@ pub struct OptimConfig {
     pub weight_decay: f64,
     /// Clip the global gradient norm to this value; 0 disables. Default 1.0.
     pub grad_clip: f64,
+    /// `[[optim.groups]]`: per-group lr / weight decay / frozen, first match wins.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub groups: Vec<GroupConfig>,
 }
 
 impl Default for OptimConfig {
@@ -30,6 +34,7 @@ impl Default for OptimConfig {
             eps: 1e-8,
             weight_decay: 0.1,
             grad_clip: 1.0,
+            groups: Vec::new(),
         }
     }
 }
@@ -62,6 +67,9 @@ impl OptimConfig {
                     self.grad_clip
                 ),
             );
+        }
+        for (i, g) in self.groups.iter().enumerate() {
+            g.validate().map_err(|e| e.within(&format!("groups[{i}]")))?;
         }
         Ok(())
     }

@@ -28,36 +28,7 @@ impl fmt::Display for Location {
     }
 }
 
-/// A problem with one key, reported by a section's validation. `key` is a path from the recipe
-/// root (`optim.lr`, `precision.rules[2].scheme`); the loader turns it into a file position.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{key}: {message}")]
-pub struct KeyError {
-    pub key: String,
-    pub message: String,
-}
-
-impl KeyError {
-    pub fn new(key: impl Into<String>, message: impl Into<String>) -> Self {
-        KeyError {
-            key: key.into(),
-            message: message.into(),
-        }
-    }
-
-    /// Puts the key under `prefix`: a section reports `lr`, the recipe reports `optim.lr`;
-    /// `[2].scheme` under `precision.rules` becomes `precision.rules[2].scheme`.
-    pub fn within(self, prefix: &str) -> Self {
-        let key = if self.key.is_empty() {
-            prefix.to_owned()
-        } else if prefix.is_empty() || self.key.starts_with('[') {
-            format!("{prefix}{}", self.key)
-        } else {
-            format!("{prefix}.{}", self.key)
-        };
-        KeyError { key, ..self }
-    }
-}
+pub use nibble_config::KeyError;
 
 /// Why a recipe could not be loaded.
 #[derive(Debug, thiserror::Error)]
@@ -176,17 +147,6 @@ fn chain_text(chain: &[PathBuf]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn within_prefixes_keys_and_indices() {
-        assert_eq!(KeyError::new("lr", "m").within("optim").key, "optim.lr");
-        let rule = KeyError::new("[2].scheme", "m")
-            .within("rules")
-            .within("precision");
-        assert_eq!(rule.key, "precision.rules[2].scheme");
-        assert_eq!(KeyError::new("", "m").within("eval").key, "eval");
-        assert_eq!(KeyError::new("lr", "m").within("").key, "lr");
-    }
 
     #[test]
     fn display_names_place_and_key() {

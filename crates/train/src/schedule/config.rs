@@ -7,7 +7,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::cycles::wsd_s_cycles;
-use super::error::ConfigError;
+use nibble_config::KeyError;
 use super::shape::DecayShape;
 
 /// Default `decay_fraction` when neither `decay_steps` nor `decay_fraction` is set: Hägele et al.
@@ -152,7 +152,7 @@ impl ScheduleConfig {
 
     /// Checks the section on its own (the run length is checked by
     /// [`Schedule::new`](super::Schedule::new)). The error names the offending key.
-    pub fn validate(&self) -> Result<(), ConfigError> {
+    pub fn validate(&self) -> Result<(), KeyError> {
         self.check_keys_apply()?;
         unit_interval("warmup_init", self.warmup_init)?;
         if let Some(r) = self.min_ratio {
@@ -160,13 +160,13 @@ impl ScheduleConfig {
         }
         if let Some(f) = self.decay_fraction {
             if self.decay_steps.is_some() {
-                return Err(ConfigError::new(
+                return Err(KeyError::new(
                     "decay_fraction",
                     "set either decay_steps or decay_fraction, not both",
                 ));
             }
             if !(0.0..1.0).contains(&f) {
-                return Err(ConfigError::new(
+                return Err(KeyError::new(
                     "decay_fraction",
                     format!("must be in [0, 1), got {f}"),
                 ));
@@ -180,7 +180,7 @@ impl ScheduleConfig {
     }
 
     /// Rejects keys that the chosen kind would ignore: a silently ignored key is a misconfiguration.
-    fn check_keys_apply(&self) -> Result<(), ConfigError> {
+    fn check_keys_apply(&self) -> Result<(), KeyError> {
         use ScheduleKind::*;
         let k = self.kind;
         let decays = matches!(k, Wsd | WsdS);
@@ -226,14 +226,14 @@ impl ScheduleConfig {
         ];
         for (key, set, applies, used_by) in rules {
             if set && !applies {
-                return Err(ConfigError::new(
+                return Err(KeyError::new(
                     key,
                     format!("not used by kind = \"{}\" (only by {used_by})", k.name()),
                 ));
             }
         }
         if k == WsdS && self.budgets.is_none() {
-            return Err(ConfigError::new(
+            return Err(KeyError::new(
                 "budgets",
                 "kind = \"wsd-s\" needs budgets, e.g. [2500, 5000, 10000]",
             ));
@@ -241,11 +241,11 @@ impl ScheduleConfig {
         Ok(())
     }
 
-    fn check_shape(&self) -> Result<(), ConfigError> {
+    fn check_shape(&self) -> Result<(), KeyError> {
         let shape = self.decay_shape();
         if let Some(h) = self.exp_half_life {
             if shape != DecayShape::Exp {
-                return Err(ConfigError::new(
+                return Err(KeyError::new(
                     "exp_half_life",
                     format!(
                         "only used with decay_shape = \"exp\", not \"{}\"",
@@ -254,7 +254,7 @@ impl ScheduleConfig {
                 ));
             }
             if h == 0 {
-                return Err(ConfigError::new("exp_half_life", "must be at least 1 step"));
+                return Err(KeyError::new("exp_half_life", "must be at least 1 step"));
             }
         }
         let r_form = shape != DecayShape::Exp || self.exp_half_life.is_none();
@@ -265,7 +265,7 @@ impl ScheduleConfig {
             } else {
                 " (e.g. 0.01)"
             };
-            return Err(ConfigError::new(
+            return Err(KeyError::new(
                 "min_ratio",
                 format!(
                     "decay_shape = \"{}\" needs min_ratio > 0{fix}: with 0 the LR drops to 0 right \
@@ -278,10 +278,10 @@ impl ScheduleConfig {
     }
 }
 
-fn unit_interval(key: &str, v: f64) -> Result<(), ConfigError> {
+fn unit_interval(key: &str, v: f64) -> Result<(), KeyError> {
     if (0.0..=1.0).contains(&v) {
         Ok(())
     } else {
-        Err(ConfigError::new(key, format!("must be in [0, 1], got {v}")))
+        Err(KeyError::new(key, format!("must be in [0, 1], got {v}")))
     }
 }

@@ -3,7 +3,7 @@
 //! right after warmup, WSD one cycle, WSD-S one cycle per budget.
 
 use super::config::{DecayFractionOf, ScheduleConfig};
-use super::error::ConfigError;
+use nibble_config::KeyError;
 
 /// One warmup-stable-decay cycle over the steps `start .. end` (0-based, `end` exclusive).
 ///
@@ -33,10 +33,10 @@ pub(crate) fn fraction_steps(fraction: f64, len: u64) -> u64 {
 /// its decay. Following spec §6.3: cycle k spans `B_{k−1} .. B_k` (B_{−1} = 0) and decays over
 /// `D_k = round(decay_fraction · B_k)` (`budget`) or `round(decay_fraction · (B_k − B_{k−1}))`
 /// (`cycle`) steps ending at `B_k`.
-pub(crate) fn wsd_s_cycles(cfg: &ScheduleConfig) -> Result<Vec<Cycle>, ConfigError> {
+pub(crate) fn wsd_s_cycles(cfg: &ScheduleConfig) -> Result<Vec<Cycle>, KeyError> {
     let budgets = cfg.budgets.as_deref().unwrap_or(&[]);
     if budgets.is_empty() {
-        return Err(ConfigError::new(
+        return Err(KeyError::new(
             "budgets",
             "needs at least one budget, e.g. [2500, 5000, 10000]",
         ));
@@ -46,7 +46,7 @@ pub(crate) fn wsd_s_cycles(cfg: &ScheduleConfig) -> Result<Vec<Cycle>, ConfigErr
     let mut start = 0u64;
     for (k, &end) in budgets.iter().enumerate() {
         if end <= start {
-            return Err(ConfigError::new(
+            return Err(KeyError::new(
                 "budgets",
                 format!("must be strictly increasing and positive, got {budgets:?}"),
             ));
@@ -63,7 +63,7 @@ pub(crate) fn wsd_s_cycles(cfg: &ScheduleConfig) -> Result<Vec<Cycle>, ConfigErr
             ("rewarmup_steps", cfg.rewarmup_steps())
         };
         if decay_steps > len {
-            return Err(ConfigError::new(
+            return Err(KeyError::new(
                 "decay_fraction",
                 format!(
                     "budget {end}: its decay of {decay_steps} steps is longer than its cycle \
@@ -72,7 +72,7 @@ pub(crate) fn wsd_s_cycles(cfg: &ScheduleConfig) -> Result<Vec<Cycle>, ConfigErr
             ));
         }
         if warmup_steps.saturating_add(decay_steps) > len {
-            return Err(ConfigError::new(
+            return Err(KeyError::new(
                 warm_key,
                 format!(
                     "budget {end}: {warm_key} ({warmup_steps}) + decay ({decay_steps}) exceed its \

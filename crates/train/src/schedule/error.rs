@@ -1,24 +1,6 @@
 //! Errors of the `[schedule]` section: what the recipe loader maps to a file, line and key.
 
-/// An invalid `[schedule]` value. `key` is relative to the section (e.g. `"min_ratio"`), so the
-/// recipe loader can point at the line that holds it.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{key}: {message}")]
-pub struct ConfigError {
-    /// The offending key inside `[schedule]`.
-    pub key: String,
-    /// What is wrong and what would be accepted.
-    pub message: String,
-}
-
-impl ConfigError {
-    pub(crate) fn new(key: &str, message: impl Into<String>) -> Self {
-        Self {
-            key: key.to_owned(),
-            message: message.into(),
-        }
-    }
-}
+use nibble_config::KeyError;
 
 /// Why a [`Schedule`](super::Schedule) could not be built from a config and a run length.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -26,7 +8,7 @@ pub enum ScheduleError {
     /// The section is invalid on its own (the error of
     /// [`ScheduleConfig::validate`](super::ScheduleConfig::validate)).
     #[error("[schedule] {0}")]
-    Config(#[from] ConfigError),
+    Config(#[from] KeyError),
     /// The run has no steps.
     #[error("total_steps must be at least 1")]
     NoSteps,

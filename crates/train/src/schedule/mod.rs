@@ -13,7 +13,7 @@ mod shape;
 
 pub use config::{DEFAULT_DECAY_FRACTION, DecayFractionOf, ScheduleConfig, ScheduleKind};
 pub use cycles::Cycle;
-pub use error::{ConfigError, ScheduleError};
+pub use error::ScheduleError;
 pub use resolved::{Phase, Schedule};
 pub use shape::DecayShape;
 

@@ -1,6 +1,7 @@
 use serde::{Deserialize, Serialize};
 
 use nibble_data::DataConfig;
+use nibble_model::techniques::{QatConfig, SparsityConfig};
 use nibble_model::{ModelConfig, PrecisionConfig};
 
 use super::{CheckpointConfig, EvalConfig, LogConfig, RunConfig};
@@ -18,6 +19,10 @@ pub struct Recipe {
     pub optim: OptimConfig,
     pub schedule: ScheduleConfig,
     pub precision: PrecisionConfig,
+    /// N:M sparsity techniques by module glob (`[sparsity]`).
+    pub sparsity: SparsityConfig,
+    /// Learnable weight quantizers by module glob (`[qat]`).
+    pub qat: QatConfig,
     pub eval: EvalConfig,
     pub log: LogConfig,
     pub checkpoint: CheckpointConfig,
@@ -26,23 +31,14 @@ pub struct Recipe {
 impl Recipe {
     /// Validate every section; the error's key is the full dotted path (`optim.lr`).
     pub fn validate(&self) -> Result<(), KeyError> {
-        let within = |section: &str, key: String, message: String| {
-            KeyError::new(key, message).within(section)
-        };
         self.run.validate().map_err(|e| e.within("run"))?;
-        self.model
-            .validate()
-            .map_err(|e| within("model", e.key, e.message))?;
-        self.data
-            .validate()
-            .map_err(|e| within("data", e.key, e.message))?;
+        self.model.validate().map_err(|e| e.within("model"))?;
+        self.data.validate().map_err(|e| e.within("data"))?;
         self.optim.validate().map_err(|e| e.within("optim"))?;
-        self.schedule
-            .validate()
-            .map_err(|e| within("schedule", e.key, e.message))?;
-        self.precision
-            .validate()
-            .map_err(|e| within("precision", e.key, e.message))?;
+        self.schedule.validate().map_err(|e| e.within("schedule"))?;
+        self.precision.validate().map_err(|e| e.within("precision"))?;
+        self.sparsity.validate().map_err(|e| e.within("sparsity"))?;
+        self.qat.validate().map_err(|e| e.within("qat"))?;
         self.eval.validate().map_err(|e| e.within("eval"))?;
         self.log.validate().map_err(|e| e.within("log"))?;
         self.checkpoint
@@ -58,7 +54,7 @@ impl Recipe {
 /// A schedule error as a recipe key error (`schedule.<key>`, or `run.steps` for run-length ones).
 pub fn schedule_key_error(e: ScheduleError) -> KeyError {
     match e {
-        ScheduleError::Config(c) => KeyError::new(c.key, c.message).within("schedule"),
+        ScheduleError::Config(c) => c.within("schedule"),
         ScheduleError::DoesNotFit { key, message, .. } => {
             KeyError::new(key, message).within("schedule")
         }

@@ -1,6 +1,6 @@
 use nibble_data::{TokenSplit, ValBatches};
 use nibble_model::layers::Rope;
-use nibble_model::{Llama, LpBackend, Params, cross_entropy};
+use nibble_model::{ForwardCtx, Llama, LpBackend, Params, cross_entropy};
 
 use super::step::ids;
 
@@ -15,11 +15,13 @@ pub struct EvalResult {
     pub tokens: u64,
 }
 
-/// Mean loss over the first `max_batches` fixed validation batches (token-weighted), no autodiff.
-/// Quantizer keys are fixed per batch, so an evaluation is deterministic even with stochastic
-/// forward rounding.
+/// Mean loss over the first `max_batches` fixed validation batches (token-weighted), no autodiff,
+/// after `step` optimizer steps. Quantizer keys are fixed per batch, so an evaluation is
+/// deterministic even with stochastic forward rounding.
+#[allow(clippy::too_many_arguments)]
 pub fn evaluate<B: LpBackend>(
     model: &Llama,
+    step: u64,
     rope: &Rope<B>,
     params: &Params<B>,
     val: &TokenSplit,
@@ -37,7 +39,12 @@ pub fn evaluate<B: LpBackend>(
         let x = ids::<B>(&b.inputs, b.rows, b.seq_len, device);
         let y = ids::<B>(&b.targets, b.rows, b.seq_len, device);
         let l = cross_entropy(
-            model.forward(params, rope, x, EVAL_KEY ^ i as u64, false),
+            model.forward(
+                params,
+                rope,
+                x,
+                &mut ForwardCtx::new(EVAL_KEY ^ i as u64, step, false),
+            ),
             y,
         )
         .into_data()

@@ -1,12 +1,20 @@
 //! The training loop: recipe → data → model → AdamW steps with a schedule, evaluation, logging
-//! and checkpoints; `resume` continues bit-identically from the newest checkpoint.
+//! and checkpoints; `resume` continues bit-identically from the newest checkpoint. One file per
+//! lifecycle piece: run_dir, parts, resume, run (the loop), eval, step, report, summary.
 
 mod error;
 mod eval;
+mod parts;
+mod report;
+mod resume;
 mod run;
+mod run_dir;
 mod step;
+mod summary;
 
 pub use error::TrainError;
 pub use eval::{EvalResult, evaluate};
-pub use run::{RunSummaryFile, SUMMARY_FILE, TrainOptions, TrainSummary, recipe_hash, train};
-pub use step::{StepStats, train_step};
+pub use parts::Parts;
+pub use run::{TrainOptions, TrainSummary, train};
+pub use summary::{RunSummaryFile, SUMMARY_FILE, recipe_hash};
+pub use step::{StepSetup, StepStats, train_step};

@@ -5,9 +5,10 @@ use burn::prelude::*;
 use burn::tensor::TensorData;
 use nibble_data::Batch;
 use nibble_model::layers::Rope;
-use nibble_model::{Llama, LpBackend, Params, cross_entropy};
+use nibble_model::{ForwardCtx, Llama, LpBackend, Params};
 use nibble_ops::keys::child;
 
+use crate::objective::{BatchTensors, Objective};
 use crate::optim::{AdamW, clip_global_norm};
 
 /// What one optimizer step measured.
@@ -32,40 +33,72 @@ pub(crate) fn ids<B: Backend>(
     Tensor::from_data(TensorData::new(v, [rows, seq]), device)
 }
 
-/// One optimizer step over `micro` batches: gradients of the mean loss are accumulated (each
-/// micro-batch's loss divided by their number), clipped by global norm, then AdamW at `lr`.
-/// `key` (from the run seed and step) seeds the quantizers' random streams; micro-batch `i`
-/// uses its child key `i`.
-#[allow(clippy::too_many_arguments)]
+/// What one step runs: the model and its RoPE tables, the objective, and the run's key.
+pub struct StepSetup<'a, B: LpBackend> {
+    pub model: &'a Llama,
+    pub rope: &'a Rope<Autodiff<B>>,
+    pub objective: &'a dyn Objective<Autodiff<B>>,
+    pub grad_clip: f64,
+    pub device: &'a B::Device,
+}
+
+/// Autodiff leaves of `params`: trainable tensors require a gradient unless their group is
+/// frozen; buffers never do.
+fn leaves<B: LpBackend>(params: &Params<B>, opt: &AdamW<B>) -> Params<Autodiff<B>> {
+    let lift = |t: &Tensor<B, 2>| Tensor::<Autodiff<B>, 2>::from_inner(t.clone());
+    Params {
+        tensors: params
+            .tensors
+            .iter()
+            .map(|(k, t)| {
+                let leaf = lift(t);
+                let leaf = if opt.groups.is_frozen(k) {
+                    leaf
+                } else {
+                    leaf.require_grad()
+                };
+                (k.clone(), leaf)
+            })
+            .collect(),
+        buffers: params
+            .buffers
+            .iter()
+            .map(|(k, t)| (k.clone(), lift(t)))
+            .collect(),
+    }
+}
+
+/// Optimizer step `step` (0-based: steps done before it) over `micro` batches: gradients of the
+/// mean objective are accumulated (each micro-batch's loss divided by their number), clipped by
+/// global norm, then AdamW at `lr`, then the techniques' end-of-step hooks. `key` (from the run
+/// seed and step) seeds the quantizers' random streams; micro-batch `i` uses its child key `i`.
 pub fn train_step<B: LpBackend>(
-    model: &Llama,
-    rope: &Rope<Autodiff<B>>,
+    setup: &StepSetup<B>,
     params: &mut Params<B>,
     opt: &mut AdamW<B>,
     micro: &[Batch],
     lr: f64,
-    grad_clip: f64,
     key: u64,
-    device: &B::Device,
+    step: u64,
 ) -> StepStats {
     let n = micro.len() as f64;
     let mut grads: BTreeMap<String, Tensor<B, 2>> = BTreeMap::new();
     let mut loss_sum = 0.0;
     let mut tokens = 0u64;
     for (i, batch) in micro.iter().enumerate() {
-        let leaves: Params<Autodiff<B>> = Params {
-            tensors: params
-                .tensors
-                .iter()
-                .map(|(k, t)| (k.clone(), Tensor::from_inner(t.clone()).require_grad()))
-                .collect(),
+        let leaves = leaves(params, opt);
+        let device = setup.device;
+        let bt = BatchTensors {
+            inputs: ids::<Autodiff<B>>(&batch.inputs, batch.rows, batch.seq_len, device),
+            targets: ids::<Autodiff<B>>(&batch.targets, batch.rows, batch.seq_len, device),
         };
-        let x = ids::<Autodiff<B>>(&batch.inputs, batch.rows, batch.seq_len, device);
-        let y = ids::<Autodiff<B>>(&batch.targets, batch.rows, batch.seq_len, device);
-        let loss = cross_entropy(
-            model.forward(&leaves, rope, x, child(key, i as u64), true),
-            y,
-        );
+        let mut ctx = ForwardCtx::new(child(key, i as u64), step, true);
+        setup.objective.prepare(&bt, &mut ctx);
+        let logits = setup
+            .model
+            .forward(&leaves, setup.rope, bt.inputs.clone(), &mut ctx);
+        let loss = setup.objective.loss(logits, &bt, &ctx);
+        drop(ctx);
         loss_sum += loss
             .clone()
             .inner()
@@ -85,9 +118,9 @@ pub fn train_step<B: LpBackend>(
         }
         tokens += (batch.rows * batch.seq_len) as u64;
     }
-    let grad_norm = clip_global_norm(&mut grads, grad_clip);
+    let grad_norm = clip_global_norm(&mut grads, setup.grad_clip);
     opt.step(params, &grads, lr);
-    model.end_step();
+    setup.model.end_step(step + 1, params);
     StepStats {
         loss: loss_sum / n,
         grad_norm,

@@ -1,0 +1,96 @@
+//! The technique seam in the model: the N:M straight-through mask is exactly "the dense model on
+//! the masked weights" in the forward, with the dense gradient in the backward.
+
+use burn::backend::{Autodiff, Flex};
+use burn::prelude::*;
+use burn::tensor::TensorData;
+use nibble_model::techniques::{AnyTechnique, NmSte};
+use nibble_model::{ForwardCtx, Llama, ModelConfig, Params, PrecisionConfig, cross_entropy};
+
+type B = Flex;
+type A = Autodiff<Flex>;
+
+fn vals<Bk: Backend, const D: usize>(t: Tensor<Bk, D>) -> Vec<f32> {
+    t.into_data().convert::<f32>().into_vec().unwrap()
+}
+
+#[test]
+fn nm_ste_forward_is_the_masked_model_and_its_gradient_is_dense() {
+    let arch = ModelConfig {
+        seq_len: Some(16),
+        n_layers: Some(2),
+        ..Default::default()
+    }
+    .resolve(Some(256))
+    .unwrap();
+    let policy = PrecisionConfig::default().policy().unwrap();
+    let mlp = |m: &str| m.contains(".mlp.");
+    let sparse = Llama::with_techniques(arch.clone(), policy.clone(), |m| {
+        if mlp(m) {
+            vec![AnyTechnique::NmSte(NmSte {
+                n: 2,
+                m: 4,
+                interval: 1,
+            })]
+        } else {
+            Vec::new()
+        }
+    })
+    .unwrap();
+    let dense = Llama::new(arch.clone(), policy);
+    let dev = Default::default();
+    let p = sparse.init_params::<B>(5, &dev);
+    // The dense twin holds W ⊙ mask where the sparse model masks.
+    let mut q = Params::<B> {
+        tensors: p.tensors.clone(),
+        buffers: Default::default(),
+    };
+    let mut masks = 0;
+    for (name, mask) in &p.buffers {
+        let w = name.replace("weight_mask", "weight");
+        let mv = vals(mask.clone());
+        assert_eq!(mv.iter().filter(|&&v| v == 1.0).count() * 2, mv.len());
+        q.tensors.insert(w.clone(), p.tensors[&w].clone() * mask.clone());
+        masks += 1;
+    }
+    assert_eq!(masks, 2 * 3, "gate, up, down in both blocks");
+    let toks: Vec<i32> = (0..2 * 16).map(|i| (i * 31 + 7) % 256).collect();
+    let ids = || Tensor::<A, 2, Int>::from_data(TensorData::new(toks.clone(), [2, 16]), &dev);
+    let tg: Vec<i32> = toks.iter().map(|x| (x + 1) % 256).collect();
+    let tg = Tensor::<A, 2, Int>::from_data(TensorData::new(tg, [2, 16]), &dev);
+    let lift = |p: &Params<B>| Params::<A> {
+        tensors: p
+            .tensors
+            .iter()
+            .map(|(k, t)| (k.clone(), Tensor::from_inner(t.clone()).require_grad()))
+            .collect(),
+        buffers: p
+            .buffers
+            .iter()
+            .map(|(k, t)| (k.clone(), Tensor::from_inner(t.clone())))
+            .collect(),
+    };
+    let (ps, pd) = (lift(&p), lift(&q));
+    let rs = sparse.rope::<A>(&dev);
+    let ls = sparse.forward(&ps, &rs, ids(), &mut ForwardCtx::new(0, 0, true));
+    let ld = dense.forward(&pd, &rs, ids(), &mut ForwardCtx::new(0, 0, true));
+    assert_eq!(vals(ls.clone()), vals(ld.clone()), "forward = dense model on W ⊙ mask");
+    let (gs, gd) = (
+        cross_entropy(ls, tg.clone()).backward(),
+        cross_entropy(ld, tg).backward(),
+    );
+    for (name, t) in &ps.tensors {
+        let a = vals(t.grad(&gs).unwrap());
+        let b = vals(pd.tensors[name].grad(&gd).unwrap());
+        assert_eq!(a, b, "{name}: STE passes dL/d(W ⊙ mask) to W");
+        if name.contains(".mlp.") {
+            let mask = vals(p.buffers[&name.replace("weight", "weight_mask")].clone());
+            let pruned_grads = a
+                .iter()
+                .zip(&mask)
+                .filter(|&(g, m)| *m == 0.0 && *g != 0.0)
+                .count();
+            assert!(pruned_grads > 0, "{name}: pruned weights get gradients (dense STE)");
+        }
+    }
+}

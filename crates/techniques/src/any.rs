@@ -1,0 +1,71 @@
+//! The technique registry: one variant per technique type. Adding a method is one file with a
+//! type implementing [`Technique`], one variant here and the recipe rule that builds it.
+
+use std::sync::{Arc, Mutex};
+
+use burn::prelude::*;
+use nibble_ops::{DelayedState, LpBackend};
+
+use crate::delayed_scaling::DelayedScalingState;
+use crate::lsq::Lsq;
+use crate::nm_ste::NmSte;
+use crate::slots::{LayerSlots, LayerSlotsMut};
+use crate::technique::{SlotSpec, StepInfo, Technique};
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum AnyTechnique {
+    NmSte(NmSte),
+    Lsq(Lsq),
+    DelayedScaling(DelayedScalingState),
+}
+
+macro_rules! each {
+    ($self:expr, $t:ident => $e:expr) => {
+        match $self {
+            AnyTechnique::NmSte($t) => $e,
+            AnyTechnique::Lsq($t) => $e,
+            AnyTechnique::DelayedScaling($t) => $e,
+        }
+    };
+}
+
+impl AnyTechnique {
+    /// The GEMM state this technique contributes to the layer's call (delayed scaling only).
+    pub fn gemm_state<B: LpBackend>(
+        &self,
+        slots: &LayerSlots<B>,
+        at: StepInfo,
+    ) -> Option<Arc<Mutex<DelayedState>>> {
+        match self {
+            AnyTechnique::DelayedScaling(d) => Some(d.gemm_state(slots, at)),
+            _ => None,
+        }
+    }
+}
+
+impl Technique for AnyTechnique {
+    fn name(&self) -> &'static str {
+        each!(self, t => t.name())
+    }
+
+    fn slots(&self, shape: [usize; 2]) -> Result<Vec<SlotSpec>, String> {
+        each!(self, t => t.slots(shape))
+    }
+
+    fn init<B: LpBackend>(&self, weight: &Tensor<B, 2>) -> Vec<Tensor<B, 2>> {
+        each!(self, t => t.init(weight))
+    }
+
+    fn apply<B: LpBackend>(
+        &self,
+        w: Tensor<B, 2>,
+        slots: &LayerSlots<B>,
+        at: StepInfo,
+    ) -> Tensor<B, 2> {
+        each!(self, t => t.apply(w, slots, at))
+    }
+
+    fn end_step<B: LpBackend>(&self, step: u64, weight: &Tensor<B, 2>, slots: LayerSlotsMut<B>) {
+        each!(self, t => t.end_step(step, weight, slots))
+    }
+}

@@ -1,0 +1,41 @@
+//! nibble-techniques: the technique seam. A linear layer's weight path is
+//! `W → techniques (recipe order: sparsity, then QAT) → lp_linear(scheme)`.
+//!
+//! A technique is one type implementing [`Technique`]: it transforms the weight (plain burn ops,
+//! detach-based straight-through estimators, so autodiff reaches its own parameters), declares
+//! the tensors it keeps per layer ([`SlotSpec`]: trainable parameters and buffers, named beside
+//! the weight in HF style and checkpointed as safetensors), and gets a hook after every optimizer
+//! step. [`AnyTechnique`] lists the techniques (one line each); the recipe sections that attach
+//! them to modules by glob ([`SparsityConfig`], [`QatConfig`]) build them.
+
+mod any;
+mod delayed_scaling;
+mod lsq;
+mod nm_ste;
+mod qat_config;
+mod slots;
+mod sparsity_config;
+mod technique;
+
+pub use any::AnyTechnique;
+pub use delayed_scaling::DelayedScalingState;
+pub use lsq::Lsq;
+pub use nm_ste::NmSte;
+pub use qat_config::{Granularity, QatConfig, QatMethod};
+pub use slots::{LayerSlots, LayerSlotsMut};
+pub use sparsity_config::{SparsityConfig, SparsityMethod};
+pub use technique::{SlotKind, SlotSpec, StepInfo, Technique};
+
+/// Techniques a recipe attaches to one module (HF name, e.g. `model.layers.3.mlp.up_proj`), in
+/// composition order: sparsity mask, then QAT quantizer.
+pub fn techniques_for(
+    sparsity: &SparsityConfig,
+    qat: &QatConfig,
+    module: &str,
+) -> Vec<AnyTechnique> {
+    sparsity
+        .technique_for(module)
+        .into_iter()
+        .chain(qat.technique_for(module))
+        .collect()
+}

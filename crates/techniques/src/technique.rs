@@ -1,0 +1,58 @@
+//! The technique trait and the description of the tensors a technique keeps.
+
+use burn::prelude::*;
+use nibble_ops::LpBackend;
+
+use crate::slots::{LayerSlots, LayerSlotsMut};
+
+/// Trainable parameter (in the optimizer's `techniques` group unless a recipe group claims it)
+/// or buffer (non-trainable state: masks, histories; never gets a gradient).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SlotKind {
+    Param,
+    Buffer,
+}
+
+/// One tensor a technique keeps for a layer: stored as `<module>.<suffix>` (e.g.
+/// `model.layers.3.mlp.up_proj.weight_scale`), shape `[rows, cols]`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SlotSpec {
+    pub suffix: &'static str,
+    pub shape: [usize; 2],
+    pub kind: SlotKind,
+}
+
+/// What a technique knows of the call it runs in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct StepInfo {
+    /// Optimizer steps completed before this forward (0 during the first step).
+    pub step: u64,
+    /// Training forward (records statistics) or evaluation.
+    pub train: bool,
+}
+
+/// A transformation of one layer's weight before its GEMM scheme. Implementations are small
+/// per-layer values (configuration plus, at most, host-side caches); every tensor they keep is a
+/// slot in the model's `Params`, so checkpoints and resume need nothing technique-specific.
+pub trait Technique {
+    /// Short name for logs and errors (`nm_ste`, `lsq`, ...).
+    fn name(&self) -> &'static str;
+
+    /// The tensors this technique keeps for a layer whose weight has `shape` (`[out, in]`);
+    /// an error names what does not fit (e.g. `in` not divisible by M).
+    fn slots(&self, shape: [usize; 2]) -> Result<Vec<SlotSpec>, String>;
+
+    /// Initial values of the slots, in [`Technique::slots`] order, from the layer's initial
+    /// weight (a fresh run; a resumed run loads them from the checkpoint instead).
+    fn init<B: LpBackend>(&self, weight: &Tensor<B, 2>) -> Vec<Tensor<B, 2>>;
+
+    /// The weight the next technique (or the GEMM) sees. Gradients reach `w` and this
+    /// technique's parameters through burn autodiff.
+    fn apply<B: LpBackend>(&self, w: Tensor<B, 2>, slots: &LayerSlots<B>, at: StepInfo)
+    -> Tensor<B, 2>;
+
+    /// After optimizer step `step` (1-based: the number of steps now done), on the updated
+    /// master weight: roll histories, recompute masks, ... Default: nothing.
+    fn end_step<B: LpBackend>(&self, _step: u64, _weight: &Tensor<B, 2>, _slots: LayerSlotsMut<B>) {
+    }
+}

@@ -1,0 +1,32 @@
+//! Objectives: the step minimizes `objective(student outputs, batch, taps)`. An objective asks
+//! for taps (and may set replacements, e.g. a teacher's attention maps) before the student's
+//! forward, then turns the logits and what the taps recorded into the loss. A teacher model,
+//! KD losses or a block-reconstruction loss are objectives: the trainer does not change.
+
+mod cross_entropy;
+
+use burn::prelude::*;
+use nibble_model::{ForwardCtx, LpBackend};
+
+pub use cross_entropy::CrossEntropy;
+
+/// A micro-batch as tensors: inputs and next-token targets, `[rows, seq_len]`.
+#[derive(Clone, Debug)]
+pub struct BatchTensors<B: Backend> {
+    pub inputs: Tensor<B, 2, Int>,
+    pub targets: Tensor<B, 2, Int>,
+}
+
+pub trait Objective<B: LpBackend> {
+    /// For logs (`cross_entropy`, `kd`, ...).
+    fn name(&self) -> &str;
+
+    /// Before the student's forward: request taps, set replacements (a teacher forward runs
+    /// here). Default: nothing.
+    fn prepare(&self, _batch: &BatchTensors<B>, _ctx: &mut ForwardCtx<B>) {}
+
+    /// The scalar loss to minimize (mean per token), from the student's logits `[b, t, vocab]`
+    /// and the context its forward filled.
+    fn loss(&self, logits: Tensor<B, 3>, batch: &BatchTensors<B>, ctx: &ForwardCtx<B>)
+    -> Tensor<B, 1>;
+}

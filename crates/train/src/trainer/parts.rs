@@ -1,0 +1,74 @@
+//! Everything a run trains with, built from the recipe: data, model (schemes and techniques),
+//! schedule, parameters, optimizer and batcher.
+
+use nibble_data::{Batcher, Dataset};
+use nibble_model::techniques::techniques_for;
+use nibble_model::{Arch, Llama, LpBackend, Params};
+
+use super::error::TrainError;
+use crate::optim::AdamW;
+use crate::recipe::KeyError;
+use crate::schedule::Schedule;
+use crate::sections::{Recipe, schedule_key_error};
+
+pub struct Parts<B: LpBackend> {
+    pub data: Dataset,
+    pub unigram_bpb: f64,
+    pub arch: Arch,
+    pub model: Llama,
+    pub schedule: Schedule,
+    pub params: Params<B>,
+    pub opt: AdamW<B>,
+    pub batcher: Batcher,
+}
+
+impl<B: LpBackend> Parts<B> {
+    /// `resume`: the parameters will be overwritten from a checkpoint, so skip the init work.
+    pub fn build(recipe: &Recipe, resume: bool, device: &B::Device) -> Result<Self, TrainError> {
+        let run = &recipe.run;
+        let data = nibble_data::load(&recipe.data)?;
+        let unigram_bpb = data.unigram_bpb()?;
+        let arch = recipe
+            .model
+            .resolve(Some(data.vocab_size))
+            .map_err(|e| e.within("model"))?;
+        let policy = recipe
+            .precision
+            .policy()
+            .map_err(|e| e.within("precision"))?;
+        let (sparsity, qat) = (&recipe.sparsity, &recipe.qat);
+        let model = Llama::with_techniques(arch.clone(), policy, |m| {
+            techniques_for(sparsity, qat, m)
+        })
+        .map_err(|m| {
+            let section = if m.contains("nm_ste") { "sparsity" } else { "qat" };
+            KeyError::new(section, m)
+        })?;
+        model
+            .check_shapes(run.batch_size * arch.seq_len)
+            .map_err(|m| KeyError::new("precision", m))?;
+        let schedule = Schedule::new(&recipe.schedule, run.steps).map_err(schedule_key_error)?;
+        let params = if resume {
+            model.zero_params::<B>(device)
+        } else {
+            model.init_params::<B>(run.seed, device)
+        };
+        let opt = AdamW::for_model(recipe.optim.clone(), &model, &params)?;
+        let batcher = Batcher::new(
+            data.train.tokens.clone(),
+            run.batch_size,
+            arch.seq_len,
+            run.seed,
+        )?;
+        Ok(Parts {
+            data,
+            unigram_bpb,
+            arch,
+            model,
+            schedule,
+            params,
+            opt,
+            batcher,
+        })
+    }
+}

@@ -1,0 +1,69 @@
+//! The run directory: where a run lives, whether it may start or resume there, and the recipe
+//! it was started with.
+
+use std::path::{Path, PathBuf};
+
+use super::error::TrainError;
+use super::run::TrainOptions;
+use super::summary::{SUMMARY_FILE, recipe_hash};
+use crate::checkpoint::{self, write_atomic};
+use crate::sections::Recipe;
+
+/// A run directory ready for the run: fresh (stale leftovers removed, recipe written) or holding
+/// the checkpoint to resume from.
+pub struct RunDir {
+    pub path: PathBuf,
+    /// Hash of the resolved recipe (checkpoints and `summary.json` carry it).
+    pub hash: String,
+    /// The checkpoint to resume from (`--resume` only).
+    pub resume_from: Option<PathBuf>,
+}
+
+impl RunDir {
+    pub fn prepare(
+        recipe: &Recipe,
+        resolved_toml: &str,
+        opts: &TrainOptions,
+    ) -> Result<RunDir, TrainError> {
+        let run = &recipe.run;
+        let path = opts
+            .run_dir
+            .clone()
+            .unwrap_or_else(|| Path::new(&run.out_dir).join(&run.name));
+        let existing = checkpoint::latest(&path);
+        match (opts.resume, &existing) {
+            (false, Some(_)) => return Err(TrainError::RunExists(path)),
+            (true, None) => return Err(TrainError::NothingToResume(path)),
+            _ => {}
+        }
+        if !opts.resume {
+            // A fresh start may find the leftovers of a run killed before its first checkpoint:
+            // its metrics would otherwise be appended to.
+            for stale in [SUMMARY_FILE, "metrics.jsonl"] {
+                remove_if_exists(&path.join(stale)).map_err(TrainError::io(&path))?;
+            }
+            remove_dir_if_exists(&path.join("tb")).map_err(TrainError::io(&path))?;
+            write_atomic(&path.join("recipe.toml"), resolved_toml.as_bytes())
+                .map_err(TrainError::io(&path))?;
+        }
+        Ok(RunDir {
+            hash: recipe_hash(resolved_toml),
+            resume_from: existing.filter(|_| opts.resume),
+            path,
+        })
+    }
+}
+
+fn remove_if_exists(p: &Path) -> std::io::Result<()> {
+    match std::fs::remove_file(p) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
+        _ => Ok(()),
+    }
+}
+
+fn remove_dir_if_exists(p: &Path) -> std::io::Result<()> {
+    match std::fs::remove_dir_all(p) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
+        _ => Ok(()),
+    }
+}

@@ -1,0 +1,99 @@
+//! Shared by the trainer's integration tests: a small recipe on the bundled sample corpus, a
+//! quiet run, and a checkpoint's bytes.
+#![allow(dead_code)]
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use burn::backend::Flex;
+use nibble_train::sections::Recipe;
+use nibble_train::trainer::{TrainError, TrainOptions, TrainSummary, train};
+
+/// A fresh temporary directory for one test.
+pub fn tmp_dir(tag: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("nibble-{tag}-{}", std::process::id()));
+    let _ = fs::remove_dir_all(&d);
+    d
+}
+
+pub fn recipe_text(out: &Path, name: &str, steps: u64) -> String {
+    recipe_with(out, name, steps, "")
+}
+
+/// A 2-block tiny model on the sample corpus, checkpoints every 3 steps; `extra` is appended.
+pub fn recipe_with(out: &Path, name: &str, steps: u64, extra: &str) -> String {
+    format!(
+        r#"
+[run]
+name = "{name}"
+out_dir = "{}"
+seed = 3
+steps = {steps}
+batch_size = 4
+grad_accum = 2
+
+[model]
+preset = "tiny"
+seq_len = 32
+n_layers = 2
+
+[data]
+source = "sample"
+cache_dir = "{}"
+
+[schedule]
+kind = "wsd"
+warmup_steps = 2
+decay_fraction = 0.25
+
+[eval]
+every = 3
+batches = 2
+
+[log]
+every = 1
+progress = false
+
+[checkpoint]
+every = 3
+keep_last = 2
+{extra}
+"#,
+        out.display(),
+        out.join("cache").display()
+    )
+}
+
+pub fn run(
+    text: &str,
+    resume: bool,
+    stop_after: Option<u64>,
+) -> Result<TrainSummary, TrainError> {
+    let recipe: Recipe = toml::from_str(text).unwrap();
+    train::<Flex>(
+        &recipe,
+        text,
+        &TrainOptions {
+            resume,
+            quiet: true,
+            stop_after,
+            run_dir: None,
+        },
+        &Default::default(),
+    )
+}
+
+pub fn ckpt_bytes(run_dir: &Path, step: u64) -> (Vec<u8>, Vec<u8>) {
+    let d = run_dir.join("checkpoints").join(format!("step-{step:08}"));
+    (
+        fs::read(d.join("model.safetensors")).unwrap(),
+        fs::read(d.join("optimizer.safetensors")).unwrap(),
+    )
+}
+
+
+/// The tensors of a checkpoint's `model.safetensors` (parameters and buffers).
+pub fn ckpt_tensors(run_dir: &Path, step: u64) -> nibble_train::checkpoint::HostTensors {
+    let (model, _) = ckpt_bytes(run_dir, step);
+    nibble_train::checkpoint::read_safetensors(&model).unwrap()
+}

@@ -1,0 +1,58 @@
+//! Techniques through the trainer: an N:M mask (a buffer) and LSQ step sizes (parameters) survive
+//! an interruption bit for bit, and the mask is what the technique promises.
+
+mod common;
+
+use common::{ckpt_bytes, ckpt_tensors, recipe_with, run, tmp_dir};
+
+const TECHNIQUES: &str = r#"
+[sparsity]
+method = "ste"
+pattern = "2:4"
+modules = ["model.layers.*.mlp.*"]
+mask_interval = 3
+
+[qat]
+method = "lsq"
+bits = 4
+modules = ["model.layers.*"]
+"#;
+
+#[test]
+fn resume_is_bit_identical_with_technique_params_and_buffers() {
+    let tmp = tmp_dir("resume-tech");
+    let s = run(&recipe_with(&tmp, "straight", 8, TECHNIQUES), false, None).unwrap();
+    let full = recipe_with(&tmp, "resumed", 8, TECHNIQUES);
+    // Cut after step 4: the resume starts from step 3, whose mask was recomputed at step 3 and
+    // must come from the checkpoint (the mask is recomputed only every 3 steps).
+    run(&full, false, Some(4)).unwrap();
+    let r = run(&full, true, None).unwrap();
+    let (a_model, a_opt) = ckpt_bytes(&s.run_dir, 8);
+    let (b_model, b_opt) = ckpt_bytes(&r.run_dir, 8);
+    assert!(a_model == b_model, "model tensors differ after resume");
+    assert!(a_opt == b_opt, "optimizer state differs after resume");
+    assert_eq!(s.final_eval.loss.to_bits(), r.final_eval.loss.to_bits());
+
+    let t6 = ckpt_tensors(&s.run_dir, 6);
+    let t8 = ckpt_tensors(&s.run_dir, 8);
+    // The step size is a trained parameter with optimizer moments.
+    let scale = "model.layers.0.self_attn.q_proj.weight_scale";
+    assert_eq!(t8[scale].0, [128, 1]);
+    assert!(t6[scale].1 != t8[scale].1, "the LSQ step sizes train");
+    let opt = nibble_train::checkpoint::read_safetensors(&a_opt).unwrap();
+    assert!(opt.contains_key(&format!("{scale}.exp_avg")));
+    // The mask is a buffer: no moments; 2 of every 4 inputs kept; recomputed at step 6 from the
+    // step-6 weights and kept until the next recomputation (step 9).
+    let mask = "model.layers.1.mlp.down_proj.weight_mask";
+    assert!(!opt.contains_key(&format!("{mask}.exp_avg")));
+    for g in t8[mask].1.chunks(4) {
+        assert_eq!(g.iter().filter(|&&v| v == 1.0).count(), 2, "{g:?}");
+        assert!(g.iter().all(|&v| v == 0.0 || v == 1.0));
+    }
+    let (shape, w6) = &t6["model.layers.1.mlp.down_proj.weight"];
+    let want = nibble_formats::nm_mask::nm_mask(w6, shape[1], 2, 4).unwrap();
+    assert_eq!(t6[mask].1, want, "mask = magnitude 2:4 mask of the step-6 weights");
+    assert_eq!(t8[mask].1, want, "no recomputation between steps 6 and 8");
+    assert!(!t8.keys().any(|k| k.contains("self_attn") && k.ends_with("weight_mask")));
+    let _ = std::fs::remove_dir_all(&tmp);
+}
