@@ -29,7 +29,11 @@ pub fn run(path: &Path, batches: Option<usize>) -> Result<(), (u8, String)> {
     let ev = with_backend!(recipe.run.device, |B, dev| {
         // The run's model with its techniques, and the checkpoint's tensors in it.
         let mut parts = Parts::<B>::build(&recipe, true, &dev).map_err(|e| {
-            let code = if matches!(e, TrainError::Data(_)) { 1 } else { 2 };
+            let code = if matches!(e, TrainError::Data(_)) {
+                1
+            } else {
+                2
+            };
             (code, e.to_string())
         })?;
         let state = checkpoint::load(&ck, &mut parts.params, &mut parts.opt, &dev)

@@ -43,6 +43,9 @@ mod tests {
         assert_eq!(rule.key, "precision.rules[2].scheme");
         assert_eq!(KeyError::new("", "m").within("eval").key, "eval");
         assert_eq!(KeyError::new("lr", "m").within("").key, "lr");
-        assert_eq!(KeyError::new("lr", "must be > 0").to_string(), "lr: must be > 0");
+        assert_eq!(
+            KeyError::new("lr", "must be > 0").to_string(),
+            "lr: must be > 0"
+        );
     }
 }

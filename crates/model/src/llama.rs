@@ -242,7 +242,9 @@ impl Llama {
         } else {
             causal_attention(q, k, v)
         };
-        let y = ctx.taps.tap_if(TapPoint::new(layer, TapKind::HeadContext), y);
+        let y = ctx
+            .taps
+            .tap_if(TapPoint::new(layer, TapKind::HeadContext), y);
         blk.o.forward(y.swap_dims(1, 2).reshape([b, t, d]), p, ctx)
     }
 }
@@ -253,7 +255,9 @@ fn tap3<B: Backend>(ctx: &mut ForwardCtx<B>, point: TapPoint, x: Tensor<B, 3>) -
         return x;
     }
     let [b, t, d] = x.dims();
-    ctx.taps.tap(point, x.reshape([b, 1, t, d])).reshape([b, t, d])
+    ctx.taps
+        .tap(point, x.reshape([b, 1, t, d]))
+        .reshape([b, t, d])
 }
 
 /// Mean next-token cross-entropy (nats) of logits `[b, t, v]` against targets `[b, t]`.

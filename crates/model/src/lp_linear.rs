@@ -112,7 +112,11 @@ impl LpLinear {
             let specs = t
                 .slots(shape)
                 .map_err(|m| format!("{}: {}: {m}", self.name, t.name()))?;
-            v.extend(specs.into_iter().map(|s| (format!("{}.{}", self.name, s.suffix), s)));
+            v.extend(
+                specs
+                    .into_iter()
+                    .map(|s| (format!("{}.{}", self.name, s.suffix), s)),
+            );
         }
         Ok(v)
     }
@@ -122,7 +126,9 @@ impl LpLinear {
     pub fn init_slots<B: LpBackend>(&self, p: &mut Params<B>) {
         let mut w = p.get(&self.weight);
         for t in &self.techniques {
-            let specs = t.slots(w.dims()).expect("slots validated when the model was built");
+            let specs = t
+                .slots(w.dims())
+                .expect("slots validated when the model was built");
             for (spec, value) in specs.iter().zip(t.init(&w)) {
                 assert_eq!(value.dims(), spec.shape, "{}: init shape", t.name());
                 p.insert_slot(&format!("{}.{}", self.name, spec.suffix), spec.kind, value);

@@ -10,8 +10,8 @@ use std::sync::Arc;
 use nibble_ops::{LinearScheme, preset};
 use serde::{Deserialize, Serialize};
 
-pub use nibble_config::glob_match;
 use nibble_config::KeyError;
+pub use nibble_config::glob_match;
 use nibble_ops::SchemeTable;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -57,17 +57,36 @@ fn records_every_kind_with_its_shape_and_the_last_block_output_gives_the_logits(
     assert_eq!(shape(TapKind::AttnOut), [2, 1, 16, 128]);
     assert_eq!(shape(TapKind::BlockOut), [2, 1, 16, 128]);
     // Rows of the attention probabilities are causal distributions.
-    let pr = vals(ctx.taps.get(TapPoint::new(0, TapKind::AttnProbs)).unwrap().clone());
+    let pr = vals(
+        ctx.taps
+            .get(TapPoint::new(0, TapKind::AttnProbs))
+            .unwrap()
+            .clone(),
+    );
     for (r, row) in pr.chunks(16).enumerate() {
         let i = r % 16;
-        assert!(row[i + 1..].iter().all(|&v| v == 0.0), "row {r} looks ahead");
+        assert!(
+            row[i + 1..].iter().all(|&v| v == 0.0),
+            "row {r} looks ahead"
+        );
         assert!((row.iter().sum::<f32>() - 1.0).abs() < 1e-5);
     }
     // The recorded hidden state is the real one: final norm + lm_head on it reproduce the logits.
-    let h = ctx.taps.get(TapPoint::new(1, TapKind::BlockOut)).unwrap().clone();
-    let h = rms_norm(h.reshape([2, 16, 128]), p.get("model.norm.weight"), m.arch.norm_eps);
+    let h = ctx
+        .taps
+        .get(TapPoint::new(1, TapKind::BlockOut))
+        .unwrap()
+        .clone();
+    let h = rms_norm(
+        h.reshape([2, 16, 128]),
+        p.get("model.norm.weight"),
+        m.arch.norm_eps,
+    );
     let head = p.get("lm_head.weight");
-    let again = h.reshape([32, 128]).matmul(head.transpose()).reshape([2, 16, 256]);
+    let again = h
+        .reshape([32, 128])
+        .matmul(head.transpose())
+        .reshape([2, 16, 256]);
     assert_eq!(vals(again), vals(logits));
 }
 
@@ -132,7 +151,10 @@ fn no_gradient_flows_into_replaced_values_or_through_what_they_replaced() {
     for l in 0..2 {
         for proj in ["q_proj", "k_proj"] {
             let name = format!("model.layers.{l}.self_attn.{proj}.weight");
-            assert!(zero(&name), "{name}: gradient through replaced probabilities");
+            assert!(
+                zero(&name),
+                "{name}: gradient through replaced probabilities"
+            );
         }
         let v = format!("model.layers.{l}.self_attn.v_proj.weight");
         assert!(!zero(&v), "{v} still trains");

@@ -50,7 +50,8 @@ fn nm_ste_forward_is_the_masked_model_and_its_gradient_is_dense() {
         let w = name.replace("weight_mask", "weight");
         let mv = vals(mask.clone());
         assert_eq!(mv.iter().filter(|&&v| v == 1.0).count() * 2, mv.len());
-        q.tensors.insert(w.clone(), p.tensors[&w].clone() * mask.clone());
+        q.tensors
+            .insert(w.clone(), p.tensors[&w].clone() * mask.clone());
         masks += 1;
     }
     assert_eq!(masks, 2 * 3, "gate, up, down in both blocks");
@@ -74,7 +75,11 @@ fn nm_ste_forward_is_the_masked_model_and_its_gradient_is_dense() {
     let rs = sparse.rope::<A>(&dev);
     let ls = sparse.forward(&ps, &rs, ids(), &mut ForwardCtx::new(0, 0, true));
     let ld = dense.forward(&pd, &rs, ids(), &mut ForwardCtx::new(0, 0, true));
-    assert_eq!(vals(ls.clone()), vals(ld.clone()), "forward = dense model on W ⊙ mask");
+    assert_eq!(
+        vals(ls.clone()),
+        vals(ld.clone()),
+        "forward = dense model on W ⊙ mask"
+    );
     let (gs, gd) = (
         cross_entropy(ls, tg.clone()).backward(),
         cross_entropy(ld, tg).backward(),
@@ -90,7 +95,10 @@ fn nm_ste_forward_is_the_masked_model_and_its_gradient_is_dense() {
                 .zip(&mask)
                 .filter(|&(g, m)| *m == 0.0 && *g != 0.0)
                 .count();
-            assert!(pruned_grads > 0, "{name}: pruned weights get gradients (dense STE)");
+            assert!(
+                pruned_grads > 0,
+                "{name}: pruned weights get gradients (dense STE)"
+            );
         }
     }
 }

@@ -2,8 +2,8 @@
 
 use nibble_config::KeyError;
 use nibble_formats::element::Element;
-use serde::{Deserialize, Serialize};
 use nibble_formats::spec::{Block, ExpRounding, QuantSpec, Rounding, ScaleRule, Transform};
+use serde::{Deserialize, Serialize};
 
 use crate::delayed::{AmaxAlgo, DelayedScaling};
 use crate::scheme::{BackwardQuant, LinearScheme, Rht, RhtGemms, SignSide, SignSource, Source};
@@ -239,7 +239,11 @@ pub struct SchemeTable {
     #[serde(rename = "signs", default, skip_serializing_if = "Option::is_none")]
     pub sign_side: Option<SignSide>,
     /// FP8 element of the gradient operands (`e5m2` HYBRID, or `e4m3`).
-    #[serde(rename = "grad_format", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "grad_format",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub grad_element: Option<GradFormat>,
     /// Zero gradients where the forward quantizer clipped.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -248,7 +252,11 @@ pub struct SchemeTable {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub amax_history_len: Option<usize>,
     /// Delayed scaling: `max` (default) | `most_recent`.
-    #[serde(rename = "amax_compute_algo", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "amax_compute_algo",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub amax_algo: Option<AmaxAlgo>,
     /// Delayed scaling: the scale is divided by 2^margin.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -10,8 +10,8 @@ use burn::tensor::TensorData;
 use nibble_formats::element::round_bf16;
 use nibble_formats::spec::{ExpRounding, QuantSpec, Rounding, Transform};
 use nibble_ops::{
-    BackwardQuant, SchemeTable, LayerCall, LinearScheme, Passes, Rht, RhtGemms, SignSide, SignSource,
-    Source, customize, lp_linear, preset,
+    BackwardQuant, LayerCall, LinearScheme, Passes, Rht, RhtGemms, SchemeTable, SignSide,
+    SignSource, Source, customize, lp_linear, preset,
 };
 
 type AD = Autodiff<Flex>;

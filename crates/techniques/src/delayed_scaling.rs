@@ -117,7 +117,12 @@ impl Technique for DelayedScalingState {
         w
     }
 
-    fn end_step<B: LpBackend>(&self, step: u64, weight: &Tensor<B, 2>, mut slots: LayerSlotsMut<B>) {
+    fn end_step<B: LpBackend>(
+        &self,
+        step: u64,
+        weight: &Tensor<B, 2>,
+        mut slots: LayerSlotsMut<B>,
+    ) {
         let mut guard = self.work.lock().expect("delayed-scaling state");
         let st = &mut *guard;
         let roles = [&mut st.x, &mut st.w, &mut st.dy];

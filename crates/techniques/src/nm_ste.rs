@@ -62,7 +62,12 @@ impl Technique for NmSte {
         w.clone() + (masked - w).detach()
     }
 
-    fn end_step<B: LpBackend>(&self, step: u64, weight: &Tensor<B, 2>, mut slots: LayerSlotsMut<B>) {
+    fn end_step<B: LpBackend>(
+        &self,
+        step: u64,
+        weight: &Tensor<B, 2>,
+        mut slots: LayerSlotsMut<B>,
+    ) {
         if step % self.interval.max(1) == 0 {
             slots.set_buffer(MASK, self.mask(weight));
         }

@@ -48,8 +48,12 @@ pub trait Technique {
 
     /// The weight the next technique (or the GEMM) sees. Gradients reach `w` and this
     /// technique's parameters through burn autodiff.
-    fn apply<B: LpBackend>(&self, w: Tensor<B, 2>, slots: &LayerSlots<B>, at: StepInfo)
-    -> Tensor<B, 2>;
+    fn apply<B: LpBackend>(
+        &self,
+        w: Tensor<B, 2>,
+        slots: &LayerSlots<B>,
+        at: StepInfo,
+    ) -> Tensor<B, 2>;
 
     /// After optimizer step `step` (1-based: the number of steps now done), on the updated
     /// master weight: roll histories, recompute masks, ... Default: nothing.

@@ -90,7 +90,11 @@ fn lsq_matches_the_papers_forward_and_gradients() {
     let init = lsq.init(&wf);
     let iv: Vec<f32> = init[0].clone().into_data().into_vec().unwrap();
     for row in 0..2 {
-        let mean = w[row * 8..row * 8 + 8].iter().map(|v| v.abs() as f64).sum::<f64>() / 8.0;
+        let mean = w[row * 8..row * 8 + 8]
+            .iter()
+            .map(|v| v.abs() as f64)
+            .sum::<f64>()
+            / 8.0;
         assert!((iv[row] as f64 - 2.0 * mean / qp.sqrt()).abs() < 1e-6);
     }
 }

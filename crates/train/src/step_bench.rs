@@ -10,8 +10,8 @@ use nibble_data::Batch;
 use nibble_model::{Llama, ModelConfig, Params, PrecisionPolicy};
 use nibble_ops::{LpBackend, preset};
 
-use crate::optim::{AdamW, OptimConfig};
 use crate::objective::CrossEntropy;
+use crate::optim::{AdamW, OptimConfig};
 use crate::trainer::{StepSetup, train_step};
 
 struct Run<B: LpBackend> {
@@ -71,8 +71,8 @@ pub fn step_times<B: LpBackend>(
     for name in schemes {
         let model = Llama::new(arch.clone(), PrecisionPolicy::uniform(preset(name)?));
         let params = model.init_params::<B>(0, device);
-        let opt = AdamW::for_model(OptimConfig::default(), &model, &params)
-            .map_err(|e| e.to_string())?;
+        let opt =
+            AdamW::for_model(OptimConfig::default(), &model, &params).map_err(|e| e.to_string())?;
         runs.push(Run {
             model,
             params,

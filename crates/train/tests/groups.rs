@@ -77,7 +77,7 @@ fn changed_grouping_is_refused_on_resume() {
 fn group_errors_name_their_key() {
     let tmp = tmp_dir("groups-errors");
     let bad = |extra: &str| -> String {
-        match run(&recipe_with(&tmp, "e", 2, extra), false, None) {
+        match run(&recipe_with(&tmp, "e", 4, extra), false, None) {
             Err(TrainError::Config(e)) => e.key,
             other => panic!("expected a config error, got {other:?}"),
         }

@@ -10,9 +10,7 @@ use burn::prelude::*;
 use burn::tensor::activation::log_softmax;
 use nibble_data::Batch;
 use nibble_model::layers::Rope;
-use nibble_model::{
-    ForwardCtx, Llama, ModelConfig, Params, PrecisionConfig, TapKind, TapPoint,
-};
+use nibble_model::{ForwardCtx, Llama, ModelConfig, Params, PrecisionConfig, TapKind, TapPoint};
 use nibble_train::objective::{BatchTensors, Objective};
 use nibble_train::optim::{AdamW, OptimConfig};
 use nibble_train::trainer::{StepSetup, train_step};
@@ -20,12 +18,15 @@ use nibble_train::trainer::{StepSetup, train_step};
 type B = Flex;
 type A = Autodiff<Flex>;
 
+/// A teacher's logits and block outputs.
+type TeacherOut = (Tensor<A, 3>, BTreeMap<TapPoint, Tensor<A, 4>>);
+
 struct Distill<'a> {
     teacher: &'a Llama,
     params: Params<A>,
     rope: Rope<A>,
     /// The teacher's logits and block outputs for the batch being prepared.
-    seen: RefCell<Option<(Tensor<A, 3>, BTreeMap<TapPoint, Tensor<A, 4>>)>>,
+    seen: RefCell<Option<TeacherOut>>,
 }
 
 impl Objective<A> for Distill<'_> {
@@ -36,9 +37,9 @@ impl Objective<A> for Distill<'_> {
     fn prepare(&self, batch: &BatchTensors<A>, ctx: &mut ForwardCtx<A>) {
         let mut tctx = ForwardCtx::new(ctx.key, ctx.step, false);
         tctx.taps.record(TapKind::BlockOut);
-        let logits = self
-            .teacher
-            .forward(&self.params, &self.rope, batch.inputs.clone(), &mut tctx);
+        let logits =
+            self.teacher
+                .forward(&self.params, &self.rope, batch.inputs.clone(), &mut tctx);
         *self.seen.borrow_mut() = Some((logits.detach(), tctx.taps.take_recorded()));
         ctx.taps.record(TapKind::BlockOut);
     }

@@ -51,8 +51,14 @@ fn resume_is_bit_identical_with_technique_params_and_buffers() {
     }
     let (shape, w6) = &t6["model.layers.1.mlp.down_proj.weight"];
     let want = nibble_formats::nm_mask::nm_mask(w6, shape[1], 2, 4).unwrap();
-    assert_eq!(t6[mask].1, want, "mask = magnitude 2:4 mask of the step-6 weights");
+    assert_eq!(
+        t6[mask].1, want,
+        "mask = magnitude 2:4 mask of the step-6 weights"
+    );
     assert_eq!(t8[mask].1, want, "no recomputation between steps 6 and 8");
-    assert!(!t8.keys().any(|k| k.contains("self_attn") && k.ends_with("weight_mask")));
+    assert!(
+        !t8.keys()
+            .any(|k| k.contains("self_attn") && k.ends_with("weight_mask"))
+    );
     let _ = std::fs::remove_dir_all(&tmp);
 }

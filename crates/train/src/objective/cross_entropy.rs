@@ -12,7 +12,12 @@ impl<B: LpBackend> Objective<B> for CrossEntropy {
         "cross_entropy"
     }
 
-    fn loss(&self, logits: Tensor<B, 3>, batch: &BatchTensors<B>, _: &ForwardCtx<B>) -> Tensor<B, 1> {
+    fn loss(
+        &self,
+        logits: Tensor<B, 3>,
+        batch: &BatchTensors<B>,
+        _: &ForwardCtx<B>,
+    ) -> Tensor<B, 1> {
         cross_entropy(logits, batch.targets.clone())
     }
 }

@@ -27,6 +27,10 @@ pub trait Objective<B: LpBackend> {
 
     /// The scalar loss to minimize (mean per token), from the student's logits `[b, t, vocab]`
     /// and the context its forward filled.
-    fn loss(&self, logits: Tensor<B, 3>, batch: &BatchTensors<B>, ctx: &ForwardCtx<B>)
-    -> Tensor<B, 1>;
+    fn loss(
+        &self,
+        logits: Tensor<B, 3>,
+        batch: &BatchTensors<B>,
+        ctx: &ForwardCtx<B>,
+    ) -> Tensor<B, 1>;
 }

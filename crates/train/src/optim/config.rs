@@ -69,7 +69,8 @@ impl OptimConfig {
             );
         }
         for (i, g) in self.groups.iter().enumerate() {
-            g.validate().map_err(|e| e.within(&format!("groups[{i}]")))?;
+            g.validate()
+                .map_err(|e| e.within(&format!("groups[{i}]")))?;
         }
         Ok(())
     }

@@ -7,8 +7,8 @@
 use serde::{Deserialize, Serialize};
 
 use super::cycles::wsd_s_cycles;
-use nibble_config::KeyError;
 use super::shape::DecayShape;
+use nibble_config::KeyError;
 
 /// Default `decay_fraction` when neither `decay_steps` nor `decay_fraction` is set: Hägele et al.
 /// find gains plateau near a 20% cooldown.

@@ -36,7 +36,9 @@ impl Recipe {
         self.data.validate().map_err(|e| e.within("data"))?;
         self.optim.validate().map_err(|e| e.within("optim"))?;
         self.schedule.validate().map_err(|e| e.within("schedule"))?;
-        self.precision.validate().map_err(|e| e.within("precision"))?;
+        self.precision
+            .validate()
+            .map_err(|e| e.within("precision"))?;
         self.sparsity.validate().map_err(|e| e.within("sparsity"))?;
         self.qat.validate().map_err(|e| e.within("qat"))?;
         self.eval.validate().map_err(|e| e.within("eval"))?;

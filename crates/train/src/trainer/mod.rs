@@ -16,5 +16,5 @@ pub use error::TrainError;
 pub use eval::{EvalResult, evaluate};
 pub use parts::Parts;
 pub use run::{TrainOptions, TrainSummary, train};
-pub use summary::{RunSummaryFile, SUMMARY_FILE, recipe_hash};
 pub use step::{StepSetup, StepStats, train_step};
+pub use summary::{RunSummaryFile, SUMMARY_FILE, recipe_hash};

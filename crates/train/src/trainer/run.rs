@@ -76,7 +76,15 @@ pub fn train<B: LpBackend>(
     ));
     fallbacks::reset();
     let wall_before = state.wall_secs;
-    let mut lp = Loop::new(recipe, &dir, &mut parts, &mut report, device, t_start, wall_before);
+    let mut lp = Loop::new(
+        recipe,
+        &dir,
+        &mut parts,
+        &mut report,
+        device,
+        t_start,
+        wall_before,
+    );
     lp.run(&mut state, opts.stop_after)?;
     let (last_eval, run_tokens, run_t) = (lp.last_eval, lp.run_tokens, lp.run_t);
     report.bar.finish_and_clear();
@@ -276,7 +284,9 @@ impl<'a, B: LpBackend> Loop<'a, B> {
     fn maybe_eval(&mut self, state: &mut TrainState, last: bool) -> Result<(), TrainError> {
         let step = state.step;
         let every = self.recipe.eval.every;
-        if !((every > 0 && step % every == 0) || self.parts.schedule.is_checkpoint_step(step) || last)
+        if !((every > 0 && step % every == 0)
+            || self.parts.schedule.is_checkpoint_step(step)
+            || last)
         {
             return Ok(());
         }
@@ -300,8 +310,7 @@ impl<'a, B: LpBackend> Loop<'a, B> {
             return Ok(());
         }
         state.wall_secs = self.wall_before + self.t_start.elapsed().as_secs_f64();
-        state.data_cursor =
-            serde_json::to_value(self.parts.batcher.cursor()).expect("cursor json");
+        state.data_cursor = serde_json::to_value(self.parts.batcher.cursor()).expect("cursor json");
         self.report.flush()?;
         checkpoint::save(&self.dir.path, &self.parts.params, &self.parts.opt, state)?;
         checkpoint::prune(&self.dir.path, ck.keep_last, schedule.checkpoint_steps())?;

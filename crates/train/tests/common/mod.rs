@@ -64,11 +64,7 @@ keep_last = 2
     )
 }
 
-pub fn run(
-    text: &str,
-    resume: bool,
-    stop_after: Option<u64>,
-) -> Result<TrainSummary, TrainError> {
+pub fn run(text: &str, resume: bool, stop_after: Option<u64>) -> Result<TrainSummary, TrainError> {
     let recipe: Recipe = toml::from_str(text).unwrap();
     train::<Flex>(
         &recipe,
@@ -90,7 +86,6 @@ pub fn ckpt_bytes(run_dir: &Path, step: u64) -> (Vec<u8>, Vec<u8>) {
         fs::read(d.join("optimizer.safetensors")).unwrap(),
     )
 }
-
 
 /// The tensors of a checkpoint's `model.safetensors` (parameters and buffers).
 pub fn ckpt_tensors(run_dir: &Path, step: u64) -> nibble_train::checkpoint::HostTensors {
