@@ -1,4 +1,5 @@
-//! `nibble`: train a model from a recipe, evaluate a checkpoint, run sweeps and report them.
+//! `nibble`: train a model from a recipe, evaluate a checkpoint or generate with it, run sweeps
+//! and report them.
 //!
 //! Exit codes: 0 success, 1 runtime failure (data, I/O, divergence), 2 bad recipe or arguments
 //! (nothing is written).
@@ -6,6 +7,7 @@
 mod bench_cmd;
 mod device;
 mod eval_cmd;
+mod generate_cmd;
 mod report_cmd;
 mod sweep_cmd;
 mod train_cmd;
@@ -52,6 +54,27 @@ enum Command {
         #[arg(long)]
         batches: Option<usize>,
     },
+    /// Continue a prompt with a checkpoint's model (KV-cached; greedy unless --temperature > 0).
+    Generate {
+        /// A checkpoint directory (`runs/<name>/checkpoints/step-N`) or a run directory (newest).
+        #[arg(long)]
+        checkpoint: PathBuf,
+        /// The text to continue (tokenized with the run's tokenizer).
+        #[arg(long)]
+        prompt: String,
+        /// New tokens at most (fewer when the model's context fills up).
+        #[arg(long, default_value_t = 64)]
+        max_tokens: usize,
+        /// Sampling temperature; 0 = greedy.
+        #[arg(long, default_value_t = 0.0)]
+        temperature: f64,
+        /// Sample among the K most likely tokens only.
+        #[arg(long, value_name = "K")]
+        top_k: Option<usize>,
+        /// Seed of the sampling draws.
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+    },
     /// Run an ablation sweep: every arm x axis value x seed as its own run directory; finished
     /// runs are skipped, interrupted ones resumed.
     Sweep {
@@ -92,6 +115,21 @@ fn main() -> ExitCode {
             checkpoint,
             batches,
         } => eval_cmd::run(&checkpoint, batches),
+        Command::Generate {
+            checkpoint,
+            prompt,
+            max_tokens,
+            temperature,
+            top_k,
+            seed,
+        } => generate_cmd::run(&generate_cmd::Args {
+            checkpoint: &checkpoint,
+            prompt: &prompt,
+            max_tokens,
+            temperature,
+            top_k,
+            seed,
+        }),
         Command::Sweep {
             file,
             jobs,

@@ -16,6 +16,7 @@ mod dataset;
 mod error;
 mod fsutil;
 mod metrics;
+mod pip;
 mod rng;
 mod shakespeare;
 mod smollm2;

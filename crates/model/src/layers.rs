@@ -61,6 +61,37 @@ impl<B: Backend> Rope<B> {
             .reshape([b, t, h, hd]);
         x * cos + rotated * sin
     }
+
+    /// Rotate `x`: `[batch, n, heads, head_dim]` holding positions `start..start + n` (a
+    /// KV-cached forward's new tokens); `apply_at(x, 0)` is `apply(x)`. Panics when
+    /// `start + n` exceeds the table length: callers check positions first.
+    pub fn apply_at(&self, x: Tensor<B, 4>, start: usize) -> Tensor<B, 4> {
+        let [b, t, h, hd] = x.dims();
+        let len = self.cos.dims()[0];
+        assert!(
+            start + t <= len,
+            "RoPE positions {start}..{} beyond the table ({len})",
+            start + t
+        );
+        let cos = self.cos.clone().narrow(0, start, t).reshape([1, t, 1, hd]);
+        let sin = self.sin.clone().narrow(0, start, t).reshape([1, t, 1, hd]);
+        let rotated = x
+            .clone()
+            .reshape([b * t * h, hd])
+            .matmul(self.rot.clone())
+            .reshape([b, t, h, hd]);
+        x * cos + rotated * sin
+    }
+
+    /// Number of positions the tables cover.
+    pub fn len(&self) -> usize {
+        self.cos.dims()[0]
+    }
+
+    /// True when the tables cover no position.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
 }
 
 /// Causal softmax attention. q: `[b, h, t, hd]`, k/v: `[b, kv, t, hd]` with kv dividing h; query

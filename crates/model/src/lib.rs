@@ -5,6 +5,7 @@
 pub mod config;
 pub mod ctx;
 pub mod error;
+pub mod generate;
 pub mod layers;
 pub mod llama;
 pub mod lp_linear;
@@ -16,6 +17,7 @@ pub use burn;
 pub use config::{Arch, ModelConfig};
 pub use ctx::ForwardCtx;
 pub use error::KeyError;
+pub use generate::{GenerateOptions, KvCache, generate};
 pub use llama::{Llama, cross_entropy};
 pub use lp_linear::LpLinear;
 pub use nibble_ops::SchemeTable;

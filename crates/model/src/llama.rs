@@ -18,15 +18,15 @@ use crate::taps::{TapKind, TapPoint};
 
 /// The projections of one block, with their schemes resolved from the policy.
 #[derive(Debug, Clone)]
-struct BlockLinears {
-    prefix: String,
-    q: LpLinear,
-    k: LpLinear,
-    v: LpLinear,
-    o: LpLinear,
-    gate: LpLinear,
-    up: LpLinear,
-    down: LpLinear,
+pub(crate) struct BlockLinears {
+    pub(crate) prefix: String,
+    pub(crate) q: LpLinear,
+    pub(crate) k: LpLinear,
+    pub(crate) v: LpLinear,
+    pub(crate) o: LpLinear,
+    pub(crate) gate: LpLinear,
+    pub(crate) up: LpLinear,
+    pub(crate) down: LpLinear,
 }
 
 /// Architecture + precision policy; parameters are passed to `forward` explicitly.
@@ -96,6 +96,16 @@ impl Llama {
         }
         v.push(&self.lm_head);
         v
+    }
+
+    /// The blocks' projections, in model order (the cached forward in `generate` reads them).
+    pub(crate) fn blocks(&self) -> &[BlockLinears] {
+        &self.blocks
+    }
+
+    /// The output projection.
+    pub(crate) fn lm_head(&self) -> &LpLinear {
+        &self.lm_head
     }
 
     /// Shape of a weight parameter of this architecture.

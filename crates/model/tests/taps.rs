@@ -1,27 +1,22 @@
 //! Taps record and replace internal signals; replaced values carry no gradient, and nothing
 //! flows through the signal they replaced.
 
+mod common;
+
 use burn::backend::{Autodiff, Flex};
 use burn::prelude::*;
 use burn::tensor::TensorData;
 use nibble_model::layers::rms_norm;
 use nibble_model::{
-    ForwardCtx, Llama, ModelConfig, Params, PrecisionConfig, PrecisionPolicy, TapKind, TapPoint,
+    ForwardCtx, Llama, Params, PrecisionConfig, PrecisionPolicy, TapKind, TapPoint,
 };
 
 type B = Flex;
 type A = Autodiff<Flex>;
 
 fn model() -> Llama {
-    let arch = ModelConfig {
-        seq_len: Some(16),
-        n_layers: Some(2),
-        ..Default::default()
-    }
-    .resolve(Some(256))
-    .unwrap();
     let policy: PrecisionPolicy = PrecisionConfig::default().policy().unwrap();
-    Llama::new(arch, policy)
+    Llama::new(common::tiny_arch(), policy)
 }
 
 fn tokens<Bk: Backend>() -> Tensor<Bk, 2, Int> {

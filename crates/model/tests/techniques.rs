@@ -1,11 +1,13 @@
 //! The technique seam in the model: the N:M straight-through mask is exactly "the dense model on
 //! the masked weights" in the forward, with the dense gradient in the backward.
 
+mod common;
+
 use burn::backend::{Autodiff, Flex};
 use burn::prelude::*;
 use burn::tensor::TensorData;
 use nibble_model::techniques::{AnyTechnique, NmSte};
-use nibble_model::{ForwardCtx, Llama, ModelConfig, Params, PrecisionConfig, cross_entropy};
+use nibble_model::{ForwardCtx, Llama, Params, PrecisionConfig, cross_entropy};
 
 type B = Flex;
 type A = Autodiff<Flex>;
@@ -16,13 +18,7 @@ fn vals<Bk: Backend, const D: usize>(t: Tensor<Bk, D>) -> Vec<f32> {
 
 #[test]
 fn nm_ste_forward_is_the_masked_model_and_its_gradient_is_dense() {
-    let arch = ModelConfig {
-        seq_len: Some(16),
-        n_layers: Some(2),
-        ..Default::default()
-    }
-    .resolve(Some(256))
-    .unwrap();
+    let arch = common::tiny_arch();
     let policy = PrecisionConfig::default().policy().unwrap();
     let mlp = |m: &str| m.contains(".mlp.");
     let sparse = Llama::with_techniques(arch.clone(), policy.clone(), |m| {

@@ -280,6 +280,12 @@ impl<'a, B: LpBackend> Loop<'a, B> {
         Ok(())
     }
 
+    /// Whether an `every`-steps action (0: never) is due after `step`: also at budget
+    /// checkpoints (WSD-S) and at the last step.
+    fn due(&self, every: u64, step: u64, last: bool) -> bool {
+        (every > 0 && step % every == 0) || self.parts.schedule.is_checkpoint_step(step) || last
+    }
+
     /// Budget checkpoints (WSD-S) are evaluated too: their loss is what the budget delivers.
     fn maybe_eval(&mut self, state: &mut TrainState, last: bool) -> Result<(), TrainError> {
         let step = state.step;
@@ -304,11 +310,10 @@ impl<'a, B: LpBackend> Loop<'a, B> {
 
     fn maybe_checkpoint(&mut self, state: &mut TrainState, last: bool) -> Result<(), TrainError> {
         let step = state.step;
-        let ck = &self.recipe.checkpoint;
-        let schedule = &self.parts.schedule;
-        if !((ck.every > 0 && step % ck.every == 0) || schedule.is_checkpoint_step(step) || last) {
+        if !self.due(self.recipe.checkpoint.every, step, last) {
             return Ok(());
         }
+        let (ck, schedule) = (&self.recipe.checkpoint, &self.parts.schedule);
         state.wall_secs = self.wall_before + self.t_start.elapsed().as_secs_f64();
         state.data_cursor = serde_json::to_value(self.parts.batcher.cursor()).expect("cursor json");
         self.report.flush()?;
