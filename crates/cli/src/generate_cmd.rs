@@ -21,7 +21,10 @@ fn locate(path: &Path) -> Result<(PathBuf, PathBuf), String> {
         return Ok((run.to_path_buf(), path.to_path_buf()));
     }
     if !path.is_dir() {
-        return Err(format!("{}: no such run or checkpoint directory", path.display()));
+        return Err(format!(
+            "{}: no such run or checkpoint directory",
+            path.display()
+        ));
     }
     let ck = checkpoint::latest(path)
         .ok_or_else(|| format!("{}: no checkpoint found", path.display()))?;
@@ -40,7 +43,10 @@ pub struct Args<'a> {
 
 pub fn run(a: &Args) -> Result<(), (u8, String)> {
     if !(a.temperature.is_finite() && a.temperature >= 0.0) {
-        return Err((2, format!("--temperature must be >= 0, got {}", a.temperature)));
+        return Err((
+            2,
+            format!("--temperature must be >= 0, got {}", a.temperature),
+        ));
     }
     if a.top_k == Some(0) {
         return Err((2, "--top-k must be at least 1".into()));
@@ -49,7 +55,11 @@ pub fn run(a: &Args) -> Result<(), (u8, String)> {
     let recipe = load_recipe::<Recipe>(&run_dir.join("recipe.toml"), &[], Recipe::validate)
         .map_err(|e| (2, e.to_string()))?
         .value;
-    let tokenizer = recipe.data.tokenizer.build().map_err(|e| (1, e.to_string()))?;
+    let tokenizer = recipe
+        .data
+        .tokenizer
+        .build()
+        .map_err(|e| (1, e.to_string()))?;
     let prompt = tokenizer.encode(a.prompt);
     if prompt.is_empty() {
         return Err((2, "the prompt is empty (it has no tokens)".into()));

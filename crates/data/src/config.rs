@@ -28,6 +28,8 @@ pub enum TokenizerKind {
     Bytes,
     /// GPT-2 BPE (`r50k_base`), vocabulary 50257; the ranks ship inside the binary.
     Gpt2,
+    /// The tokenizer of the `[init]` model (its vocabulary, merges and specials).
+    Model,
 }
 
 /// The `[data]` section. `seq_len` is not here: the model and trainer own it.

@@ -9,6 +9,7 @@ use crate::corpus::load_corpus;
 use crate::error::DataError;
 use crate::metrics::{bits_per_byte, unigram_bpb};
 use crate::split::split_documents;
+use crate::tokenizer::Tokenizer;
 
 /// One side of the split: its documents' tokens concatenated in corpus order.
 #[derive(Debug, Clone, PartialEq)]
@@ -57,9 +58,13 @@ impl Dataset {
 
 /// Loads the corpus, tokenizes it (or reads the token cache) and splits it by documents.
 pub fn load(cfg: &DataConfig) -> Result<Dataset, DataError> {
+    load_with(cfg, cfg.tokenizer.build()?.as_ref())
+}
+
+/// [`load`] with a given tokenizer (an imported model's); its name keys the token cache.
+pub fn load_with(cfg: &DataConfig, tokenizer: &dyn Tokenizer) -> Result<Dataset, DataError> {
     let corpus = load_corpus(cfg)?;
-    let tokenizer = cfg.tokenizer.build()?;
-    let cached = load_or_tokenize(&cfg.cache_dir, &corpus, tokenizer.as_ref())?;
+    let cached = load_or_tokenize(&cfg.cache_dir, &corpus, tokenizer)?;
     let docs = &corpus.documents;
     let byte_lens: Vec<u64> = docs.iter().map(|d| d.text.len() as u64).collect();
     let split = split_documents(&byte_lens, cfg.val_fraction, cfg.split_seed)?;

@@ -27,7 +27,7 @@ pub use batch::{Batch, BatchCursor, Batcher, ValBatches};
 pub use bpe::{BpeSpec, BpeTokenizer, PreTokenizer, TokenType, byte_to_unicode};
 pub use config::{DataConfig, SourceKind, TokenizerKind};
 pub use corpus::{Corpus, Document, load_corpus};
-pub use dataset::{Dataset, TokenSplit, load};
+pub use dataset::{Dataset, TokenSplit, load, load_with};
 pub use error::DataError;
 pub use metrics::{bits_per_byte, unigram_bpb};
 pub use nibble_config::KeyError;

@@ -21,22 +21,31 @@ impl TokenizerKind {
         match self {
             TokenizerKind::Bytes => "bytes",
             TokenizerKind::Gpt2 => "gpt2",
+            TokenizerKind::Model => "model",
         }
     }
 
-    /// The vocabulary size, without building the tokenizer.
-    pub fn vocab_size(self) -> usize {
+    /// The vocabulary size, without building the tokenizer (None: the `[init]` model's).
+    pub fn vocab_size(self) -> Option<usize> {
         match self {
-            TokenizerKind::Bytes => BytesTokenizer::VOCAB,
-            TokenizerKind::Gpt2 => Gpt2Tokenizer::VOCAB,
+            TokenizerKind::Bytes => Some(BytesTokenizer::VOCAB),
+            TokenizerKind::Gpt2 => Some(Gpt2Tokenizer::VOCAB),
+            TokenizerKind::Model => None,
         }
     }
 
-    /// Builds the tokenizer (GPT-2 parses its 50k embedded ranks, ~0.1 s).
+    /// Builds the tokenizer (GPT-2 parses its 50k embedded ranks, ~0.1 s). `model` comes with
+    /// the `[init]` model and is not built here.
     pub fn build(self) -> Result<Box<dyn Tokenizer>, DataError> {
         Ok(match self {
             TokenizerKind::Bytes => Box::new(BytesTokenizer),
             TokenizerKind::Gpt2 => Box::new(Gpt2Tokenizer::new()?),
+            TokenizerKind::Model => {
+                return Err(DataError::Tokenizer {
+                    name: "model",
+                    message: "`tokenizer = \"model\"` needs an [init] model that brings one".into(),
+                });
+            }
         })
     }
 }

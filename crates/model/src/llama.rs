@@ -138,11 +138,15 @@ impl Llama {
 
     /// Fresh parameters: the Llama init, then each technique's tensors from its layer's weight.
     pub fn init_params<B: LpBackend>(&self, seed: u64, device: &B::Device) -> Params<B> {
-        let mut p = Params::init(&self.arch, seed, device);
+        self.with_slots(Params::init(&self.arch, seed, device))
+    }
+
+    /// `weights` (e.g. an imported model's) plus each technique's tensors initialized from them.
+    pub fn with_slots<B: LpBackend>(&self, mut weights: Params<B>) -> Params<B> {
         for l in self.linears() {
-            l.init_slots(&mut p);
+            l.init_slots(&mut weights);
         }
-        p
+        weights
     }
 
     /// Zero tensors of the full layout (weights and technique tensors): a checkpoint's target.

@@ -59,8 +59,12 @@ fn ctx() -> ForwardCtx<B> {
 
 fn sequences() -> Vec<Vec<u32>> {
     vec![
-        (0..SEQ as u32).map(|i| (i * 37 + 3) % VOCAB as u32).collect(),
-        (0..SEQ as u32).map(|i| (i * i + 11) % VOCAB as u32).collect(),
+        (0..SEQ as u32)
+            .map(|i| (i * 37 + 3) % VOCAB as u32)
+            .collect(),
+        (0..SEQ as u32)
+            .map(|i| (i * i + 11) % VOCAB as u32)
+            .collect(),
     ]
 }
 
@@ -128,13 +132,23 @@ fn positions_beyond_the_context_are_an_error() {
     let rope = m.rope::<B>(&dev());
     let mut cache = KvCache::new();
     let seq = &sequences()[0];
-    m.forward_cached(&p, &rope, ids(&[seq[..SEQ - 1].to_vec()]), &mut cache, &mut ctx())
-        .unwrap();
+    m.forward_cached(
+        &p,
+        &rope,
+        ids(&[seq[..SEQ - 1].to_vec()]),
+        &mut cache,
+        &mut ctx(),
+    )
+    .unwrap();
     let err = m
         .forward_cached(&p, &rope, ids(&[vec![1, 2]]), &mut cache, &mut ctx())
         .unwrap_err();
     assert!(err.contains("context"), "{err}");
-    assert_eq!(cache.len(), SEQ - 1, "a refused call leaves the cache as it was");
+    assert_eq!(
+        cache.len(),
+        SEQ - 1,
+        "a refused call leaves the cache as it was"
+    );
     m.forward_cached(&p, &rope, ids(&[vec![1]]), &mut cache, &mut ctx())
         .unwrap();
     assert_eq!(cache.len(), SEQ);
@@ -188,7 +202,10 @@ fn greedy_generation_equals_argmax_of_the_full_forward() {
         max_new_tokens: 4,
         ..Default::default()
     };
-    assert_eq!(generate(&m, &p, &prompt, &short, &dev()).unwrap(), want[..4]);
+    assert_eq!(
+        generate(&m, &p, &prompt, &short, &dev()).unwrap(),
+        want[..4]
+    );
 }
 
 #[test]
@@ -281,7 +298,10 @@ fn sampling_frequencies_follow_softmax() {
         assert!(s < 2, "top-2 drew id {s}");
         c2[s] += 1;
     }
-    let p2 = [probs[0] / (probs[0] + probs[1]), probs[1] / (probs[0] + probs[1])];
+    let p2 = [
+        probs[0] / (probs[0] + probs[1]),
+        probs[1] / (probs[0] + probs[1]),
+    ];
     assert!(chi_square(&c2, &p2) < 10.83, "top-2 {c2:?} vs {p2:?}");
 
     // Inverse CDF at the edges, ties and greedy.

@@ -5,12 +5,18 @@
 //!
 //! - [`gguf`]: llama.cpp's GGUF container ([`GgufFile`] reads, [`GgufWriter`] writes).
 //! - [`quants`]: ggml tensor types, dequantized and quantized bit-identically to ggml/gguf-py.
+//! - [`llama`]: Llama models to and from GGUF and HF directories ([`LlamaModel`]).
 
 pub mod atomic_file;
 pub mod error;
 pub mod gguf;
+pub mod llama;
 pub mod quants;
 
 pub use error::{GgufError, GgufErrorKind};
 pub use gguf::{Array, GgufFile, GgufWriter, TensorInfo, Value, ValueType};
+pub use llama::{
+    GgufWeightType, HfDtype, HostTensors, LlamaConfig, LlamaModel, ModelFileError, TokenizerParts,
+    export_gguf, export_hf_dir, import_gguf, import_hf_dir,
+};
 pub use quants::GgmlType;

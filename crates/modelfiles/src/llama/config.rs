@@ -2,6 +2,9 @@
 
 use super::error::ModelFileError;
 
+/// The most layers a config may claim.
+pub const MAX_LAYERS: usize = 65_536;
+
 /// Llama hyper-parameters, as in HF `LlamaConfig` (head_dim = hidden_size / num_heads).
 #[derive(Debug, Clone, PartialEq)]
 pub struct LlamaConfig {
@@ -41,6 +44,13 @@ impl LlamaConfig {
             if v == 0 {
                 return bad(format!("{name} is 0"));
             }
+        }
+        // Far beyond any real model; bounds what a hostile header can make us allocate.
+        if self.num_layers > MAX_LAYERS {
+            return bad(format!(
+                "num_layers {} exceeds {MAX_LAYERS}",
+                self.num_layers
+            ));
         }
         if self.hidden_size % self.num_heads != 0 {
             return bad(format!(

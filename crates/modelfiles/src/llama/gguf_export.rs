@@ -68,7 +68,11 @@ impl GgufWeightType {
 /// `weights`. Checks everything first (tensor set and shapes, finite values, row lengths a
 /// multiple of the type's block size, magnitudes the type can hold); on any error nothing is
 /// written. The file is replaced atomically; the bytes depend only on the inputs.
-pub fn export_gguf(model: &LlamaModel, weights: GgufWeightType, path: &Path) -> Result<(), ModelFileError> {
+pub fn export_gguf(
+    model: &LlamaModel,
+    weights: GgufWeightType,
+    path: &Path,
+) -> Result<(), ModelFileError> {
     let bytes = gguf_bytes(model, weights).map_err(|e| e.with_file(path))?;
     write_file_atomic(path, &bytes).map_err(|e| ModelFileError::io("write", path, e))
 }
@@ -107,7 +111,7 @@ pub fn gguf_bytes(model: &LlamaModel, weights: GgufWeightType) -> Result<Vec<u8>
     }
 
     let mut w = GgufWriter::new();
-    let mut add = |w: &mut GgufWriter, k: &str, v: Value| -> Result<(), ModelFileError> {
+    let add = |w: &mut GgufWriter, k: &str, v: Value| -> Result<(), ModelFileError> {
         w.add_metadata(k, v)
             .map(|_| ())
             .map_err(|e| ModelFileError::from(e).with_key(k))
@@ -115,18 +119,65 @@ pub fn gguf_bytes(model: &LlamaModel, weights: GgufWeightType) -> Result<Vec<u8>
     let u32_of = |what: &str, v: usize| {
         u32::try_from(v).map_err(|_| ModelFileError::new(format!("{what} {v} does not fit u32")))
     };
-    add(&mut w, "general.architecture", Value::String("llama".into()))?;
+    add(
+        &mut w,
+        "general.architecture",
+        Value::String("llama".into()),
+    )?;
     add(&mut w, "general.alignment", Value::U32(32))?;
-    add(&mut w, "llama.vocab_size", Value::U32(u32_of("vocab_size", c.vocab_size)?))?;
-    add(&mut w, "llama.context_length", Value::U32(u32_of("max_position_embeddings", c.max_position_embeddings)?))?;
-    add(&mut w, "llama.embedding_length", Value::U32(u32_of("hidden_size", c.hidden_size)?))?;
-    add(&mut w, "llama.block_count", Value::U32(u32_of("num_layers", c.num_layers)?))?;
-    add(&mut w, "llama.feed_forward_length", Value::U32(u32_of("intermediate_size", c.intermediate_size)?))?;
-    add(&mut w, "llama.rope.dimension_count", Value::U32(u32_of("head_dim", c.head_dim())?))?;
-    add(&mut w, "llama.attention.head_count", Value::U32(u32_of("num_heads", c.num_heads)?))?;
-    add(&mut w, "llama.attention.head_count_kv", Value::U32(u32_of("num_kv_heads", c.num_kv_heads)?))?;
-    add(&mut w, "llama.attention.layer_norm_rms_epsilon", Value::F32(c.rms_norm_eps as f32))?;
-    add(&mut w, "llama.rope.freq_base", Value::F32(c.rope_theta as f32))?;
+    add(
+        &mut w,
+        "llama.vocab_size",
+        Value::U32(u32_of("vocab_size", c.vocab_size)?),
+    )?;
+    add(
+        &mut w,
+        "llama.context_length",
+        Value::U32(u32_of(
+            "max_position_embeddings",
+            c.max_position_embeddings,
+        )?),
+    )?;
+    add(
+        &mut w,
+        "llama.embedding_length",
+        Value::U32(u32_of("hidden_size", c.hidden_size)?),
+    )?;
+    add(
+        &mut w,
+        "llama.block_count",
+        Value::U32(u32_of("num_layers", c.num_layers)?),
+    )?;
+    add(
+        &mut w,
+        "llama.feed_forward_length",
+        Value::U32(u32_of("intermediate_size", c.intermediate_size)?),
+    )?;
+    add(
+        &mut w,
+        "llama.rope.dimension_count",
+        Value::U32(u32_of("head_dim", c.head_dim())?),
+    )?;
+    add(
+        &mut w,
+        "llama.attention.head_count",
+        Value::U32(u32_of("num_heads", c.num_heads)?),
+    )?;
+    add(
+        &mut w,
+        "llama.attention.head_count_kv",
+        Value::U32(u32_of("num_kv_heads", c.num_kv_heads)?),
+    )?;
+    add(
+        &mut w,
+        "llama.attention.layer_norm_rms_epsilon",
+        Value::F32(c.rms_norm_eps as f32),
+    )?;
+    add(
+        &mut w,
+        "llama.rope.freq_base",
+        Value::F32(c.rope_theta as f32),
+    )?;
     add(&mut w, "general.file_type", Value::U32(weights.file_type()))?;
     add(&mut w, "general.quantization_version", Value::U32(2))?;
     match &model.tokenizer {
@@ -143,8 +194,15 @@ pub fn gguf_bytes(model: &LlamaModel, weights: GgufWeightType) -> Result<Vec<u8>
         }
         None => {
             // Weight-only file: llama.cpp makes vocab_size dummy tokens.
-            add(&mut w, "tokenizer.ggml.model", Value::String("no_vocab".into()))?;
-            for (k, id) in [("tokenizer.ggml.bos_token_id", c.bos_token_id), ("tokenizer.ggml.eos_token_id", c.eos_token_id)] {
+            add(
+                &mut w,
+                "tokenizer.ggml.model",
+                Value::String("no_vocab".into()),
+            )?;
+            for (k, id) in [
+                ("tokenizer.ggml.bos_token_id", c.bos_token_id),
+                ("tokenizer.ggml.eos_token_id", c.eos_token_id),
+            ] {
                 if let Some(id) = id {
                     add(&mut w, k, Value::U32(id))?;
                 }

@@ -44,7 +44,9 @@ fn uint_key(f: &GgufFile, path: &Path, key: &str) -> Result<usize, ModelFileErro
 
 fn float_key(f: &GgufFile, path: &Path, key: &str) -> Result<f64, ModelFileError> {
     match f.metadata(key) {
-        Some(Value::F32(v)) => Ok(*v as f64),
+        // The shortest decimal that reads back as this f32, so 1e-5 stored as f32 imports as
+        // 1e-5 rather than 9.99999974e-6 (and re-exports to the same f32).
+        Some(Value::F32(v)) => Ok(v.to_string().parse().unwrap_or(*v as f64)),
         Some(Value::F64(v)) => Ok(*v),
         Some(other) => Err(key_error(
             path,
@@ -100,7 +102,11 @@ fn read_config(f: &GgufFile, path: &Path) -> Result<LlamaConfig, ModelFileError>
             }
         },
     };
-    let bos_eos = |k: &str| f.metadata(k).and_then(Value::as_u64).and_then(|v| u32::try_from(v).ok());
+    let bos_eos = |k: &str| {
+        f.metadata(k)
+            .and_then(Value::as_u64)
+            .and_then(|v| u32::try_from(v).ok())
+    };
     let config = LlamaConfig {
         vocab_size,
         hidden_size,
@@ -122,45 +128,82 @@ fn read_config(f: &GgufFile, path: &Path) -> Result<LlamaConfig, ModelFileError>
             return Err(key_error(
                 path,
                 "llama.rope.dimension_count",
-                format!("{n_rot} differs from head_dim {} (partial RoPE is not supported)", config.head_dim()),
+                format!(
+                    "{n_rot} differs from head_dim {} (partial RoPE is not supported)",
+                    config.head_dim()
+                ),
             ));
         }
     }
     Ok(config)
 }
 
-fn read_tensors(f: &GgufFile, config: &LlamaConfig, path: &Path) -> Result<HostTensors, ModelFileError> {
+fn read_tensors(
+    f: &GgufFile,
+    config: &LlamaConfig,
+    path: &Path,
+) -> Result<HostTensors, ModelFileError> {
+    let n_expected = 2 + 9 * config.num_layers + usize::from(!config.tie_embeddings);
+    if n_expected > f.tensors().len() + 1 {
+        return Err(ModelFileError::new(format!(
+            "llama.block_count {} needs {n_expected} tensors, but the file has {}",
+            config.num_layers,
+            f.tensors().len()
+        ))
+        .with_file(path)
+        .with_key("llama.block_count"));
+    }
     let expected: HashMap<String, Vec<usize>> = config.expected_tensors().into_iter().collect();
-    let err = |gguf_name: &str, msg: String| ModelFileError::new(msg).with_file(path).with_tensor(gguf_name);
+    let err = |gguf_name: &str, msg: String| {
+        ModelFileError::new(msg)
+            .with_file(path)
+            .with_tensor(gguf_name)
+    };
     // Check every name and shape before the (slow) dequantization.
     let mut plan = Vec::with_capacity(f.tensors().len());
     for t in f.tensors() {
         let hf = gguf_to_hf(&t.name)
             .filter(|hf| expected.contains_key(hf))
-            .ok_or_else(|| err(&t.name, "unexpected tensor (not part of a Llama model with this config)".into()))?;
+            .ok_or_else(|| {
+                err(
+                    &t.name,
+                    "unexpected tensor (not part of a Llama model with this config)".into(),
+                )
+            })?;
         let want = &expected[&hf];
         let got = t.shape();
         if &got != want {
             return Err(err(
                 &t.name,
-                format!("shape {} (GGUF dims {:?}), expected {}", fmt_shape(&got), t.dims, fmt_shape(want)),
+                format!(
+                    "shape {} (GGUF dims {:?}), expected {}",
+                    fmt_shape(&got),
+                    t.dims,
+                    fmt_shape(want)
+                ),
             ));
         }
         plan.push((t.name.clone(), hf));
     }
     if plan.len() != expected.len() {
-        let present: std::collections::HashSet<&str> = plan.iter().map(|(_, hf)| hf.as_str()).collect();
+        let present: std::collections::HashSet<&str> =
+            plan.iter().map(|(_, hf)| hf.as_str()).collect();
         for (hf, shape) in config.expected_tensors() {
             if !present.contains(hf.as_str()) {
                 let g = super::names::hf_to_gguf(&hf).unwrap_or(hf);
-                return Err(err(&g, format!("missing tensor (expected shape {})", fmt_shape(&shape))));
+                return Err(err(
+                    &g,
+                    format!("missing tensor (expected shape {})", fmt_shape(&shape)),
+                ));
             }
         }
     }
     let mut out = HostTensors::new();
     for (gguf_name, hf) in plan {
         let (shape, mut values) = f.tensor_f32(&gguf_name).map_err(|e| {
-            ModelFileError::from(e).with_file(path).with_tensor(&gguf_name)
+            ModelFileError::from(e)
+                .with_file(path)
+                .with_tensor(&gguf_name)
         })?;
         if let Some(n_head) = rope_heads(config, &hf) {
             values = gguf_to_hf_rows(&values, n_head, shape[1]);

@@ -59,10 +59,19 @@ mod tests {
 
     #[test]
     fn names_map_both_ways() {
-        assert_eq!(hf_to_gguf("model.layers.12.mlp.down_proj.weight").unwrap(), "blk.12.ffn_down.weight");
-        assert_eq!(gguf_to_hf("blk.0.attn_output.weight").unwrap(), "model.layers.0.self_attn.o_proj.weight");
+        assert_eq!(
+            hf_to_gguf("model.layers.12.mlp.down_proj.weight").unwrap(),
+            "blk.12.ffn_down.weight"
+        );
+        assert_eq!(
+            gguf_to_hf("blk.0.attn_output.weight").unwrap(),
+            "model.layers.0.self_attn.o_proj.weight"
+        );
         assert_eq!(gguf_to_hf("output.weight").unwrap(), "lm_head.weight");
-        assert_eq!(hf_to_gguf("model.norm.weight").unwrap(), "output_norm.weight");
+        assert_eq!(
+            hf_to_gguf("model.norm.weight").unwrap(),
+            "output_norm.weight"
+        );
         assert!(gguf_to_hf("blk.01.attn_q.weight").is_none());
         assert!(gguf_to_hf("blk.x.attn_q.weight").is_none());
         assert!(gguf_to_hf("rope_freqs.weight").is_none());

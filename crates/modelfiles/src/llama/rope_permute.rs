@@ -52,7 +52,10 @@ mod tests {
         // n_head 2, hd 4, row_len 1: HF rows r -> value r.
         let hf: Vec<f32> = (0..8).map(|r| r as f32).collect();
         // reshape(2, 2, 2, 1).swapaxes(1, 2): per head [a0 a1 b0 b1] -> [a0 b0 a1 b1].
-        assert_eq!(hf_to_gguf_rows(&hf, 2, 1), vec![0., 2., 1., 3., 4., 6., 5., 7.]);
+        assert_eq!(
+            hf_to_gguf_rows(&hf, 2, 1),
+            vec![0., 2., 1., 3., 4., 6., 5., 7.]
+        );
         let w: Vec<f32> = (0..3 * 8 * 5).map(|x| x as f32 * 0.5).collect();
         assert_eq!(gguf_to_hf_rows(&hf_to_gguf_rows(&w, 3, 5), 3, 5), w);
         assert_eq!(hf_to_gguf_rows(&gguf_to_hf_rows(&w, 3, 5), 3, 5), w);

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use super::atomic::{fsync_dir, write_atomic};
 use super::tensors::{HostTensors, from_host, read_safetensors, to_host, write_safetensors};
-use crate::optim::{AdamW, AdamWState};
+use crate::optim::{AdamW, AdamWState, ParamGroup};
 
 /// Everything besides tensors that a bit-identical resume needs.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -118,7 +118,7 @@ pub fn save<B: Backend>(
     let meta = serde_json::json!({
         "state": state,
         "adam_step": opt.state.step,
-        "optim_groups": opt.groups.membership(),
+        "optim_groups": opt.groups.saved(),
     });
     write_atomic(
         &tmp.join("state.json"),
@@ -158,9 +158,8 @@ pub fn load<B: Backend>(
     let adam_step = meta["adam_step"]
         .as_u64()
         .ok_or_else(|| fmt("state.json: missing adam_step".into()))?;
-    let saved_groups: BTreeMap<String, Vec<String>> =
-        serde_json::from_value(meta["optim_groups"].clone())
-            .map_err(|e| fmt(format!("state.json: optim_groups: {e}")))?;
+    let saved_groups: Vec<ParamGroup> = serde_json::from_value(meta["optim_groups"].clone())
+        .map_err(|e| fmt(format!("state.json: optim_groups: {e}")))?;
     if let Some(message) = opt.groups.diff(&saved_groups) {
         return Err(CheckpointError::GroupingChanged {
             path: dir.to_path_buf(),

@@ -205,24 +205,30 @@ impl Groups {
         }
     }
 
-    /// Group name → parameter names, the non-empty groups only (stored in checkpoints).
-    pub fn membership(&self) -> BTreeMap<String, Vec<String>> {
+    /// The non-empty groups with their settings and parameters (stored in checkpoints).
+    pub fn saved(&self) -> Vec<ParamGroup> {
         self.groups
             .iter()
             .filter(|g| !g.params.is_empty())
-            .map(|g| (g.name.clone(), g.params.clone()))
+            .cloned()
             .collect()
     }
 
+    /// Group name → parameter names, the non-empty groups only.
+    pub fn membership(&self) -> BTreeMap<String, Vec<String>> {
+        membership(&self.saved())
+    }
+
     /// The first difference between a checkpoint's grouping and this one, if any.
-    pub fn diff(&self, saved: &BTreeMap<String, Vec<String>>) -> Option<String> {
+    pub fn diff(&self, saved: &[ParamGroup]) -> Option<String> {
+        let saved = membership(saved);
         let now = self.membership();
         let index = |m: &BTreeMap<String, Vec<String>>| -> BTreeMap<String, String> {
             m.iter()
                 .flat_map(|(g, ps)| ps.iter().map(move |p| (p.clone(), g.clone())))
                 .collect()
         };
-        let (was, is) = (index(saved), index(&now));
+        let (was, is) = (index(&saved), index(&now));
         for (p, g) in &is {
             match was.get(p) {
                 Some(w) if w == g => {}
@@ -239,4 +245,11 @@ impl Groups {
             .find(|p| !is.contains_key(*p))
             .map(|p| format!("the checkpoint's parameter `{p}` is in no group now"))
     }
+}
+
+fn membership(groups: &[ParamGroup]) -> BTreeMap<String, Vec<String>> {
+    groups
+        .iter()
+        .map(|g| (g.name.clone(), g.params.clone()))
+        .collect()
 }

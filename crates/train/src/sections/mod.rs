@@ -4,12 +4,14 @@
 
 mod checkpoint;
 mod eval;
+mod init;
 mod log;
 mod recipe;
 mod run;
 
 pub use checkpoint::CheckpointConfig;
 pub use eval::EvalConfig;
+pub use init::{InitConfig, InitSource, PRETRAINED};
 pub use log::LogConfig;
 pub use recipe::{Recipe, schedule_key_error};
 pub use run::{Device, RunConfig};

@@ -1,10 +1,10 @@
 use serde::{Deserialize, Serialize};
 
-use nibble_data::DataConfig;
+use nibble_data::{DataConfig, TokenizerKind};
 use nibble_model::techniques::{QatConfig, SparsityConfig};
 use nibble_model::{ModelConfig, PrecisionConfig};
 
-use super::{CheckpointConfig, EvalConfig, LogConfig, RunConfig};
+use super::{CheckpointConfig, EvalConfig, InitConfig, LogConfig, RunConfig};
 use crate::optim::OptimConfig;
 use crate::recipe::KeyError;
 use crate::schedule::{ScheduleConfig, ScheduleError};
@@ -14,6 +14,8 @@ use crate::schedule::{ScheduleConfig, ScheduleError};
 #[serde(deny_unknown_fields, default)]
 pub struct Recipe {
     pub run: RunConfig,
+    /// Start from an existing model (`[init]`): its architecture, weights and tokenizer.
+    pub init: InitConfig,
     pub model: ModelConfig,
     pub data: DataConfig,
     pub optim: OptimConfig,
@@ -32,6 +34,7 @@ impl Recipe {
     /// Validate every section; the error's key is the full dotted path (`optim.lr`).
     pub fn validate(&self) -> Result<(), KeyError> {
         self.run.validate().map_err(|e| e.within("run"))?;
+        self.init.validate().map_err(|e| e.within("init"))?;
         self.model.validate().map_err(|e| e.within("model"))?;
         self.data.validate().map_err(|e| e.within("data"))?;
         self.optim.validate().map_err(|e| e.within("optim"))?;
@@ -46,6 +49,23 @@ impl Recipe {
         self.checkpoint
             .validate()
             .map_err(|e| e.within("checkpoint"))?;
+        // Cross-section: an [init] model brings its tokenizer, and only it can.
+        let model_tok = self.data.tokenizer == TokenizerKind::Model;
+        match (self.init.source().is_some(), model_tok) {
+            (true, false) => {
+                return Err(KeyError::new(
+                    "data.tokenizer",
+                    "the [init] model brings its own tokenizer: set `tokenizer = \"model\"`",
+                ));
+            }
+            (false, true) => {
+                return Err(KeyError::new(
+                    "data.tokenizer",
+                    "`model` is the tokenizer of an [init] model, and there is none",
+                ));
+            }
+            _ => {}
+        }
         // Cross-section: the schedule must fit the run length.
         crate::schedule::Schedule::new(&self.schedule, self.run.steps)
             .map_err(schedule_key_error)?;

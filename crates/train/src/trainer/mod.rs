@@ -4,6 +4,7 @@
 
 mod error;
 mod eval;
+mod initial;
 mod parts;
 mod report;
 mod resume;
@@ -14,6 +15,7 @@ mod summary;
 
 pub use error::TrainError;
 pub use eval::{EvalResult, evaluate};
+pub use initial::{HostWeights, Initial};
 pub use parts::Parts;
 pub use run::{TrainOptions, TrainSummary, train};
 pub use step::{StepSetup, StepStats, train_step};

@@ -1,11 +1,14 @@
 //! Everything a run trains with, built from the recipe: data, model (schemes and techniques),
 //! schedule, parameters, optimizer and batcher.
 
-use nibble_data::{Batcher, Dataset};
+use std::sync::Arc;
+
+use nibble_data::{Batcher, Dataset, Tokenizer};
 use nibble_model::techniques::techniques_for;
 use nibble_model::{Arch, Llama, LpBackend, Params};
 
 use super::error::TrainError;
+use super::initial::Initial;
 use crate::optim::AdamW;
 use crate::recipe::KeyError;
 use crate::schedule::Schedule;
@@ -13,6 +16,8 @@ use crate::sections::{Recipe, schedule_key_error};
 
 pub struct Parts<B: LpBackend> {
     pub data: Dataset,
+    /// The tokenizer the data was tokenized with (the `[init]` model's, or `data.tokenizer`).
+    pub tokenizer: Arc<dyn Tokenizer>,
     pub unigram_bpb: f64,
     pub arch: Arch,
     pub model: Llama,
@@ -26,12 +31,30 @@ impl<B: LpBackend> Parts<B> {
     /// `resume`: the parameters will be overwritten from a checkpoint, so skip the init work.
     pub fn build(recipe: &Recipe, resume: bool, device: &B::Device) -> Result<Self, TrainError> {
         let run = &recipe.run;
-        let data = nibble_data::load(&recipe.data)?;
+        let initial = Initial::load(recipe)?;
+        let tokenizer: Arc<dyn Tokenizer> = match &initial {
+            Some(i) => i.tokenizer.clone(),
+            None => Arc::from(recipe.data.tokenizer.build()?),
+        };
+        let data = nibble_data::load_with(&recipe.data, tokenizer.as_ref())?;
         let unigram_bpb = data.unigram_bpb()?;
-        let arch = recipe
-            .model
-            .resolve(Some(data.vocab_size))
-            .map_err(|e| e.within("model"))?;
+        let arch = match &initial {
+            Some(i) => i.arch.clone(),
+            None => recipe
+                .model
+                .resolve(Some(data.vocab_size))
+                .map_err(|e| e.within("model"))?,
+        };
+        if data.vocab_size > arch.vocab_size {
+            return Err(KeyError::new(
+                "data.tokenizer",
+                format!(
+                    "the tokenizer has {} ids, the model's vocabulary {}",
+                    data.vocab_size, arch.vocab_size
+                ),
+            )
+            .into());
+        }
         let policy = recipe
             .precision
             .policy()
@@ -51,10 +74,10 @@ impl<B: LpBackend> Parts<B> {
             .check_shapes(run.batch_size * arch.seq_len)
             .map_err(|m| KeyError::new("precision", m))?;
         let schedule = Schedule::new(&recipe.schedule, run.steps).map_err(schedule_key_error)?;
-        let params = if resume {
-            model.zero_params::<B>(device)
-        } else {
-            model.init_params::<B>(run.seed, device)
+        let params = match (&initial, resume) {
+            (_, true) => model.zero_params::<B>(device),
+            (Some(i), false) => model.with_slots(i.params::<B>(device)),
+            (None, false) => model.init_params::<B>(run.seed, device),
         };
         let opt = AdamW::for_model(recipe.optim.clone(), &model, &params)?;
         let batcher = Batcher::new(
@@ -65,6 +88,7 @@ impl<B: LpBackend> Parts<B> {
         )?;
         Ok(Parts {
             data,
+            tokenizer,
             unigram_bpb,
             arch,
             model,

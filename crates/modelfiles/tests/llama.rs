@@ -1,0 +1,666 @@
+//! Llama import/export on a tiny random model: GGUF and HF round trips, what gguf-py and the
+//! `safetensors` package see in the files, and clear errors for bad inputs.
+
+mod common;
+mod llama_common;
+
+use common::{Rng, TempDir, python_gguf_available, run_py};
+use llama_common::{assert_bits_equal, tiny_model};
+use nibble_modelfiles::llama::gguf_bytes;
+use nibble_modelfiles::{
+    GgmlType, GgufFile, GgufWeightType, GgufWriter, HfDtype, LlamaModel, export_gguf,
+    export_hf_dir, import_gguf, import_hf_dir, quants,
+};
+use std::ffi::OsStr;
+use std::path::Path;
+use std::process::Command;
+
+const ALL_TYPES: [GgufWeightType; 7] = [
+    GgufWeightType::F32,
+    GgufWeightType::F16,
+    GgufWeightType::Q8_0,
+    GgufWeightType::Q4_0,
+    GgufWeightType::Mxfp4,
+    GgufWeightType::Tq1_0,
+    GgufWeightType::Tq2_0,
+];
+
+/// What an export of `model` in `ty` re-imports as: each matrix through the type's reference
+/// quantizer and dequantizer (norms stay f32).
+fn quantized_reference(model: &LlamaModel, ty: GgmlType) -> nibble_modelfiles::HostTensors {
+    model
+        .tensors
+        .iter()
+        .map(|(name, (shape, v))| {
+            let v = if shape.len() == 2 {
+                quants::dequantize(ty, &quants::quantize(ty, v).unwrap()).unwrap()
+            } else {
+                v.clone()
+            };
+            (name.clone(), (shape.clone(), v))
+        })
+        .collect()
+}
+
+#[test]
+fn gguf_round_trip_every_type() {
+    let dir = TempDir::new("llama-gguf-rt");
+    for tied in [true, false] {
+        let model = tiny_model(7, tied);
+        for ty in ALL_TYPES {
+            let path = dir.path().join(format!("m-{tied}-{ty:?}.gguf"));
+            export_gguf(&model, ty, &path).unwrap();
+            let back = import_gguf(&path).unwrap();
+            assert_eq!(back.config, model.config, "{ty:?}");
+            assert_eq!(back.tokenizer, model.tokenizer, "{ty:?}");
+            assert_bits_equal(&back.tensors, &quantized_reference(&model, ty.ggml_type()));
+            // The stored q rows are the HF rows permuted, not the HF rows themselves.
+            let f = GgufFile::open(&path).unwrap();
+            assert_eq!(
+                f.tensor("blk.0.attn_q.weight").unwrap().ggml_type,
+                ty.ggml_type()
+            );
+            assert_eq!(
+                f.tensor("blk.0.attn_norm.weight").unwrap().ggml_type,
+                GgmlType::F32
+            );
+            assert_eq!(f.tensor("output.weight").is_none(), tied);
+            if ty == GgufWeightType::F32 {
+                let (_, raw_q) = f.tensor_f32("blk.0.attn_q.weight").unwrap();
+                let hf_q = &model.tensors["model.layers.0.self_attn.q_proj.weight"].1;
+                // GGUF row 1 of head 0 is HF row hd/2 = 32.
+                assert_eq!(&raw_q[256..512], &hf_q[32 * 256..33 * 256]);
+                assert_ne!(&raw_q[256..512], &hf_q[256..512]);
+            }
+        }
+    }
+}
+
+#[test]
+fn gguf_export_is_deterministic_and_atomic() {
+    let model = tiny_model(3, true);
+    let a = gguf_bytes(&model, GgufWeightType::Q8_0).unwrap();
+    let b = gguf_bytes(&model, GgufWeightType::Q8_0).unwrap();
+    assert_eq!(a, b);
+    let dir = TempDir::new("llama-gguf-det");
+    let path = dir.path().join("m.gguf");
+    export_gguf(&model, GgufWeightType::Q8_0, &path).unwrap();
+    assert_eq!(std::fs::read(&path).unwrap(), a);
+    assert_eq!(
+        std::fs::read_dir(dir.path()).unwrap().count(),
+        1,
+        "no temporaries left"
+    );
+}
+
+#[test]
+fn gguf_py_reads_every_export() {
+    if !python_gguf_available("llama gguf export read by gguf-py") {
+        return;
+    }
+    let dir = TempDir::new("llama-gguf-py");
+    let model = tiny_model(11, false);
+    for ty in ALL_TYPES {
+        let path = dir.path().join(format!("{ty:?}.gguf"));
+        export_gguf(&model, ty, &path).unwrap();
+        let out = run_py("llama_gguf_summary.py", &[path.as_os_str()]);
+        let j: serde_json::Value = serde_json::from_str(&out).unwrap();
+        let m = &j["metadata"];
+        assert_eq!(m["general.architecture"], "llama");
+        assert_eq!(m["llama.block_count"], 2);
+        assert_eq!(m["llama.context_length"], 128);
+        assert_eq!(m["llama.embedding_length"], 256);
+        assert_eq!(m["llama.feed_forward_length"], 512);
+        assert_eq!(m["llama.rope.dimension_count"], 64);
+        assert_eq!(m["llama.attention.head_count"], 4);
+        assert_eq!(m["llama.attention.head_count_kv"], 2);
+        assert_eq!(m["llama.vocab_size"], 64);
+        assert_eq!(m["llama.rope.freq_base"], 10000.0);
+        assert!(
+            (m["llama.attention.layer_norm_rms_epsilon"]
+                .as_f64()
+                .unwrap()
+                - 1e-5)
+                .abs()
+                < 1e-9
+        );
+        assert_eq!(m["general.file_type"], ty.file_type());
+        assert_eq!(m["general.quantization_version"], 2);
+        assert_eq!(m["tokenizer.ggml.model"], "gpt2");
+        assert_eq!(m["tokenizer.ggml.pre"], "smollm");
+        assert_eq!(m["tokenizer.ggml.tokens"]["array_len"], 64);
+        assert_eq!(m["tokenizer.ggml.token_type"]["array_len"], 64);
+        assert_eq!(m["tokenizer.ggml.merges"]["array_len"], 2);
+        assert_eq!(m["tokenizer.ggml.bos_token_id"], 1);
+        assert_eq!(m["tokenizer.ggml.eos_token_id"], 2);
+        assert_eq!(m["tokenizer.ggml.padding_token_id"], 0);
+        assert_eq!(m["tokenizer.ggml.add_bos_token"], false);
+        assert!(
+            m["tokenizer.chat_template"]
+                .as_str()
+                .unwrap()
+                .contains("messages")
+        );
+        let tensors = j["tensors"].as_array().unwrap();
+        assert_eq!(tensors.len(), 1 + 2 * 9 + 2);
+        let find = |n: &str| {
+            tensors
+                .iter()
+                .find(|t| t["name"] == n)
+                .unwrap_or_else(|| panic!("{n}"))
+        };
+        let gguf_py_name = match ty {
+            GgufWeightType::Mxfp4 => "MXFP4",
+            _ => ty.ggml_type().name(),
+        };
+        assert_eq!(find("token_embd.weight")["type"], gguf_py_name);
+        assert_eq!(
+            find("token_embd.weight")["shape"],
+            serde_json::json!([64, 256])
+        );
+        assert_eq!(
+            find("blk.1.attn_k.weight")["shape"],
+            serde_json::json!([128, 256])
+        );
+        assert_eq!(
+            find("blk.1.ffn_down.weight")["shape"],
+            serde_json::json!([256, 512])
+        );
+        assert_eq!(find("blk.1.ffn_norm.weight")["type"], "F32");
+        assert_eq!(find("output.weight")["type"], gguf_py_name);
+    }
+}
+
+fn python_safetensors_available() -> bool {
+    let required = std::env::var("NIBBLE_PY_REFS").as_deref() == Ok("1");
+    let ok = Command::new("python3")
+        .args(["-c", "import safetensors, numpy"])
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false);
+    if !ok {
+        assert!(
+            !required,
+            "NIBBLE_PY_REFS=1 but python3 cannot import safetensors (pip install safetensors==0.8.0)"
+        );
+        println!("skipped: python3 cannot import safetensors");
+    }
+    ok
+}
+
+#[test]
+fn hf_round_trip_f32_and_bf16() {
+    let dir = TempDir::new("llama-hf-rt");
+    for tied in [true, false] {
+        let model = tiny_model(5, tied);
+        let out = dir.path().join(format!("f32-{tied}"));
+        export_hf_dir(&model, HfDtype::F32, &out).unwrap();
+        let back = import_hf_dir(&out).unwrap();
+        assert_eq!(back.config, model.config);
+        assert_bits_equal(&back.tensors, &model.tensors);
+        // tokenizer.json was built from the parts and reads back as the same parts.
+        assert_eq!(back.tokenizer, model.tokenizer);
+        assert!(back.tokenizer_json.is_some());
+
+        let out = dir.path().join(format!("bf16-{tied}"));
+        export_hf_dir(&model, HfDtype::Bf16, &out).unwrap();
+        let back = import_hf_dir(&out).unwrap();
+        let rounded: nibble_modelfiles::HostTensors = model
+            .tensors
+            .iter()
+            .map(|(n, (s, v))| {
+                (
+                    n.clone(),
+                    (s.clone(), v.iter().map(|&x| rne_bf16(x)).collect()),
+                )
+            })
+            .collect();
+        assert_bits_equal(&back.tensors, &rounded);
+        // Re-export keeps the imported tokenizer.json text verbatim.
+        let again = dir.path().join(format!("again-{tied}"));
+        export_hf_dir(&back, HfDtype::Bf16, &again).unwrap();
+        assert_eq!(
+            std::fs::read(out.join("tokenizer.json")).unwrap(),
+            std::fs::read(again.join("tokenizer.json")).unwrap()
+        );
+        assert_eq!(
+            std::fs::read(out.join("model.safetensors")).unwrap(),
+            std::fs::read(again.join("model.safetensors")).unwrap()
+        );
+        // Overwriting an existing directory works and leaves no siblings behind.
+        export_hf_dir(&model, HfDtype::F32, &again).unwrap();
+        assert_bits_equal(&import_hf_dir(&again).unwrap().tensors, &model.tensors);
+    }
+    let names: Vec<String> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(
+        names
+            .iter()
+            .all(|n| !n.contains(".tmp-") && !n.contains(".old-")),
+        "{names:?}"
+    );
+}
+
+/// bf16 by round-to-nearest-even on the bits (independent of `half`).
+fn rne_bf16(x: f32) -> f32 {
+    let b = x.to_bits();
+    let lsb = (b >> 16) & 1;
+    f32::from_bits((b.wrapping_add(0x7fff + lsb)) & 0xffff_0000)
+}
+
+#[test]
+fn safetensors_python_reads_hf_export() {
+    if !python_safetensors_available() {
+        return;
+    }
+    let dir = TempDir::new("llama-hf-py");
+    let model = tiny_model(9, false);
+    for (dtype, name) in [(HfDtype::F32, "F32"), (HfDtype::Bf16, "BF16")] {
+        let out = dir.path().join(name);
+        export_hf_dir(&model, dtype, &out).unwrap();
+        let file = out.join("model.safetensors");
+        let j: serde_json::Value =
+            serde_json::from_str(&run_py("safetensors_summary.py", &[file.as_os_str()])).unwrap();
+        assert_eq!(j["metadata"]["format"], "pt");
+        let t = j["tensors"].as_object().unwrap();
+        assert_eq!(t.len(), model.tensors.len());
+        for (n, (shape, _)) in &model.tensors {
+            assert_eq!(t[n]["dtype"], name, "{n}");
+            assert_eq!(t[n]["shape"], serde_json::json!(shape), "{n}");
+        }
+        let cfg: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(out.join("config.json")).unwrap()).unwrap();
+        assert_eq!(cfg["architectures"][0], "LlamaForCausalLM");
+        assert_eq!(cfg["num_key_value_heads"], 2);
+    }
+}
+
+#[test]
+fn hf_tokenizer_json_loads_in_tokenizers() {
+    let ok = Command::new("python3")
+        .args(["-c", "import tokenizers"])
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false);
+    if !ok {
+        assert!(
+            std::env::var("NIBBLE_PY_REFS").as_deref() != Ok("1"),
+            "NIBBLE_PY_REFS=1 but no tokenizers"
+        );
+        println!("skipped: python3 cannot import tokenizers");
+        return;
+    }
+    let dir = TempDir::new("llama-hf-tok");
+    let out = dir.path().join("m");
+    export_hf_dir(&tiny_model(1, true), HfDtype::F32, &out).unwrap();
+    let script = "import sys; from tokenizers import Tokenizer; t = Tokenizer.from_file(sys.argv[1]); \
+                  print(t.encode('ab 12<|im_start|>').ids)";
+    let o = Command::new("python3")
+        .args(["-c", script])
+        .arg(out.join("tokenizer.json"))
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    // "ab" merges (rule "a b") to id 40, " " is Ġ (29), digits one by one (31, 32), then the
+    // control token <|im_start|> (1) whole.
+    let ids = String::from_utf8_lossy(&o.stdout).trim().to_string();
+    assert_eq!(ids, "[40, 29, 31, 32, 1]");
+}
+
+// ---------------------------------------------------------------- bad inputs
+
+fn err_text<T: std::fmt::Debug>(r: Result<T, nibble_modelfiles::ModelFileError>) -> String {
+    r.expect_err("expected an error").to_string()
+}
+
+#[test]
+fn bad_gguf_inputs_name_file_and_tensor() {
+    let dir = TempDir::new("llama-bad-gguf");
+    let model = tiny_model(2, true);
+    let good = gguf_bytes(&model, GgufWeightType::Q8_0).unwrap();
+    let put = |name: &str, bytes: &[u8]| {
+        let p = dir.path().join(name);
+        std::fs::write(&p, bytes).unwrap();
+        p
+    };
+
+    let p = put("trunc.gguf", &good[..good.len() - 100]);
+    let e = err_text(import_gguf(&p));
+    assert!(
+        e.contains("trunc.gguf") && e.contains("lies outside the file"),
+        "{e}"
+    );
+
+    let mut bad = good.clone();
+    bad[..4].copy_from_slice(b"GGUX");
+    let e = err_text(import_gguf(&put("magic.gguf", &bad)));
+    assert!(
+        e.contains("magic.gguf") && e.contains("not a GGUF file"),
+        "{e}"
+    );
+
+    // Unknown tensor type id: patch the type field of token_embd's info (Q8_0 = 8 -> 99).
+    let f = GgufFile::parse(&good).unwrap();
+    let info_at = f.data_offset() as usize; // type ids sit before; find via the name.
+    let name = b"token_embd.weight";
+    let pos = good[..info_at]
+        .windows(name.len())
+        .position(|w| w == name)
+        .unwrap()
+        + name.len();
+    let type_pos = pos + 4 + 2 * 8; // n_dims, two dims
+    assert_eq!(
+        u32::from_le_bytes(good[type_pos..type_pos + 4].try_into().unwrap()),
+        8
+    );
+    let mut bad = good.clone();
+    bad[type_pos..type_pos + 4].copy_from_slice(&99u32.to_le_bytes());
+    let e = err_text(import_gguf(&put("type.gguf", &bad)));
+    assert!(
+        e.contains("type.gguf")
+            && e.contains("token_embd.weight")
+            && e.contains("unknown ggml tensor type id 99"),
+        "{e}"
+    );
+
+    // A wrong shape for the config: a k projection with one head too many.
+    let mut m = model.clone();
+    m.config.num_kv_heads = 4; // q has 4 heads; k/v stay [128, 256]
+    let bytes = rewrite_metadata(
+        &gguf_bytes(&model, GgufWeightType::F32).unwrap(),
+        "llama.attention.head_count_kv",
+        4,
+    );
+    let e = err_text(import_gguf(&put("shape.gguf", &bytes)));
+    assert!(
+        e.contains("shape.gguf")
+            && e.contains("blk.0.attn_k.weight")
+            && e.contains("[128, 256]")
+            && e.contains("expected [256, 256]"),
+        "{e}"
+    );
+
+    // Not llama.
+    let bytes = rewrite_metadata_str(&good, "general.architecture", "gpt2");
+    let e = err_text(import_gguf(&put("arch.gguf", &bytes)));
+    assert!(
+        e.contains("arch.gguf") && e.contains("general.architecture") && e.contains("'gpt2'"),
+        "{e}"
+    );
+
+    // Missing key and missing tensor.
+    let bytes = drop_metadata(&good, "llama.block_count");
+    let e = err_text(import_gguf(&put("nokey.gguf", &bytes)));
+    assert!(
+        e.contains("nokey.gguf")
+            && e.contains("llama.block_count")
+            && e.contains("no metadata key"),
+        "{e}"
+    );
+    let bytes = drop_tensor(&good, "blk.1.ffn_up.weight");
+    let e = err_text(import_gguf(&put("notensor.gguf", &bytes)));
+    assert!(
+        e.contains("notensor.gguf")
+            && e.contains("blk.1.ffn_up.weight")
+            && e.contains("missing tensor"),
+        "{e}"
+    );
+    let bytes = add_tensor(&good, "rope_freqs.weight");
+    let e = err_text(import_gguf(&put("extra.gguf", &bytes)));
+    assert!(
+        e.contains("extra.gguf")
+            && e.contains("rope_freqs.weight")
+            && e.contains("unexpected tensor"),
+        "{e}"
+    );
+    drop(m);
+}
+
+/// Rebuilds a GGUF with every metadata entry and tensor copied, through `edit`.
+fn rebuild(
+    bytes: &[u8],
+    edit_meta: &dyn Fn(&str, &nibble_modelfiles::Value) -> Option<nibble_modelfiles::Value>,
+    keep_tensor: &dyn Fn(&str) -> bool,
+    extra: Option<&str>,
+) -> Vec<u8> {
+    let f = GgufFile::parse(bytes).unwrap();
+    let mut w = GgufWriter::new();
+    for (k, v) in f.metadata_entries() {
+        if let Some(v) = edit_meta(k, v) {
+            w.add_metadata(k.clone(), v).unwrap();
+        }
+    }
+    for t in f.tensors() {
+        if keep_tensor(&t.name) {
+            w.add_tensor(
+                &t.name,
+                t.ggml_type,
+                &t.dims,
+                f.tensor_data(&t.name).unwrap().to_vec(),
+            )
+            .unwrap();
+        }
+    }
+    if let Some(name) = extra {
+        w.add_tensor_f32(name, GgmlType::F32, &[32], &[1.0; 32])
+            .unwrap();
+    }
+    w.to_bytes()
+}
+
+fn rewrite_metadata(bytes: &[u8], key: &str, v: u32) -> Vec<u8> {
+    rebuild(
+        bytes,
+        &|k, old| {
+            Some(if k == key {
+                nibble_modelfiles::Value::U32(v)
+            } else {
+                old.clone()
+            })
+        },
+        &|_| true,
+        None,
+    )
+}
+
+fn rewrite_metadata_str(bytes: &[u8], key: &str, v: &str) -> Vec<u8> {
+    rebuild(
+        bytes,
+        &|k, old| {
+            Some(if k == key {
+                nibble_modelfiles::Value::String(v.into())
+            } else {
+                old.clone()
+            })
+        },
+        &|_| true,
+        None,
+    )
+}
+
+fn drop_metadata(bytes: &[u8], key: &str) -> Vec<u8> {
+    rebuild(
+        bytes,
+        &|k, old| (k != key).then(|| old.clone()),
+        &|_| true,
+        None,
+    )
+}
+
+fn drop_tensor(bytes: &[u8], name: &str) -> Vec<u8> {
+    rebuild(bytes, &|_, old| Some(old.clone()), &|n| n != name, None)
+}
+
+fn add_tensor(bytes: &[u8], name: &str) -> Vec<u8> {
+    rebuild(bytes, &|_, old| Some(old.clone()), &|_| true, Some(name))
+}
+
+#[test]
+fn bad_hf_inputs_name_file_and_key() {
+    let dir = TempDir::new("llama-bad-hf");
+    let model = tiny_model(4, true);
+    let out = dir.path().join("m");
+    export_hf_dir(&model, HfDtype::Bf16, &out).unwrap();
+    let cfg_path = out.join("config.json");
+    let cfg = std::fs::read_to_string(&cfg_path).unwrap();
+
+    std::fs::write(
+        &cfg_path,
+        cfg.replace("LlamaForCausalLM", "MistralForCausalLM"),
+    )
+    .unwrap();
+    let e = err_text(import_hf_dir(&out));
+    assert!(
+        e.contains("config.json")
+            && e.contains("architectures")
+            && e.contains("MistralForCausalLM"),
+        "{e}"
+    );
+    std::fs::write(&cfg_path, cfg.replace("\"llama\"", "\"qwen2\"")).unwrap();
+    let e = err_text(import_hf_dir(&out));
+    assert!(
+        e.contains("config.json") && e.contains("model_type") && e.contains("qwen2"),
+        "{e}"
+    );
+    std::fs::write(&cfg_path, &cfg).unwrap();
+
+    // Corrupted safetensors header: JSON that does not parse.
+    let st_path = out.join("model.safetensors");
+    let st = std::fs::read(&st_path).unwrap();
+    let mut bad = st.clone();
+    bad[8] = b'X';
+    std::fs::write(&st_path, &bad).unwrap();
+    let e = err_text(import_hf_dir(&out));
+    assert!(
+        e.contains("model.safetensors") && e.contains("invalid safetensors"),
+        "{e}"
+    );
+    // A header length past the end of the file.
+    let mut bad = st.clone();
+    bad[..8].copy_from_slice(&(st.len() as u64).to_le_bytes());
+    std::fs::write(&st_path, &bad).unwrap();
+    let e = err_text(import_hf_dir(&out));
+    assert!(
+        e.contains("model.safetensors") && e.contains("invalid safetensors"),
+        "{e}"
+    );
+    std::fs::write(&st_path, &st).unwrap();
+
+    // A tensor with the wrong shape for the config.
+    let mut m = model.clone();
+    m.tensors
+        .get_mut("model.layers.1.mlp.up_proj.weight")
+        .unwrap()
+        .0 = vec![256, 512];
+    let st2 = nibble_modelfiles::llama::write_safetensors(&m.tensors, HfDtype::F32).unwrap();
+    std::fs::write(&st_path, &st2).unwrap();
+    let e = err_text(import_hf_dir(&out));
+    assert!(
+        e.contains("model.safetensors")
+            && e.contains("model.layers.1.mlp.up_proj.weight")
+            && e.contains("expected [512, 256]"),
+        "{e}"
+    );
+    std::fs::write(&st_path, &st).unwrap();
+    assert!(import_hf_dir(&out).is_ok());
+}
+
+#[test]
+fn failed_exports_write_nothing() {
+    let dir = TempDir::new("llama-bad-export");
+    let mut model = tiny_model(6, true);
+    model
+        .tensors
+        .get_mut("model.layers.0.mlp.gate_proj.weight")
+        .unwrap()
+        .1[17] = f32::NAN;
+    let g = dir.path().join("nan.gguf");
+    let e = err_text(export_gguf(&model, GgufWeightType::F16, &g));
+    assert!(
+        e.contains("nan.gguf")
+            && e.contains("model.layers.0.mlp.gate_proj.weight")
+            && e.contains("non-finite"),
+        "{e}"
+    );
+    assert!(!g.exists());
+    let h = dir.path().join("nan-hf");
+    let e = err_text(export_hf_dir(&model, HfDtype::Bf16, &h));
+    assert!(
+        e.contains("nan-hf")
+            && e.contains("model.layers.0.mlp.gate_proj.weight")
+            && e.contains("non-finite"),
+        "{e}"
+    );
+    assert!(!h.exists());
+
+    // Finite in f32 but not in bf16 / f16.
+    let mut model = tiny_model(6, true);
+    model.tensors.get_mut("model.norm.weight").unwrap().1[3] = f32::MAX;
+    let e = err_text(export_hf_dir(&model, HfDtype::Bf16, &h));
+    assert!(e.contains("model.norm.weight") && e.contains("bf16"), "{e}");
+    assert!(!h.exists());
+    let mut model = tiny_model(6, true);
+    model
+        .tensors
+        .get_mut("model.layers.1.self_attn.v_proj.weight")
+        .unwrap()
+        .1[0] = 1e6;
+    let e = err_text(export_gguf(&model, GgufWeightType::F16, &g));
+    assert!(
+        e.contains("model.layers.1.self_attn.v_proj.weight") && e.contains("too large for F16"),
+        "{e}"
+    );
+    assert!(!g.exists());
+
+    // Row length not a multiple of the block size: hidden 96 for TQ1_0 (256).
+    let mut small = tiny_model(6, true);
+    small.config.hidden_size = 96;
+    small.config.num_heads = 3;
+    small.config.num_kv_heads = 1;
+    small.config.intermediate_size = 64;
+    let mut rng = Rng::new(1);
+    small.tensors = small
+        .config
+        .expected_tensors()
+        .into_iter()
+        .map(|(n, s)| {
+            let len = s.iter().product();
+            (n, (s, (0..len).map(|_| rng.normal(0.1)).collect()))
+        })
+        .collect();
+    for (ty, block) in [(GgufWeightType::Tq1_0, 256), (GgufWeightType::Tq2_0, 256)] {
+        let e = err_text(export_gguf(&small, ty, &g));
+        assert!(
+            e.contains("model.embed_tokens.weight") && e.contains(&format!("block size {block}")),
+            "{e}"
+        );
+        assert!(!g.exists());
+    }
+    export_gguf(&small, GgufWeightType::Q8_0, &g).unwrap();
+    assert!(import_gguf(&g).is_ok());
+
+    // Unexpected and missing tensors.
+    let mut model = tiny_model(6, true);
+    model.tensors.insert(
+        "lm_head.weight".into(),
+        (vec![64, 256], vec![0.0; 64 * 256]),
+    );
+    let e = err_text(export_gguf(
+        &model,
+        GgufWeightType::F32,
+        &dir.path().join("x.gguf"),
+    ));
+    assert!(e.contains("lm_head.weight") && e.contains("tied"), "{e}");
+    model.tensors.remove("lm_head.weight");
+    model.tensors.remove("model.norm.weight");
+    let e = err_text(export_hf_dir(&model, HfDtype::F32, &dir.path().join("x")));
+    assert!(
+        e.contains("model.norm.weight") && e.contains("missing"),
+        "{e}"
+    );
+    assert!(!dir.path().join("x").exists() && !dir.path().join("x.gguf").exists());
+    let _ = Path::new("");
+    let _ = OsStr::new("");
+}
