@@ -1,43 +1,16 @@
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-use nibble_train::checkpoint;
-use nibble_train::recipe::load_recipe;
-use nibble_train::sections::Recipe;
-use nibble_train::trainer::{Parts, TrainError, evaluate};
+use nibble_train::trainer::evaluate;
 
 use crate::device::with_backend;
-
-/// `<run>/checkpoints/step-N` → (run dir, checkpoint dir); a run dir → its newest checkpoint.
-fn locate(path: &Path) -> Result<(PathBuf, PathBuf), String> {
-    if path.join("state.json").is_file() {
-        let run = path
-            .parent()
-            .and_then(Path::parent)
-            .ok_or("checkpoint is not inside <run>/checkpoints/")?;
-        return Ok((run.to_path_buf(), path.to_path_buf()));
-    }
-    let ck = checkpoint::latest(path)
-        .ok_or_else(|| format!("{}: no checkpoint found", path.display()))?;
-    Ok((path.to_path_buf(), ck))
-}
+use crate::run_path::{load_checkpoint, run_parts, run_recipe};
 
 pub fn run(path: &Path, batches: Option<usize>) -> Result<(), (u8, String)> {
-    let (run_dir, ck) = locate(path).map_err(|m| (2, m))?;
-    let recipe = load_recipe::<Recipe>(&run_dir.join("recipe.toml"), &[], Recipe::validate)
-        .map_err(|e| (2, e.to_string()))?
-        .value;
+    let (recipe, ck) = run_recipe(path)?;
     let ev = with_backend!(recipe.run.device, |B, dev| {
         // The run's model with its techniques, and the checkpoint's tensors in it.
-        let mut parts = Parts::<B>::build(&recipe, true, &dev).map_err(|e| {
-            let code = if matches!(e, TrainError::Data(_)) {
-                1
-            } else {
-                2
-            };
-            (code, e.to_string())
-        })?;
-        let state = checkpoint::load(&ck, &mut parts.params, &mut parts.opt, &dev)
-            .map_err(|e| (1, e.to_string()))?;
+        let mut parts = run_parts::<B>(&recipe, &dev)?;
+        let state = load_checkpoint(&ck, &mut parts, &dev)?;
         let rope = parts.model.rope::<B>(&dev);
         evaluate(
             &parts.model,

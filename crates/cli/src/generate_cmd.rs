@@ -1,35 +1,12 @@
 //! `nibble generate`: continue a prompt with a checkpoint's model (KV-cached decoding, greedy or
 //! sampled), under the run's precision policy and techniques.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use nibble_model::{GenerateOptions, generate};
-use nibble_train::checkpoint;
-use nibble_train::recipe::load_recipe;
-use nibble_train::sections::Recipe;
-use nibble_train::trainer::{Parts, TrainError};
 
 use crate::device::with_backend;
-
-/// `<run>/checkpoints/step-N` → (run dir, checkpoint dir); a run dir → its newest checkpoint.
-fn locate(path: &Path) -> Result<(PathBuf, PathBuf), String> {
-    if path.join("state.json").is_file() {
-        let run = path
-            .parent()
-            .and_then(Path::parent)
-            .ok_or("checkpoint is not inside <run>/checkpoints/")?;
-        return Ok((run.to_path_buf(), path.to_path_buf()));
-    }
-    if !path.is_dir() {
-        return Err(format!(
-            "{}: no such run or checkpoint directory",
-            path.display()
-        ));
-    }
-    let ck = checkpoint::latest(path)
-        .ok_or_else(|| format!("{}: no checkpoint found", path.display()))?;
-    Ok((path.to_path_buf(), ck))
-}
+use crate::run_path::{load_checkpoint, run_parts, run_recipe};
 
 /// What the command was asked for.
 pub struct Args<'a> {
@@ -51,19 +28,7 @@ pub fn run(a: &Args) -> Result<(), (u8, String)> {
     if a.top_k == Some(0) {
         return Err((2, "--top-k must be at least 1".into()));
     }
-    let (run_dir, ck) = locate(a.checkpoint).map_err(|m| (2, m))?;
-    let recipe = load_recipe::<Recipe>(&run_dir.join("recipe.toml"), &[], Recipe::validate)
-        .map_err(|e| (2, e.to_string()))?
-        .value;
-    let tokenizer = recipe
-        .data
-        .tokenizer
-        .build()
-        .map_err(|e| (1, e.to_string()))?;
-    let prompt = tokenizer.encode(a.prompt);
-    if prompt.is_empty() {
-        return Err((2, "the prompt is empty (it has no tokens)".into()));
-    }
+    let (recipe, ck) = run_recipe(a.checkpoint)?;
     let opts = GenerateOptions {
         max_new_tokens: a.max_tokens,
         temperature: a.temperature,
@@ -71,16 +36,15 @@ pub fn run(a: &Args) -> Result<(), (u8, String)> {
         seed: a.seed,
         stop: Vec::new(),
     };
-    let new = with_backend!(recipe.run.device, |B, dev| {
+    let (tokenizer, new) = with_backend!(recipe.run.device, |B, dev| {
         // The run's model with its techniques, and the checkpoint's tensors in it.
-        let mut parts = Parts::<B>::build(&recipe, true, &dev).map_err(|e| {
-            let code = if matches!(e, TrainError::Data(_)) {
-                1
-            } else {
-                2
-            };
-            (code, e.to_string())
-        })?;
+        let mut parts = run_parts::<B>(&recipe, &dev)?;
+        // The run's tokenizer: `data.tokenizer`, or the one its `[init]` model brought.
+        let tokenizer = parts.tokenizer.clone();
+        let prompt = tokenizer.encode(a.prompt);
+        if prompt.is_empty() {
+            return Err((2, "the prompt is empty (it has no tokens)".into()));
+        }
         let ctx = parts.arch.seq_len;
         if prompt.len() > ctx {
             return Err((
@@ -91,9 +55,10 @@ pub fn run(a: &Args) -> Result<(), (u8, String)> {
                 ),
             ));
         }
-        checkpoint::load(&ck, &mut parts.params, &mut parts.opt, &dev)
-            .map_err(|e| (1, e.to_string()))?;
-        generate::<B>(&parts.model, &parts.params, &prompt, &opts, &dev).map_err(|m| (2, m))
+        load_checkpoint(&ck, &mut parts, &dev)?;
+        generate::<B>(&parts.model, &parts.params, &prompt, &opts, &dev)
+            .map(|new| (tokenizer, new))
+            .map_err(|m| (2, m))
     })?;
     println!("{}{}", a.prompt, tokenizer.decode(&new));
     Ok(())

@@ -7,8 +7,10 @@
 mod bench_cmd;
 mod device;
 mod eval_cmd;
+mod export_cmd;
 mod generate_cmd;
 mod report_cmd;
+mod run_path;
 mod sweep_cmd;
 mod train_cmd;
 
@@ -75,6 +77,20 @@ enum Command {
         #[arg(long, default_value_t = 0)]
         seed: u64,
     },
+    /// Write a checkpoint's model for serving engines: GGUF (llama.cpp) or an HF directory
+    /// (transformers, vLLM), with the weights as the model computes with them.
+    Export {
+        /// A checkpoint directory (`runs/<name>/checkpoints/step-N`) or a run directory (newest).
+        #[arg(long)]
+        checkpoint: PathBuf,
+        /// gguf-f32 | gguf-f16 | gguf-q8_0 | gguf-q4_0 | gguf-mxfp4 | gguf-tq1_0 | gguf-tq2_0 |
+        /// hf (bf16) | hf-f32.
+        #[arg(long)]
+        format: String,
+        /// The output: a .gguf file, or a directory for hf (written atomically).
+        #[arg(long)]
+        out: PathBuf,
+    },
     /// Run an ablation sweep: every arm x axis value x seed as its own run directory; finished
     /// runs are skipped, interrupted ones resumed.
     Sweep {
@@ -130,6 +146,11 @@ fn main() -> ExitCode {
             top_k,
             seed,
         }),
+        Command::Export {
+            checkpoint,
+            format,
+            out,
+        } => export_cmd::run(&checkpoint, &format, &out),
         Command::Sweep {
             file,
             jobs,

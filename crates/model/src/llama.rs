@@ -149,6 +149,41 @@ impl Llama {
         weights
     }
 
+    /// The model's weights as it computes with them after `step` steps: each projection's
+    /// weight through its techniques (masked, fake-quantized), every other parameter as it is;
+    /// the layout's names only. What an export writes.
+    pub fn effective_weights<B: LpBackend>(
+        &self,
+        p: &Params<B>,
+        step: u64,
+    ) -> Result<std::collections::BTreeMap<String, Tensor<B, 2>>, String> {
+        let at = nibble_techniques::StepInfo { step, train: false };
+        let mut out: std::collections::BTreeMap<String, Tensor<B, 2>> = layout(&self.arch)
+            .into_iter()
+            .map(|(n, _)| {
+                let t = p.get(&n);
+                (n, t)
+            })
+            .collect();
+        for l in self.linears() {
+            let transforms = l
+                .techniques
+                .iter()
+                .any(|t| !matches!(t, AnyTechnique::DelayedScaling(_)));
+            if l.name == "lm_head" && self.arch.tie_embeddings && transforms {
+                return Err(
+                    "lm_head has weight techniques but shares the embedding (tied): its \
+                     transformed weight has no tensor of its own to export"
+                        .into(),
+                );
+            }
+            if transforms {
+                out.insert(l.weight.clone(), l.effective_weight(p, at));
+            }
+        }
+        Ok(out)
+    }
+
     /// Zero tensors of the full layout (weights and technique tensors): a checkpoint's target.
     pub fn zero_params<B: LpBackend>(&self, device: &B::Device) -> Params<B> {
         let mut p = Params::zeros(&self.arch, device);

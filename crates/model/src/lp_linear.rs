@@ -67,13 +67,24 @@ impl LpLinear {
     ) -> Tensor<B, 3> {
         let slots = self.slots(p);
         let at = ctx.step_info();
-        let mut w = p.get(&self.weight);
-        let mut delayed = None;
-        for t in &self.techniques {
-            w = t.apply(w, &slots, at);
-            delayed = delayed.or_else(|| t.gemm_state(&slots, at));
-        }
+        let w = self.effective_weight(p, at);
+        let delayed = self
+            .techniques
+            .iter()
+            .find_map(|t| t.gemm_state(&slots, at));
         self.gemm(x, w, ctx.key, ctx.train, delayed)
+    }
+
+    /// The weight the GEMM receives: the master weight through every technique.
+    pub fn effective_weight<B: LpBackend>(
+        &self,
+        p: &Params<B>,
+        at: nibble_techniques::StepInfo,
+    ) -> Tensor<B, 2> {
+        let slots = self.slots(p);
+        self.techniques
+            .iter()
+            .fold(p.get(&self.weight), |w, t| t.apply(w, &slots, at))
     }
 
     /// The GEMM alone on a given weight (no techniques; a delayed-scaling scheme needs

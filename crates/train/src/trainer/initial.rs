@@ -28,6 +28,19 @@ pub struct Initial {
     pub arch: Arch,
     pub weights: HostWeights,
     pub tokenizer: Arc<dyn Tokenizer>,
+    /// What an export needs to hand the model back to its ecosystem: the original context
+    /// length, special ids and tokenizer files.
+    pub origin: Option<Origin>,
+}
+
+/// The model file a run started from.
+#[derive(Debug, Clone)]
+pub struct Origin {
+    pub max_position_embeddings: usize,
+    pub bos_token_id: Option<u32>,
+    pub eos_token_id: Option<u32>,
+    pub tokenizer: Option<TokenizerParts>,
+    pub tokenizer_json: Option<String>,
 }
 
 impl Initial {
@@ -57,10 +70,19 @@ impl Initial {
             .model
             .seq_len
             .unwrap_or(model.config.max_position_embeddings.min(2048));
+        let c = &model.config;
+        let origin = Origin {
+            max_position_embeddings: c.max_position_embeddings,
+            bos_token_id: c.bos_token_id,
+            eos_token_id: c.eos_token_id,
+            tokenizer: model.tokenizer.clone(),
+            tokenizer_json: model.tokenizer_json.clone(),
+        };
         Ok(Some(Initial {
-            arch: arch_of(&model.config, seq_len),
+            arch: arch_of(c, seq_len),
             weights: model.tensors,
             tokenizer,
+            origin: Some(origin),
         }))
     }
 
@@ -198,5 +220,6 @@ fn from_run(dir: &Path, recipe: &Recipe) -> Result<Initial, TrainError> {
         arch,
         weights,
         tokenizer: parts.tokenizer.clone(),
+        origin: parts.origin.clone(),
     })
 }

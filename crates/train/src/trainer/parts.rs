@@ -8,7 +8,7 @@ use nibble_model::techniques::techniques_for;
 use nibble_model::{Arch, Llama, LpBackend, Params};
 
 use super::error::TrainError;
-use super::initial::Initial;
+use super::initial::{Initial, Origin};
 use crate::optim::AdamW;
 use crate::recipe::KeyError;
 use crate::schedule::Schedule;
@@ -18,6 +18,8 @@ pub struct Parts<B: LpBackend> {
     pub data: Dataset,
     /// The tokenizer the data was tokenized with (the `[init]` model's, or `data.tokenizer`).
     pub tokenizer: Arc<dyn Tokenizer>,
+    /// The model file the run started from (`[init]`), for exports.
+    pub origin: Option<Origin>,
     pub unigram_bpb: f64,
     pub arch: Arch,
     pub model: Llama,
@@ -86,9 +88,11 @@ impl<B: LpBackend> Parts<B> {
             arch.seq_len,
             run.seed,
         )?;
+        let origin = initial.as_ref().and_then(|i| i.origin.clone());
         Ok(Parts {
             data,
             tokenizer,
+            origin,
             unigram_bpb,
             arch,
             model,
