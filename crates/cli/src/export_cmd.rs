@@ -1,13 +1,20 @@
 //! `nibble export`: a checkpoint's model as files serving engines load: GGUF (llama.cpp) or a
 //! Hugging Face directory (transformers, vLLM). The weights written are those the model computes
 //! with: each projection through its techniques (an N:M mask applied, an LSQ weight on its
-//! grid), so what was trained is what is served.
+//! grid), so what was trained is what is served. A projection trained on a GGUF grid
+//! (`[qat] method = "ggml"`) exported to that same type is the exception: its master weight is
+//! written, which the format's quantizer (the grid's own function) encodes to exactly the trained
+//! codes and scales; writing the fake-quantized weight would re-quantize it lossily. The tokenizer is the `[init]` model's, or the
+//! `bytes` tokenizer written as a byte-level vocabulary without merges.
 
 use std::path::Path;
 
 use burn::backend::Flex;
+use nibble_data::{TokenizerKind, byte_to_unicode};
+use nibble_modelfiles::GgmlType;
 use nibble_modelfiles::llama::{
-    GgufWeightType, HfDtype, HostTensors, LlamaConfig, LlamaModel, export_gguf, export_hf_dir,
+    GgufWeightType, HfDtype, HostTensors, LlamaConfig, LlamaModel, TokenizerParts, export_gguf,
+    export_hf_dir,
 };
 use nibble_train::trainer::Parts;
 
@@ -58,7 +65,11 @@ pub fn run(checkpoint: &Path, format: &str, out: &Path) -> Result<(), (u8, Strin
     let dev = Default::default();
     let mut parts = run_parts::<Flex>(&recipe, &dev)?;
     let state = load_checkpoint(&ck, &mut parts, &dev)?;
-    let model = llama_model(&parts, state.step).map_err(|m| (2, m))?;
+    let grid = match target {
+        Target::Gguf(t) => Some(t.ggml_type()),
+        Target::Hf(_) => None,
+    };
+    let model = llama_model(&parts, state.step, grid).map_err(|m| (2, m))?;
     let t0 = std::time::Instant::now();
     let written = match target {
         Target::Gguf(t) => export_gguf(&model, t, out),
@@ -75,8 +86,13 @@ pub fn run(checkpoint: &Path, format: &str, out: &Path) -> Result<(), (u8, Strin
     Ok(())
 }
 
-/// The checkpoint's model as host tensors with HF names, its config and tokenizer.
-fn llama_model(parts: &Parts<Flex>, step: u64) -> Result<LlamaModel, String> {
+/// The checkpoint's model as host tensors with HF names, its config and tokenizer; `grid`: the
+/// GGUF type written (see `Llama::export_weights`).
+fn llama_model(
+    parts: &Parts<Flex>,
+    step: u64,
+    grid: Option<GgmlType>,
+) -> Result<LlamaModel, String> {
     let a = &parts.arch;
     let origin = parts.origin.as_ref();
     let config = LlamaConfig {
@@ -93,7 +109,7 @@ fn llama_model(parts: &Parts<Flex>, step: u64) -> Result<LlamaModel, String> {
         bos_token_id: origin.and_then(|o| o.bos_token_id),
         eos_token_id: origin.and_then(|o| o.eos_token_id),
     };
-    let weights = parts.model.effective_weights(&parts.params, step)?;
+    let weights = parts.model.export_weights(&parts.params, step, grid)?;
     let tensors: HostTensors = weights
         .into_iter()
         .map(|(name, t)| {
@@ -112,10 +128,39 @@ fn llama_model(parts: &Parts<Flex>, step: u64) -> Result<LlamaModel, String> {
             (name, (shape, v))
         })
         .collect();
+    let tokenizer = match origin {
+        Some(o) => o.tokenizer.clone(),
+        None if recipe_bytes(parts) => Some(bytes_vocab()),
+        None => None,
+    };
     Ok(LlamaModel {
         config,
         tensors,
-        tokenizer: origin.and_then(|o| o.tokenizer.clone()),
+        tokenizer,
         tokenizer_json: origin.and_then(|o| o.tokenizer_json.clone()),
     })
+}
+
+fn recipe_bytes(parts: &Parts<Flex>) -> bool {
+    parts.data.tokenizer == TokenizerKind::Bytes
+}
+
+/// The `bytes` tokenizer as a byte-level BPE vocabulary: token i is byte i in GPT-2's byte
+/// alphabet and there are no merges, so every text encodes to its UTF-8 bytes exactly as Nibble
+/// tokenized it.
+fn bytes_vocab() -> TokenizerParts {
+    TokenizerParts {
+        model: "gpt2".into(),
+        pre: Some("gpt-2".into()),
+        tokens: byte_to_unicode().iter().map(|c| c.to_string()).collect(),
+        merges: Vec::new(),
+        token_types: vec![1; 256],
+        bos: None,
+        eos: None,
+        unk: None,
+        pad: None,
+        add_bos: false,
+        add_eos: false,
+        chat_template: None,
+    }
 }

@@ -87,6 +87,33 @@ impl LpLinear {
             .fold(p.get(&self.weight), |w, t| t.apply(w, &slots, at))
     }
 
+    /// The weight an export to ggml type `target` should write for this layer: when the last
+    /// technique that changes the weight's value is a [`nibble_techniques::GgmlGrid`] of
+    /// `target`, the weight that grid receives (the master weight, or what the techniques before
+    /// it leave), so the exporter's quantizer (the grid's own function) writes exactly the
+    /// trained codes and scales; otherwise the effective weight (re-quantized by the format).
+    /// Exporting the effective weight of a grid layer would be lossy: ggml's quantizers are not
+    /// idempotent on their own dequantized values.
+    pub fn export_weight<B: LpBackend>(
+        &self,
+        p: &Params<B>,
+        at: nibble_techniques::StepInfo,
+        target: Option<nibble_techniques::GgmlType>,
+    ) -> Tensor<B, 2> {
+        let last = self
+            .techniques
+            .iter()
+            .rposition(|t| !matches!(t, AnyTechnique::DelayedScaling(_)));
+        let upto = match (last.map(|i| &self.techniques[i]), target) {
+            (Some(AnyTechnique::GgmlGrid(g)), Some(ty)) if g.ty == ty => last.unwrap_or(0),
+            _ => self.techniques.len(),
+        };
+        let slots = self.slots(p);
+        self.techniques[..upto]
+            .iter()
+            .fold(p.get(&self.weight), |w, t| t.apply(w, &slots, at))
+    }
+
     /// The GEMM alone on a given weight (no techniques; a delayed-scaling scheme needs
     /// `delayed`). `key` is the forward call's key; the layer derives its own.
     pub fn gemm<B: LpBackend>(

@@ -7,6 +7,7 @@ use burn::prelude::*;
 use nibble_ops::{DelayedState, LpBackend};
 
 use crate::delayed_scaling::DelayedScalingState;
+use crate::ggml_grid::GgmlGrid;
 use crate::lsq::Lsq;
 use crate::nm_ste::NmSte;
 use crate::slots::{LayerSlots, LayerSlotsMut};
@@ -16,6 +17,7 @@ use crate::technique::{SlotSpec, StepInfo, Technique};
 pub enum AnyTechnique {
     NmSte(NmSte),
     Lsq(Lsq),
+    GgmlGrid(GgmlGrid),
     DelayedScaling(DelayedScalingState),
 }
 
@@ -24,6 +26,7 @@ macro_rules! each {
         match $self {
             AnyTechnique::NmSte($t) => $e,
             AnyTechnique::Lsq($t) => $e,
+            AnyTechnique::GgmlGrid($t) => $e,
             AnyTechnique::DelayedScaling($t) => $e,
         }
     };

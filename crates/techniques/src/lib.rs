@@ -10,6 +10,7 @@
 
 mod any;
 mod delayed_scaling;
+mod ggml_grid;
 mod lsq;
 mod nm_ste;
 mod qat_config;
@@ -19,9 +20,12 @@ mod technique;
 
 pub use any::AnyTechnique;
 pub use delayed_scaling::DelayedScalingState;
+pub use ggml_grid::GgmlGrid;
 pub use lsq::Lsq;
+/// The ggml block types ([`GgmlGrid`]'s grids), re-exported for the layers above.
+pub use nibble_modelfiles::quants::GgmlType;
 pub use nm_ste::NmSte;
-pub use qat_config::{Granularity, QatConfig, QatMethod};
+pub use qat_config::{GgmlGridType, Granularity, QatConfig, QatMethod};
 pub use slots::{LayerSlots, LayerSlotsMut};
 pub use sparsity_config::{SparsityConfig, SparsityMethod};
 pub use technique::{SlotKind, SlotSpec, StepInfo, Technique};

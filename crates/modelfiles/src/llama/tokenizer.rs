@@ -235,11 +235,12 @@ impl TokenizerParts {
                 "type": "Sequence",
                 "pretokenizers": [{"type": "Digits", "individual_digits": true}, byte_level],
             }),
-            None | Some("gpt2") | Some("default") => byte_level,
+            // llama.cpp names GPT-2's pre-tokenizer `gpt-2`; `gpt2` and `default` are aliases.
+            None | Some("gpt-2") | Some("gpt2") | Some("default") => byte_level,
             Some(other) => {
                 return Err(ModelFileError::new(format!(
                     "cannot build tokenizer.json for pre-tokenizer '{other}' \
-                     (supported: smollm, gpt2, default)"
+                     (supported: smollm, gpt-2, default)"
                 ))
                 .with_key(K_PRE));
             }

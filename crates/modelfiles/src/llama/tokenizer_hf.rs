@@ -14,7 +14,8 @@ fn is_byte_level(j: &Json) -> bool {
 /// llama.cpp's `tokenizer.ggml.pre` name for a pre-tokenizer, if it is one this crate knows.
 fn pre_name(pre: &Json) -> Option<&'static str> {
     if is_byte_level(pre) {
-        return Some("gpt2");
+        // llama.cpp's name (`llama-vocab.cpp` maps `gpt-2` to its GPT-2 regex).
+        return Some("gpt-2");
     }
     if pre.get("type") == Some(&Json::from("Sequence")) {
         let list = pre.get("pretokenizers")?.as_array()?;
