@@ -5,20 +5,13 @@
 //! on the file are compared with Nibble's forward on the same weights.
 
 use std::fs;
-use std::path::Path;
-use std::process::Command;
 
-use burn::backend::Flex;
-use burn::prelude::*;
-use burn::tensor::TensorData;
-use nibble_model::ForwardCtx;
 use nibble_modelfiles::llama::import_gguf;
 use nibble_modelfiles::quants::{GgmlType, dequantize, quantize};
 use nibble_train::checkpoint::read_safetensors;
-use nibble_train::sections::Recipe;
-use nibble_train::trainer::Parts;
 
 mod common;
+use common::llama::{compare, llama_cpp, llama_cpp_available, nibble_logits};
 use common::{nibble, scratch};
 
 const RECIPE: &str = r#"
@@ -146,7 +139,7 @@ fn q4_0_grid_exports_the_trained_codes() {
     if llama_cpp_available() {
         let text = "ROMEO: What light through yonder window breaks?";
         let ids: Vec<u32> = text.bytes().map(u32::from).collect();
-        let theirs = llama_cpp(&file, &ids, &d);
+        let (theirs, _) = llama_cpp(&file, &ids, None, &d);
         let ours = nibble_logits(&file, &ids, &d.join("cache"));
         let (agree, rel) = compare(&ours, &theirs, 256);
         println!(
@@ -158,82 +151,4 @@ fn q4_0_grid_exports_the_trained_codes() {
         assert!(agree * 10 >= ids.len() * 9, "top-1 {agree}/{}", ids.len());
     }
     let _ = fs::remove_dir_all(&d);
-}
-
-fn llama_cpp_available() -> bool {
-    let ok = Command::new("python3")
-        .args(["-c", "import llama_cpp"])
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !ok && std::env::var("NIBBLE_PY_REFS").as_deref() == Ok("1") {
-        panic!("NIBBLE_PY_REFS=1 but llama_cpp (llama-cpp-python) is not importable");
-    }
-    if !ok {
-        println!("skipped: llama-cpp-python is not installed");
-    }
-    ok
-}
-
-/// llama.cpp's logits `[n, vocab]` on `ids`.
-fn llama_cpp(gguf: &Path, ids: &[u32], dir: &Path) -> Vec<f32> {
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/py/llama_cpp_logits.py");
-    let out = dir.join("logits.f32");
-    let list: Vec<String> = ids.iter().map(|i| i.to_string()).collect();
-    let run = Command::new("python3")
-        .arg(&script)
-        .arg(gguf)
-        .arg(list.join(","))
-        .arg(&out)
-        .output()
-        .expect("python3");
-    assert!(
-        run.status.success(),
-        "llama.cpp: {}",
-        String::from_utf8_lossy(&run.stderr)
-    );
-    fs::read(&out)
-        .unwrap()
-        .chunks_exact(4)
-        .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-        .collect()
-}
-
-/// Nibble's logits on `ids` with the weights of `gguf` imported (its projections are the
-/// trained model's fake-quantized ones, checked above; embedding and lm_head are Q4_0 too).
-fn nibble_logits(gguf: &Path, ids: &[u32], cache: &Path) -> Vec<f32> {
-    let text = format!(
-        "[init]\ngguf = {:?}\n[model]\nseq_len = {}\n[data]\nsource = \"sample\"\ntokenizer = \"model\"\ncache_dir = {:?}\n",
-        gguf.display().to_string(),
-        ids.len(),
-        cache.display().to_string()
-    );
-    let r: Recipe = toml::from_str(&text).unwrap();
-    let parts = Parts::<Flex>::build(&r, false, &Default::default()).unwrap();
-    let rope = parts.model.rope::<Flex>(&Default::default());
-    let v: Vec<i32> = ids.iter().map(|&i| i as i32).collect();
-    let t =
-        Tensor::<Flex, 2, Int>::from_data(TensorData::new(v, [1, ids.len()]), &Default::default());
-    parts
-        .model
-        .forward(&parts.params, &rope, t, &mut ForwardCtx::new(0, 0, false))
-        .into_data()
-        .into_vec()
-        .unwrap()
-}
-
-/// (positions whose argmax agrees, max |Δ| / max |reference|).
-fn compare(ours: &[f32], theirs: &[f32], vocab: usize) -> (usize, f32) {
-    assert_eq!(ours.len(), theirs.len());
-    let argmax = |r: &[f32]| (0..r.len()).max_by(|&i, &j| r[i].total_cmp(&r[j])).unwrap();
-    let agree = ours
-        .chunks(vocab)
-        .zip(theirs.chunks(vocab))
-        .filter(|(a, b)| argmax(a) == argmax(b))
-        .count();
-    let scale = ours.iter().fold(0f32, |m, v| m.max(v.abs()));
-    let diff = ours
-        .iter()
-        .zip(theirs)
-        .fold(0f32, |m, (a, b)| m.max((a - b).abs()));
-    (agree, diff / scale)
 }

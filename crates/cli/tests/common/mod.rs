@@ -1,5 +1,9 @@
 //! Helpers shared by the CLI tests: run the binary, make a scratch directory.
 
+#![allow(dead_code)]
+
+pub mod llama;
+
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;

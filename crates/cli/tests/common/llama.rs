@@ -1,0 +1,93 @@
+//! llama.cpp through llama-cpp-python, and Nibble's forward on a GGUF file's weights: what the
+//! export tests compare.
+
+use std::fs;
+use std::path::Path;
+use std::process::Command;
+
+use burn::backend::Flex;
+use burn::prelude::*;
+use burn::tensor::TensorData;
+use nibble_model::ForwardCtx;
+use nibble_train::sections::Recipe;
+use nibble_train::trainer::Parts;
+
+/// Whether llama-cpp-python is importable (required with `NIBBLE_PY_REFS=1`; else a `skipped:`
+/// line).
+pub fn llama_cpp_available() -> bool {
+    let ok = Command::new("python3")
+        .args(["-c", "import llama_cpp"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !ok && std::env::var("NIBBLE_PY_REFS").as_deref() == Ok("1") {
+        panic!("NIBBLE_PY_REFS=1 but llama_cpp (llama-cpp-python) is not importable");
+    }
+    if !ok {
+        println!("skipped: llama-cpp-python is not installed");
+    }
+    ok
+}
+
+/// llama.cpp's logits `[n, vocab]` on `ids`, and its greedy continuation of `prompt`.
+pub fn llama_cpp(gguf: &Path, ids: &[u32], prompt: Option<&str>, dir: &Path) -> (Vec<f32>, String) {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/py/llama_cpp_logits.py");
+    let out = dir.join("logits.f32");
+    let list: Vec<String> = ids.iter().map(|i| i.to_string()).collect();
+    let mut cmd = Command::new("python3");
+    cmd.arg(&script).arg(gguf).arg(list.join(",")).arg(&out);
+    if let Some(p) = prompt {
+        cmd.arg(p);
+    }
+    let run = cmd.output().expect("python3");
+    assert!(
+        run.status.success(),
+        "llama.cpp on {}: {}",
+        gguf.display(),
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let bytes = fs::read(&out).unwrap();
+    let v = bytes
+        .chunks_exact(4)
+        .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+        .collect();
+    (v, String::from_utf8_lossy(&run.stdout).into_owned())
+}
+
+/// Nibble's logits on `ids` with the weights of `gguf` (imported: dequantized to f32).
+pub fn nibble_logits(gguf: &Path, ids: &[u32], cache: &Path) -> Vec<f32> {
+    let text = format!(
+        "[init]\ngguf = {:?}\n[model]\nseq_len = {}\n[data]\nsource = \"sample\"\ntokenizer = \"model\"\ncache_dir = {:?}\n",
+        gguf.display().to_string(),
+        ids.len(),
+        cache.display().to_string()
+    );
+    let r: Recipe = toml::from_str(&text).unwrap();
+    let parts = Parts::<Flex>::build(&r, false, &Default::default()).unwrap();
+    let rope = parts.model.rope::<Flex>(&Default::default());
+    let v: Vec<i32> = ids.iter().map(|&i| i as i32).collect();
+    let t =
+        Tensor::<Flex, 2, Int>::from_data(TensorData::new(v, [1, ids.len()]), &Default::default());
+    parts
+        .model
+        .forward(&parts.params, &rope, t, &mut ForwardCtx::new(0, 0, false))
+        .into_data()
+        .into_vec()
+        .unwrap()
+}
+
+/// (positions whose argmax agrees, max |Δ| / max |reference|).
+pub fn compare(ours: &[f32], theirs: &[f32], vocab: usize) -> (usize, f32) {
+    assert_eq!(ours.len(), theirs.len());
+    let argmax = |r: &[f32]| (0..r.len()).max_by(|&i, &j| r[i].total_cmp(&r[j])).unwrap();
+    let agree = ours
+        .chunks(vocab)
+        .zip(theirs.chunks(vocab))
+        .filter(|(a, b)| argmax(a) == argmax(b))
+        .count();
+    let scale = ours.iter().fold(0f32, |m, v| m.max(v.abs()));
+    let diff = ours
+        .iter()
+        .zip(theirs)
+        .fold(0f32, |m, (a, b)| m.max((a - b).abs()));
+    (agree, diff / scale)
+}
