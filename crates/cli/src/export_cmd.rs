@@ -130,7 +130,7 @@ fn llama_model(
         .collect();
     let tokenizer = match origin {
         Some(o) => o.tokenizer.clone(),
-        None if recipe_bytes(parts) => Some(bytes_vocab()),
+        None if parts.data.tokenizer == TokenizerKind::Bytes => Some(bytes_vocab()),
         None => None,
     };
     Ok(LlamaModel {
@@ -139,10 +139,6 @@ fn llama_model(
         tokenizer,
         tokenizer_json: origin.and_then(|o| o.tokenizer_json.clone()),
     })
-}
-
-fn recipe_bytes(parts: &Parts<Flex>) -> bool {
-    parts.data.tokenizer == TokenizerKind::Bytes
 }
 
 /// The `bytes` tokenizer as a byte-level BPE vocabulary: token i is byte i in GPT-2's byte

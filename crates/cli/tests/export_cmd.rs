@@ -11,7 +11,7 @@ use nibble_modelfiles::llama::{import_gguf, import_hf_dir};
 use nibble_train::checkpoint::read_safetensors;
 
 mod common;
-use common::{nibble, scratch};
+use common::{export, nibble, scratch};
 
 const RECIPE: &str = r#"
 [run]
@@ -56,19 +56,7 @@ fn export_writes_what_was_trained() {
     let ck = d.join("runs/x/checkpoints/step-00000003");
     let saved = read_safetensors(&fs::read(ck.join("model.safetensors")).unwrap()).unwrap();
 
-    let (code, _, err) = nibble(
-        &[
-            "export",
-            "--checkpoint",
-            "runs/x",
-            "--format",
-            "hf-f32",
-            "--out",
-            "hf",
-        ],
-        &d,
-    );
-    assert_eq!(code, 0, "stderr {err}");
+    export(&d, "runs/x", "hf-f32", Path::new("hf"));
     let m = import_hf_dir(&d.join("hf")).unwrap();
     assert_eq!(m.config.num_layers, 1);
     assert_eq!(m.config.hidden_size, 128);
@@ -105,19 +93,7 @@ fn export_writes_what_was_trained() {
     }
 
     // GGUF: the same weights through Q8_0 (within its error), readable as a llama model.
-    let (code, _, err) = nibble(
-        &[
-            "export",
-            "--checkpoint",
-            "runs/x",
-            "--format",
-            "gguf-q8_0",
-            "--out",
-            "x.gguf",
-        ],
-        &d,
-    );
-    assert_eq!(code, 0, "stderr {err}");
+    export(&d, "runs/x", "gguf-q8_0", Path::new("x.gguf"));
     let g = import_gguf(&d.join("x.gguf")).unwrap();
     for (name, (shape, v)) in &m.tensors {
         let (gs, gv) = &g.tensors[name];
@@ -233,19 +209,7 @@ tensorboard = false
     fs::write(d.join("r.toml"), recipe).unwrap();
     let (code, out, err) = nibble(&["train", "--recipe", "r.toml"], &d);
     assert_eq!(code, 0, "stdout {out}\nstderr {err}");
-    let (code, _, err) = nibble(
-        &[
-            "export",
-            "--checkpoint",
-            "runs/s",
-            "--format",
-            "gguf-f32",
-            "--out",
-            "s.gguf",
-        ],
-        &d,
-    );
-    assert_eq!(code, 0, "stderr {err}");
+    export(&d, "runs/s", "gguf-f32", Path::new("s.gguf"));
     let (a, b) = (
         import_gguf(&original).unwrap(),
         import_gguf(&d.join("s.gguf")).unwrap(),

@@ -12,7 +12,7 @@ use nibble_train::checkpoint::read_safetensors;
 
 mod common;
 use common::llama::{compare, llama_cpp, llama_cpp_available, nibble_logits};
-use common::{nibble, scratch};
+use common::{export, nibble, scratch};
 
 const RECIPE: &str = r#"
 [run]
@@ -69,35 +69,11 @@ fn q4_0_grid_exports_the_trained_codes() {
     let ck = d.join("runs/g/checkpoints/step-00000002");
     let saved = read_safetensors(&fs::read(ck.join("model.safetensors")).unwrap()).unwrap();
     let file = d.join("g.gguf");
-    let (code, _, err) = nibble(
-        &[
-            "export",
-            "--checkpoint",
-            "runs/g",
-            "--format",
-            "gguf-q4_0",
-            "--out",
-            file.to_str().unwrap(),
-        ],
-        &d,
-    );
-    assert_eq!(code, 0, "stderr {err}");
+    export(&d, "runs/g", "gguf-q4_0", &file);
     let m = import_gguf(&file).unwrap();
     // The same run to another type: the effective weights, re-quantized by that format.
     let other = d.join("g-q8_0.gguf");
-    let (code, _, err) = nibble(
-        &[
-            "export",
-            "--checkpoint",
-            "runs/g",
-            "--format",
-            "gguf-q8_0",
-            "--out",
-            other.to_str().unwrap(),
-        ],
-        &d,
-    );
-    assert_eq!(code, 0, "stderr {err}");
+    export(&d, "runs/g", "gguf-q8_0", &other);
     let m8 = import_gguf(&other).unwrap();
     let (q4, q8) = (GgmlType::Q4_0, GgmlType::Q8_0);
     let (mut n, mut requant_values, mut requant_bits) = (0, 0, 0);

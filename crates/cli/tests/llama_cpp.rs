@@ -9,7 +9,7 @@ use std::path::Path;
 
 mod common;
 use common::llama::{compare, llama_cpp, llama_cpp_available, nibble_logits};
-use common::{nibble, scratch};
+use common::{export, nibble, scratch};
 
 const SMALL: &str = r#"
 [run]
@@ -53,19 +53,7 @@ fn llama_cpp_matches_nibble_on_every_gguf_format() {
     for f in ["f32", "f16", "q8_0", "q4_0", "mxfp4", "tq1_0", "tq2_0"] {
         let file = d.join(format!("m-{f}.gguf"));
         let fmt = format!("gguf-{f}");
-        let (code, _, err) = nibble(
-            &[
-                "export",
-                "--checkpoint",
-                "runs/m",
-                "--format",
-                &fmt,
-                "--out",
-                file.to_str().unwrap(),
-            ],
-            &d,
-        );
-        assert_eq!(code, 0, "{fmt}: {err}");
+        export(&d, "runs/m", &fmt, &file);
         let (theirs, _) = llama_cpp(&file, &ids, None, &d);
         let ours = nibble_logits(&file, &ids, &d.join("cache"));
         let (agree, rel) = compare(&ours, &theirs, 256);
@@ -115,19 +103,7 @@ fn llama_cpp_runs_the_round_tripped_reference_model() {
     for f in ["f16", "q8_0"] {
         let file = d.join(format!("s-{f}.gguf"));
         let fmt = format!("gguf-{f}");
-        let (code, _, err) = nibble(
-            &[
-                "export",
-                "--checkpoint",
-                "runs/s",
-                "--format",
-                &fmt,
-                "--out",
-                file.to_str().unwrap(),
-            ],
-            &d,
-        );
-        assert_eq!(code, 0, "{fmt}: {err}");
+        export(&d, "runs/s", &fmt, &file);
         let (theirs, cont) = llama_cpp(&file, &ids, Some("The capital of France is"), &d);
         let ours = nibble_logits(&file, &ids, &cache);
         let (agree, rel) = compare(&ours, &theirs, 49152);

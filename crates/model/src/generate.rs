@@ -10,13 +10,11 @@
 
 use burn::prelude::*;
 use burn::tensor::TensorData;
-use burn::tensor::activation::softmax;
-use burn::tensor::module::embedding;
 use nibble_formats::philox;
 use nibble_ops::{LpBackend, keys};
 
 use crate::ctx::ForwardCtx;
-use crate::layers::{Rope, rms_norm, swiglu};
+use crate::layers::Rope;
 use crate::llama::Llama;
 use crate::params::Params;
 
@@ -59,7 +57,7 @@ impl<B: Backend> KvCache<B> {
     }
 
     /// Appends `k`, `v` (`[b, kv, n, hd]`) to block `layer`; returns all of its keys and values.
-    fn append(
+    pub(crate) fn append(
         &mut self,
         layer: usize,
         k: Tensor<B, 4>,
@@ -75,45 +73,18 @@ impl<B: Backend> KvCache<B> {
         self.layers[layer] = Some(kv.clone());
         kv
     }
-}
 
-/// Softmax attention of `n` new queries `[b, h, n, hd]` at positions `start..start + n` over
-/// keys/values `[b, kv, start + n, hd]`: query i sees key positions `0..=start + i`. Query
-/// heads are grouped as in `layers::attention_probs` (head j reads kv head j / (h / kv)).
-fn cached_attention<B: Backend>(
-    q: Tensor<B, 4>,
-    k: Tensor<B, 4>,
-    v: Tensor<B, 4>,
-    start: usize,
-) -> Tensor<B, 4> {
-    let [b, h, n, hd] = q.dims();
-    let [_, kv, total, _] = k.dims();
-    let rep = h / kv;
-    let q = q.reshape([b, kv, rep * n, hd]);
-    let scores = q.matmul(k.swap_dims(2, 3)) * (1.0 / (hd as f64).sqrt());
-    let scores = if n > 1 {
-        // Only the new block needs a mask: every cached position precedes every new query.
-        let mut mask = vec![0f32; rep * n * total];
-        for r in 0..rep * n {
-            for j in (start + r % n + 1)..total {
-                mask[r * total + j] = f32::NEG_INFINITY;
-            }
-        }
-        let mask =
-            Tensor::<B, 2>::from_data(TensorData::new(mask, [rep * n, total]), &scores.device())
-                .reshape([1, 1, rep * n, total]);
-        scores + mask
-    } else {
-        scores
-    };
-    softmax(scores, 3).matmul(v).reshape([b, h, n, hd])
+    /// After a forward over `n` new positions.
+    pub(crate) fn advance(&mut self, n: usize) {
+        self.len += n;
+    }
 }
 
 impl Llama {
     /// Logits `[b, n, vocab]` for the new tokens `[b, n]` at positions
     /// `cache.len()..cache.len() + n`, attending over the cached keys and values, which it
-    /// extends. Same projections (`LpLinear::forward` under `ctx`), norms and SwiGLU as
-    /// [`Llama::forward`]; taps are not applied here. Positions beyond the RoPE table
+    /// extends: [`Llama::forward`]'s decoder (projections under `ctx`, taps included) with the
+    /// cache. Positions beyond the RoPE table
     /// (`arch.seq_len`) are an error and leave the cache unchanged.
     pub fn forward_cached<B: LpBackend>(
         &self,
@@ -123,7 +94,6 @@ impl Llama {
         cache: &mut KvCache<B>,
         ctx: &mut ForwardCtx<B>,
     ) -> Result<Tensor<B, 3>, String> {
-        let a = &self.arch;
         let [b, n] = tokens.dims();
         let start = cache.len();
         if n == 0 {
@@ -144,33 +114,7 @@ impl Llama {
                 k0.dims()[0]
             ));
         }
-        let hd = a.head_dim();
-        let mut h = embedding(p.get("model.embed_tokens.weight"), tokens);
-        for (layer, blk) in self.blocks().iter().enumerate() {
-            let w = |s: &str| p.get(&format!("{}.{s}", blk.prefix));
-            let x = rms_norm(h.clone(), w("input_layernorm.weight"), a.norm_eps);
-            let heads = |y: Tensor<B, 3>, m: usize| y.reshape([b, n, m, hd]);
-            let q = rope
-                .apply_at(heads(blk.q.forward(x.clone(), p, ctx), a.n_heads), start)
-                .swap_dims(1, 2);
-            let k = rope
-                .apply_at(heads(blk.k.forward(x.clone(), p, ctx), a.n_kv_heads), start)
-                .swap_dims(1, 2);
-            let v = heads(blk.v.forward(x, p, ctx), a.n_kv_heads).swap_dims(1, 2);
-            let (k, v) = cache.append(layer, k, v);
-            let y = cached_attention(q, k, v, start);
-            let attn = blk
-                .o
-                .forward(y.swap_dims(1, 2).reshape([b, n, a.d_model]), p, ctx);
-            h = h + attn;
-            let x = rms_norm(h.clone(), w("post_attention_layernorm.weight"), a.norm_eps);
-            let g = blk.gate.forward(x.clone(), p, ctx);
-            let u = blk.up.forward(x, p, ctx);
-            h = h + blk.down.forward(swiglu(g, u), p, ctx);
-        }
-        cache.len = start + n;
-        let h = rms_norm(h, p.get("model.norm.weight"), a.norm_eps);
-        Ok(self.lm_head().forward(h, p, ctx))
+        Ok(self.decode(p, rope, tokens, ctx, Some(cache)))
     }
 }
 

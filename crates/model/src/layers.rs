@@ -49,21 +49,13 @@ impl<B: Backend> Rope<B> {
     }
 
     /// Rotate `x`: `[batch, seq, heads, head_dim]` (the contiguous layout of a projection's
-    /// output; seq ≤ the table length): `x·cos + rotate_half(x)·sin`.
+    /// output; seq ≤ the table length): `x·cos + rotate_half(x)·sin` at positions `0..seq`.
     pub fn apply(&self, x: Tensor<B, 4>) -> Tensor<B, 4> {
-        let [b, t, h, hd] = x.dims();
-        let cos = self.cos.clone().narrow(0, 0, t).reshape([1, t, 1, hd]);
-        let sin = self.sin.clone().narrow(0, 0, t).reshape([1, t, 1, hd]);
-        let rotated = x
-            .clone()
-            .reshape([b * t * h, hd])
-            .matmul(self.rot.clone())
-            .reshape([b, t, h, hd]);
-        x * cos + rotated * sin
+        self.apply_at(x, 0)
     }
 
     /// Rotate `x`: `[batch, n, heads, head_dim]` holding positions `start..start + n` (a
-    /// KV-cached forward's new tokens); `apply_at(x, 0)` is `apply(x)`. Panics when
+    /// KV-cached forward's new tokens). Panics when
     /// `start + n` exceeds the table length: callers check positions first.
     pub fn apply_at(&self, x: Tensor<B, 4>, start: usize) -> Tensor<B, 4> {
         let [b, t, h, hd] = x.dims();
@@ -101,38 +93,48 @@ pub fn causal_attention<B: Backend>(
     k: Tensor<B, 4>,
     v: Tensor<B, 4>,
 ) -> Tensor<B, 4> {
-    attend(attention_probs(q, k), v)
+    attend(attention_probs(q, k, 0), v)
 }
 
-/// Causal attention probabilities `[b, h, t, t]` (row i: query position i over key positions).
+/// Causal attention probabilities `[b, h, n, total]` of `n` queries at positions
+/// `start..start + n` over keys at positions `0..total` (`total = start + n`; `start > 0` when
+/// earlier keys come from a KV cache): query i sees keys `0..=start + i`.
 ///
-/// The n_rep = h / kv query heads of a group are folded into rows (`[b, kv, n_rep·t, hd]`), so
+/// The n_rep = h / kv query heads of a group are folded into rows (`[b, kv, n_rep·n, hd]`), so
 /// keys and values are used as they are instead of being repeated.
-pub fn attention_probs<B: Backend>(q: Tensor<B, 4>, k: Tensor<B, 4>) -> Tensor<B, 4> {
-    let [b, h, t, hd] = q.dims();
-    let kv = k.dims()[1];
+pub fn attention_probs<B: Backend>(q: Tensor<B, 4>, k: Tensor<B, 4>, start: usize) -> Tensor<B, 4> {
+    let [b, h, n, hd] = q.dims();
+    let [_, kv, total, _] = k.dims();
     let rep = h / kv;
-    let q = q.reshape([b, kv, rep * t, hd]);
+    let q = q.reshape([b, kv, rep * n, hd]);
     let scores = q.matmul(k.swap_dims(2, 3)) * (1.0 / (hd as f64).sqrt());
-    let mut mask = vec![0f32; rep * t * t];
-    for r in 0..rep * t {
-        for j in (r % t + 1)..t {
-            mask[r * t + j] = f32::NEG_INFINITY;
+    // One new query at the end sees every key: nothing to mask.
+    let scores = if start + 1 == total && n == 1 {
+        scores
+    } else {
+        let mut mask = vec![0f32; rep * n * total];
+        for r in 0..rep * n {
+            for j in (start + r % n + 1)..total {
+                mask[r * total + j] = f32::NEG_INFINITY;
+            }
         }
-    }
-    let mask = Tensor::<B, 2>::from_data(TensorData::new(mask, [rep * t, t]), &scores.device())
-        .reshape([1, 1, rep * t, t]);
-    softmax(scores + mask, 3).reshape([b, h, t, t])
+        let mask =
+            Tensor::<B, 2>::from_data(TensorData::new(mask, [rep * n, total]), &scores.device())
+                .reshape([1, 1, rep * n, total]);
+        scores + mask
+    };
+    softmax(scores, 3).reshape([b, h, n, total])
 }
 
-/// Per-head context `[b, h, t, hd]` from probabilities `[b, h, t, t]` and values `[b, kv, t, hd]`.
+/// Per-head context `[b, h, n, hd]` from probabilities `[b, h, n, total]` and values
+/// `[b, kv, total, hd]`.
 pub fn attend<B: Backend>(p: Tensor<B, 4>, v: Tensor<B, 4>) -> Tensor<B, 4> {
-    let [b, h, t, _] = p.dims();
+    let [b, h, n, total] = p.dims();
     let [_, kv, _, hd] = v.dims();
     let rep = h / kv;
-    p.reshape([b, kv, rep * t, t])
+    p.reshape([b, kv, rep * n, total])
         .matmul(v)
-        .reshape([b, h, t, hd])
+        .reshape([b, h, n, hd])
 }
 
 /// SwiGLU: `silu(gate) ⊙ up` (the down projection is applied by the caller).

@@ -6,11 +6,13 @@ use burn::tensor::activation::log_softmax;
 use burn::tensor::module::embedding;
 use nibble_ops::LpBackend;
 
+use nibble_config::KeyError;
 use nibble_techniques::{AnyTechnique, SlotKind, SlotSpec};
 
 use crate::config::Arch;
 use crate::ctx::ForwardCtx;
-use crate::layers::{Rope, attend, attention_probs, causal_attention, rms_norm, swiglu};
+use crate::generate::KvCache;
+use crate::layers::{Rope, attend, attention_probs, rms_norm, swiglu};
 use crate::lp_linear::LpLinear;
 use crate::params::{Params, layout};
 use crate::policy::PrecisionPolicy;
@@ -18,15 +20,15 @@ use crate::taps::{TapKind, TapPoint};
 
 /// The projections of one block, with their schemes resolved from the policy.
 #[derive(Debug, Clone)]
-pub(crate) struct BlockLinears {
-    pub(crate) prefix: String,
-    pub(crate) q: LpLinear,
-    pub(crate) k: LpLinear,
-    pub(crate) v: LpLinear,
-    pub(crate) o: LpLinear,
-    pub(crate) gate: LpLinear,
-    pub(crate) up: LpLinear,
-    pub(crate) down: LpLinear,
+struct BlockLinears {
+    prefix: String,
+    q: LpLinear,
+    k: LpLinear,
+    v: LpLinear,
+    o: LpLinear,
+    gate: LpLinear,
+    up: LpLinear,
+    down: LpLinear,
 }
 
 /// Architecture + precision policy; parameters are passed to `forward` explicitly.
@@ -46,12 +48,12 @@ impl Llama {
     }
 
     /// The model with `techniques(module)` on each linear layer (before its scheme's own);
-    /// an error names the first layer whose shape a technique does not fit.
+    /// an error names the technique's recipe section and the first layer it does not fit.
     pub fn with_techniques(
         arch: Arch,
         policy: PrecisionPolicy,
         techniques: impl Fn(&str) -> Vec<AnyTechnique>,
-    ) -> Result<Self, String> {
+    ) -> Result<Self, KeyError> {
         let index = std::cell::Cell::new(0u64);
         let lin = |name: String| {
             index.set(index.get() + 1);
@@ -98,30 +100,14 @@ impl Llama {
         v
     }
 
-    /// The blocks' projections, in model order (the cached forward in `generate` reads them).
-    pub(crate) fn blocks(&self) -> &[BlockLinears] {
-        &self.blocks
-    }
-
-    /// The output projection.
-    pub(crate) fn lm_head(&self) -> &LpLinear {
-        &self.lm_head
-    }
-
-    /// Shape of a weight parameter of this architecture.
-    fn weight_shape(&self, name: &str) -> [usize; 2] {
-        layout(&self.arch)
-            .into_iter()
-            .find(|(n, _)| n == name)
-            .map(|(_, s)| s)
-            .unwrap_or_else(|| panic!("no weight `{name}`"))
-    }
-
-    /// Every technique tensor of the model: (name, spec).
-    pub fn slot_layout(&self) -> Result<Vec<(String, SlotSpec)>, String> {
+    /// Every technique tensor of the model: (name, spec). An error names the recipe section of
+    /// the technique that does not fit its layer.
+    pub fn slot_layout(&self) -> Result<Vec<(String, SlotSpec)>, KeyError> {
+        let shapes: std::collections::BTreeMap<String, [usize; 2]> =
+            layout(&self.arch).into_iter().collect();
         let mut v = Vec::new();
         for l in self.linears() {
-            v.extend(l.slot_layout(self.weight_shape(&l.weight))?);
+            v.extend(l.slot_layout(shapes[&l.weight])?);
         }
         Ok(v)
     }
@@ -257,13 +243,29 @@ impl Llama {
         tokens: Tensor<B, 2, Int>,
         ctx: &mut ForwardCtx<B>,
     ) -> Tensor<B, 3> {
+        self.decode(p, rope, tokens, ctx, None)
+    }
+
+    /// The decoder on `tokens` at positions `start..start + n`, `start` being the cache's length
+    /// (0 without one): with a cache, each block's keys and values are appended to it and the
+    /// queries attend over everything cached ([`Llama::forward_cached`]).
+    pub(crate) fn decode<B: LpBackend>(
+        &self,
+        p: &Params<B>,
+        rope: &Rope<B>,
+        tokens: Tensor<B, 2, Int>,
+        ctx: &mut ForwardCtx<B>,
+        mut cache: Option<&mut KvCache<B>>,
+    ) -> Tensor<B, 3> {
         let a = &self.arch;
+        let start = cache.as_ref().map_or(0, |c| c.len());
+        let n = tokens.dims()[1];
         let emb = p.get("model.embed_tokens.weight");
         let mut h = embedding(emb, tokens);
         for (layer, blk) in self.blocks.iter().enumerate() {
             let w = |s: &str| p.get(&format!("{}.{s}", blk.prefix));
             let x = rms_norm(h.clone(), w("input_layernorm.weight"), a.norm_eps);
-            let attn = self.attention(layer, blk, p, rope, x, ctx);
+            let attn = self.attention(layer, blk, p, rope, x, ctx, start, cache.as_deref_mut());
             let attn = tap3(ctx, TapPoint::new(layer, TapKind::AttnOut), attn);
             h = h + attn;
             let x = rms_norm(h.clone(), w("post_attention_layernorm.weight"), a.norm_eps);
@@ -272,10 +274,14 @@ impl Llama {
             h = h + blk.down.forward(swiglu(g, u), p, ctx);
             h = tap3(ctx, TapPoint::new(layer, TapKind::BlockOut), h);
         }
+        if let Some(c) = cache {
+            c.advance(n);
+        }
         let h = rms_norm(h, p.get("model.norm.weight"), a.norm_eps);
         self.lm_head.forward(h, p, ctx)
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn attention<B: LpBackend>(
         &self,
         layer: usize,
@@ -284,6 +290,8 @@ impl Llama {
         rope: &Rope<B>,
         x: Tensor<B, 3>,
         ctx: &mut ForwardCtx<B>,
+        start: usize,
+        cache: Option<&mut KvCache<B>>,
     ) -> Tensor<B, 3> {
         let a = &self.arch;
         let [b, t, d] = x.dims();
@@ -291,23 +299,21 @@ impl Llama {
         // Projections are [b, t, n·hd]; RoPE works on that layout, attention on [b, n, t, hd].
         let heads = |y: Tensor<B, 3>, n: usize| y.reshape([b, t, n, hd]);
         let q = rope
-            .apply(heads(blk.q.forward(x.clone(), p, ctx), a.n_heads))
+            .apply_at(heads(blk.q.forward(x.clone(), p, ctx), a.n_heads), start)
             .swap_dims(1, 2);
         let k = rope
-            .apply(heads(blk.k.forward(x.clone(), p, ctx), a.n_kv_heads))
+            .apply_at(heads(blk.k.forward(x.clone(), p, ctx), a.n_kv_heads), start)
             .swap_dims(1, 2);
         let v = heads(blk.v.forward(x, p, ctx), a.n_kv_heads).swap_dims(1, 2);
-        let probs = TapPoint::new(layer, TapKind::AttnProbs);
-        let y = if ctx.taps.wants(probs) {
-            let pr = attention_probs(q, k.clone());
-            let pr = ctx.taps.tap(probs, pr);
-            attend(pr, v)
-        } else {
-            causal_attention(q, k, v)
+        let (k, v) = match cache {
+            Some(c) => c.append(layer, k, v),
+            None => (k, v),
         };
+        let probs = TapPoint::new(layer, TapKind::AttnProbs);
+        let pr = ctx.taps.tap_if(probs, attention_probs(q, k, start));
         let y = ctx
             .taps
-            .tap_if(TapPoint::new(layer, TapKind::HeadContext), y);
+            .tap_if(TapPoint::new(layer, TapKind::HeadContext), attend(pr, v));
         blk.o.forward(y.swap_dims(1, 2).reshape([b, t, d]), p, ctx)
     }
 }

@@ -6,6 +6,7 @@
 use std::sync::{Arc, Mutex};
 
 use burn::prelude::*;
+use nibble_config::KeyError;
 use nibble_ops::{DelayedState, LayerCall, LinearScheme, LpBackend, keys, lp_linear};
 use nibble_techniques::{AnyTechnique, DelayedScalingState, LayerSlots, LayerSlotsMut, Technique};
 
@@ -144,12 +145,12 @@ impl LpLinear {
     pub fn slot_layout(
         &self,
         shape: [usize; 2],
-    ) -> Result<Vec<(String, nibble_techniques::SlotSpec)>, String> {
+    ) -> Result<Vec<(String, nibble_techniques::SlotSpec)>, KeyError> {
         let mut v = Vec::new();
         for t in &self.techniques {
-            let specs = t
-                .slots(shape)
-                .map_err(|m| format!("{}: {}: {m}", self.name, t.name()))?;
+            let specs = t.slots(shape).map_err(|m| {
+                KeyError::new(t.section(), format!("{}: {}: {m}", self.name, t.name()))
+            })?;
             v.extend(
                 specs
                     .into_iter()

@@ -33,6 +33,15 @@ macro_rules! each {
 }
 
 impl AnyTechnique {
+    /// The recipe section that attaches this technique (errors about it point there).
+    pub fn section(&self) -> &'static str {
+        match self {
+            AnyTechnique::NmSte(_) => "sparsity",
+            AnyTechnique::Lsq(_) | AnyTechnique::GgmlGrid(_) => "qat",
+            AnyTechnique::DelayedScaling(_) => "precision",
+        }
+    }
+
     /// The GEMM state this technique contributes to the layer's call (delayed scaling only).
     pub fn gemm_state<B: LpBackend>(
         &self,

@@ -29,3 +29,20 @@ pub fn scratch(name: &str) -> PathBuf {
     fs::create_dir_all(&d).unwrap();
     d
 }
+
+/// `nibble export --checkpoint <run> --format <format> --out <out>` in `cwd`, which must succeed.
+pub fn export(cwd: &Path, run: &str, format: &str, out: &Path) {
+    let (code, _, err) = nibble(
+        &[
+            "export",
+            "--checkpoint",
+            run,
+            "--format",
+            format,
+            "--out",
+            out.to_str().expect("utf-8 path"),
+        ],
+        cwd,
+    );
+    assert_eq!(code, 0, "export {run} as {format}: {err}");
+}

@@ -1,51 +1,26 @@
-use std::collections::BTreeMap;
+use std::path::Path;
 
 use burn::prelude::*;
 use burn::tensor::TensorData;
-use safetensors::{Dtype, SafeTensors, tensor::TensorView};
+use nibble_modelfiles::HfDtype;
 
 /// Host tensors by name: (shape, row-major f32 values).
-pub type HostTensors = BTreeMap<String, (Vec<usize>, Vec<f32>)>;
+pub use nibble_modelfiles::HostTensors;
 
-/// Serialize f32 tensors (name → (shape, values)) to safetensors bytes.
+/// Serialize f32 tensors to safetensors bytes (nibble-modelfiles' writer, f32).
 pub fn write_safetensors(tensors: &HostTensors) -> Result<Vec<u8>, String> {
-    let bytes: Vec<(String, Vec<usize>, Vec<u8>)> = tensors
-        .iter()
-        .map(|(n, (shape, v))| {
-            (
-                n.clone(),
-                shape.clone(),
-                v.iter().flat_map(|x| x.to_le_bytes()).collect(),
-            )
-        })
-        .collect();
-    let views = bytes
-        .iter()
-        .map(|(n, shape, b)| TensorView::new(Dtype::F32, shape.clone(), b).map(|v| (n.clone(), v)))
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| e.to_string())?;
-    safetensors::serialize(views, None).map_err(|e| e.to_string())
+    nibble_modelfiles::llama::write_safetensors(tensors, HfDtype::F32).map_err(|e| e.to_string())
 }
 
-/// Parse safetensors bytes holding f32 tensors.
+/// Parse safetensors bytes (f32; bf16/f16 are widened) into host tensors.
 pub fn read_safetensors(bytes: &[u8]) -> Result<HostTensors, String> {
-    let st = SafeTensors::deserialize(bytes).map_err(|e| e.to_string())?;
-    let mut out = BTreeMap::new();
-    for (name, view) in st.tensors() {
-        if view.dtype() != Dtype::F32 {
-            return Err(format!(
-                "tensor `{name}`: expected F32, found {:?}",
-                view.dtype()
-            ));
-        }
-        let v = view
-            .data()
-            .chunks_exact(4)
-            .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-            .collect();
-        out.insert(name, (view.shape().to_vec(), v));
-    }
-    Ok(out)
+    let named =
+        nibble_modelfiles::llama::read_safetensors(bytes, Path::new("checkpoint"), &|_| true)
+            .map_err(|e| e.to_string())?;
+    Ok(named
+        .into_iter()
+        .map(|(n, shape, v)| (n, (shape, v)))
+        .collect())
 }
 
 /// Host copy of a tensor as f32.

@@ -11,7 +11,7 @@ use burn::tensor::TensorData;
 use nibble_data::{BpeSpec, BpeTokenizer, PreTokenizer, TokenType, Tokenizer};
 use nibble_model::{Arch, LpBackend, ModelConfig, Params};
 use nibble_modelfiles::llama::{
-    LlamaConfig, LlamaModel, TokenizerParts, import_gguf, import_hf_dir,
+    HostTensors, LlamaConfig, LlamaModel, TokenizerParts, import_gguf, import_hf_dir,
 };
 use sha2::{Digest, Sha256};
 
@@ -20,13 +20,10 @@ use crate::checkpoint;
 use crate::recipe::{KeyError, load_recipe};
 use crate::sections::{InitSource, Recipe};
 
-/// Host weights by HF name: (shape, values).
-pub type HostWeights = BTreeMap<String, (Vec<usize>, Vec<f32>)>;
-
 /// What `[init]` brings.
 pub struct Initial {
     pub arch: Arch,
-    pub weights: HostWeights,
+    pub weights: HostTensors,
     pub tokenizer: Arc<dyn Tokenizer>,
     /// What an export needs to hand the model back to its ecosystem: the original context
     /// length, special ids and tokenizer files.

@@ -15,7 +15,7 @@ mod summary;
 
 pub use error::TrainError;
 pub use eval::{EvalResult, evaluate};
-pub use initial::{HostWeights, Initial, Origin};
+pub use initial::{Initial, Origin};
 pub use parts::Parts;
 pub use run::{TrainOptions, TrainSummary, train};
 pub use step::{StepSetup, StepStats, train_step};

@@ -63,15 +63,7 @@ impl<B: LpBackend> Parts<B> {
             .map_err(|e| e.within("precision"))?;
         let (sparsity, qat) = (&recipe.sparsity, &recipe.qat);
         let model =
-            Llama::with_techniques(arch.clone(), policy, |m| techniques_for(sparsity, qat, m))
-                .map_err(|m| {
-                    let section = if m.contains("nm_ste") {
-                        "sparsity"
-                    } else {
-                        "qat"
-                    };
-                    KeyError::new(section, m)
-                })?;
+            Llama::with_techniques(arch.clone(), policy, |m| techniques_for(sparsity, qat, m))?;
         model
             .check_shapes(run.batch_size * arch.seq_len)
             .map_err(|m| KeyError::new("precision", m))?;
