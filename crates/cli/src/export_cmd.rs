@@ -1,27 +1,28 @@
-//! `nibble export`: a checkpoint's model as files serving engines load: GGUF (llama.cpp) or a
-//! Hugging Face directory (transformers, vLLM). The weights written are those the model computes
+//! `nibble export`: a checkpoint's model as files serving engines load: GGUF (llama.cpp), a
+//! Hugging Face directory (transformers, vLLM) or a compressed-tensors one (vLLM, transformers). The weights written are those the model computes
 //! with: each projection through its techniques (an N:M mask applied, an LSQ weight on its
-//! grid), so what was trained is what is served. A projection trained on a GGUF grid
-//! (`[qat] method = "ggml"`) exported to that same type is the exception: its master weight is
-//! written, which the format's quantizer (the grid's own function) encodes to exactly the trained
-//! codes and scales; writing the fake-quantized weight would re-quantize it lossily. The tokenizer is the `[init]` model's, or the
-//! `bytes` tokenizer written as a byte-level vocabulary without merges.
+//! grid), so what was trained is what is served. A projection trained on a serving grid
+//! (`[qat] method = "ggml"` or `"ct"`) exported to that same grid is the exception: its master
+//! weight is written, which the format's quantizer (the grid's own function) encodes to exactly
+//! the trained codes and scales; writing the fake-quantized weight would re-quantize it lossily. The tokenizer is the `[init]` model's, the
+//! `bytes` tokenizer written as a byte-level vocabulary without merges, or GPT-2's vocabulary
+//! and merges.
 
 use std::path::Path;
 
 use burn::backend::Flex;
-use nibble_data::{TokenizerKind, byte_to_unicode};
-use nibble_modelfiles::GgmlType;
+use nibble_data::{Gpt2Tokenizer, TokenizerKind, byte_to_unicode};
+use nibble_model::techniques::{CtScheme, QatMethod, ServingGrid};
 use nibble_modelfiles::llama::{
-    GgufWeightType, HfDtype, HostTensors, LlamaConfig, LlamaModel, TokenizerParts, export_gguf,
-    export_hf_dir,
+    GgufWeightType, HfDtype, HostTensors, LlamaConfig, LlamaModel, TokenizerParts, export_ct_dir,
+    export_gguf, export_hf_dir,
 };
 use nibble_train::trainer::Parts;
 
 use crate::run_path::{load_checkpoint, run_parts, run_recipe};
 
 /// The formats `--format` accepts.
-pub const FORMATS: [&str; 9] = [
+pub const FORMATS: [&str; 14] = [
     "gguf-f32",
     "gguf-f16",
     "gguf-q8_0",
@@ -31,11 +32,18 @@ pub const FORMATS: [&str; 9] = [
     "gguf-tq2_0",
     "hf",
     "hf-f32",
+    "ct-w4a16",
+    "ct-w4a16-asym",
+    "ct-fp8",
+    "ct-nvfp4",
+    "ct-mxfp4",
 ];
 
 enum Target {
     Gguf(GgufWeightType),
     Hf(HfDtype),
+    /// A compressed-tensors scheme of a W4A16 group (see [`ct_group`]).
+    Ct(fn(usize) -> CtScheme),
 }
 
 fn target(format: &str) -> Option<Target> {
@@ -49,6 +57,17 @@ fn target(format: &str) -> Option<Target> {
         "gguf-tq2_0" => Target::Gguf(GgufWeightType::Tq2_0),
         "hf" => Target::Hf(HfDtype::Bf16),
         "hf-f32" => Target::Hf(HfDtype::F32),
+        "ct-w4a16" => Target::Ct(|group| CtScheme::W4a16 {
+            group,
+            symmetric: true,
+        }),
+        "ct-w4a16-asym" => Target::Ct(|group| CtScheme::W4a16 {
+            group,
+            symmetric: false,
+        }),
+        "ct-fp8" => Target::Ct(|_| CtScheme::Fp8),
+        "ct-nvfp4" => Target::Ct(|_| CtScheme::Nvfp4),
+        "ct-mxfp4" => Target::Ct(|_| CtScheme::Mxfp4),
         _ => return None,
     })
 }
@@ -65,16 +84,25 @@ pub fn run(checkpoint: &Path, format: &str, out: &Path) -> Result<(), (u8, Strin
     let dev = Default::default();
     let mut parts = run_parts::<Flex>(&recipe, &dev)?;
     let state = load_checkpoint(&ck, &mut parts, &dev)?;
-    let grid = match target {
-        Target::Gguf(t) => Some(t.ggml_type()),
+    let grid = match &target {
+        Target::Gguf(t) => Some(ServingGrid::Ggml(t.ggml_type())),
         Target::Hf(_) => None,
+        Target::Ct(scheme) => Some(ServingGrid::Ct(scheme(ct_group(&recipe, &parts)))),
     };
     let model = llama_model(&parts, state.step, grid).map_err(|m| (2, m))?;
     let t0 = std::time::Instant::now();
-    let written = match target {
-        Target::Gguf(t) => export_gguf(&model, t, out),
-        Target::Hf(d) => export_hf_dir(&model, d, out),
+    let written = match (target, grid) {
+        (Target::Gguf(t), _) => export_gguf(&model, t, out),
+        (Target::Hf(d), _) => export_hf_dir(&model, d, out),
+        (Target::Ct(_), Some(ServingGrid::Ct(scheme))) => export_ct_dir(&model, scheme, out),
+        (Target::Ct(_), _) => unreachable!("a ct target has a ct grid"),
     };
+    if let Some(exact) = recipe.qat.lossless_format().filter(|f| f != format) {
+        eprintln!(
+            "note: this run trained its projections on the {exact} grid; --format {format} \
+             re-quantizes them (--format {exact} writes the trained codes and scales)"
+        );
+    }
     written.map_err(|e| (2, format!("--format {format}: {e}")))?;
     println!(
         "{} (step {}) -> {} ({format}, {:.2} s)",
@@ -86,12 +114,28 @@ pub fn run(checkpoint: &Path, format: &str, out: &Path) -> Result<(), (u8, Strin
     Ok(())
 }
 
+/// The W4A16 group of a compressed-tensors export: the run's `[qat] group_size` when it trained
+/// on a compressed-tensors grid, else the largest of vLLM's Marlin groups (128, 64, 32) that
+/// divides every projection's input dimension (SmolLM2's 576 takes 64), else 128 (refused
+/// then, naming the tensor).
+fn ct_group(recipe: &nibble_train::sections::Recipe, parts: &Parts<Flex>) -> usize {
+    if recipe.qat.method == QatMethod::Ct {
+        return recipe.qat.group_size;
+    }
+    let a = &parts.arch;
+    let dims = [a.d_model, a.d_ff, a.n_heads * a.head_dim()];
+    [128, 64, 32]
+        .into_iter()
+        .find(|g| dims.iter().all(|d| d % g == 0))
+        .unwrap_or(128)
+}
+
 /// The checkpoint's model as host tensors with HF names, its config and tokenizer; `grid`: the
-/// GGUF type written (see `Llama::export_weights`).
+/// serving grid written (see `Llama::export_weights`).
 fn llama_model(
     parts: &Parts<Flex>,
     step: u64,
-    grid: Option<GgmlType>,
+    grid: Option<ServingGrid>,
 ) -> Result<LlamaModel, String> {
     let a = &parts.arch;
     let origin = parts.origin.as_ref();
@@ -131,6 +175,7 @@ fn llama_model(
     let tokenizer = match origin {
         Some(o) => o.tokenizer.clone(),
         None if parts.data.tokenizer == TokenizerKind::Bytes => Some(bytes_vocab()),
+        None if parts.data.tokenizer == TokenizerKind::Gpt2 => Some(gpt2_vocab()?),
         None => None,
     };
     Ok(LlamaModel {
@@ -138,6 +183,31 @@ fn llama_model(
         tensors,
         tokenizer,
         tokenizer_json: origin.and_then(|o| o.tokenizer_json.clone()),
+    })
+}
+
+/// GPT-2's BPE (`gpt2` tokenizer) as its byte-level vocabulary and merges, `<|endoftext|>` as BOS
+/// and EOS (as GPT-2's own files have it), no BOS added: llama.cpp and transformers tokenize as
+/// training did.
+fn gpt2_vocab() -> Result<TokenizerParts, String> {
+    let v = Gpt2Tokenizer::new()
+        .and_then(|t| t.vocabulary())
+        .map_err(|e| e.to_string())?;
+    let mut token_types = vec![1; v.tokens.len()];
+    token_types[v.endoftext as usize] = 3;
+    Ok(TokenizerParts {
+        model: "gpt2".into(),
+        pre: Some("gpt-2".into()),
+        tokens: v.tokens,
+        merges: v.merges,
+        token_types,
+        bos: Some(v.endoftext),
+        eos: Some(v.endoftext),
+        unk: None,
+        pad: None,
+        add_bos: false,
+        add_eos: false,
+        chat_template: None,
     })
 }
 

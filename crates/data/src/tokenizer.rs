@@ -87,7 +87,12 @@ pub struct Gpt2Tokenizer {
 }
 
 impl Gpt2Tokenizer {
-    const VOCAB: usize = 50257;
+    pub(crate) const VOCAB: usize = 50257;
+
+    /// The bytes of token `id`.
+    pub fn token_bytes(&self, id: u32) -> Result<Vec<u8>, String> {
+        self.bpe.decode_bytes(&[id]).map_err(|e| e.to_string())
+    }
 
     pub fn new() -> Result<Self, DataError> {
         let bpe = tiktoken_rs::r50k_base().map_err(|e| DataError::Tokenizer {

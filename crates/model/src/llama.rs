@@ -146,16 +146,16 @@ impl Llama {
         self.export_weights(p, step, None)
     }
 
-    /// The weights an export to ggml type `target` writes: [`Llama::effective_weights`], except
-    /// that a projection trained on exactly that grid (its last value-changing technique a
-    /// [`nibble_techniques::GgmlGrid`] of `target`) gives the weight its grid quantizes (see
+    /// The weights an export to serving grid `target` writes: [`Llama::effective_weights`],
+    /// except that a projection trained on exactly that grid (a GGUF or compressed-tensors grid
+    /// technique of `target`) gives the weight its grid quantizes (see
     /// [`LpLinear::export_weight`]): the exporter then writes the trained codes and scales
     /// instead of re-quantizing the dequantized grid. `None` (HF, F32/F16): effective weights.
     pub fn export_weights<B: LpBackend>(
         &self,
         p: &Params<B>,
         step: u64,
-        target: Option<nibble_techniques::GgmlType>,
+        target: Option<nibble_techniques::ServingGrid>,
     ) -> Result<std::collections::BTreeMap<String, Tensor<B, 2>>, String> {
         let at = nibble_techniques::StepInfo { step, train: false };
         let mut out: std::collections::BTreeMap<String, Tensor<B, 2>> = layout(&self.arch)

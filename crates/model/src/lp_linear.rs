@@ -88,25 +88,25 @@ impl LpLinear {
             .fold(p.get(&self.weight), |w, t| t.apply(w, &slots, at))
     }
 
-    /// The weight an export to ggml type `target` should write for this layer: when the last
-    /// technique that changes the weight's value is a [`nibble_techniques::GgmlGrid`] of
-    /// `target`, the weight that grid receives (the master weight, or what the techniques before
+    /// The weight an export to the serving grid `target` should write for this layer: when the
+    /// last technique that changes the weight's value trains on exactly that grid
+    /// ([`AnyTechnique::exports_exactly_to`]), the weight that grid receives (the master weight, or what the techniques before
     /// it leave), so the exporter's quantizer (the grid's own function) writes exactly the
     /// trained codes and scales; otherwise the effective weight (re-quantized by the format).
-    /// Exporting the effective weight of a grid layer would be lossy: ggml's quantizers are not
-    /// idempotent on their own dequantized values.
+    /// Exporting the effective weight of a grid layer would be lossy: ggml's quantizers (and
+    /// recomputed scales in general) are not idempotent on their own dequantized values.
     pub fn export_weight<B: LpBackend>(
         &self,
         p: &Params<B>,
         at: nibble_techniques::StepInfo,
-        target: Option<nibble_techniques::GgmlType>,
+        target: Option<nibble_techniques::ServingGrid>,
     ) -> Tensor<B, 2> {
         let last = self
             .techniques
             .iter()
             .rposition(|t| !matches!(t, AnyTechnique::DelayedScaling(_)));
         let upto = match (last.map(|i| &self.techniques[i]), target) {
-            (Some(AnyTechnique::GgmlGrid(g)), Some(ty)) if g.ty == ty => last.unwrap_or(0),
+            (Some(t), Some(target)) if t.exports_exactly_to(target) => last.unwrap_or(0),
             _ => self.techniques.len(),
         };
         let slots = self.slots(p);

@@ -8,7 +8,7 @@ mod common;
 use burn::backend::Flex;
 use burn::prelude::*;
 use burn::tensor::TensorData;
-use nibble_model::techniques::{AnyTechnique, GgmlGrid, GgmlType, NmSte};
+use nibble_model::techniques::{AnyTechnique, GgmlGrid, GgmlType, NmSte, ServingGrid};
 use nibble_model::{Llama, PrecisionConfig};
 use nibble_modelfiles::quants::{dequantize, quantize};
 
@@ -57,9 +57,13 @@ fn grid_layers_export_what_their_grid_quantizes() {
         Tensor::from_data(TensorData::new(w.clone(), cols), &dev),
     );
 
-    let exported = model.export_weights(&p, 0, Some(q4)).unwrap();
+    let exported = model
+        .export_weights(&p, 0, Some(ServingGrid::Ggml(q4)))
+        .unwrap();
     let effective = model.effective_weights(&p, 0).unwrap();
-    let other = model.export_weights(&p, 0, Some(GgmlType::Q8_0)).unwrap();
+    let other = model
+        .export_weights(&p, 0, Some(ServingGrid::Ggml(GgmlType::Q8_0)))
+        .unwrap();
     let mut n = 0;
     for (name, t) in &exported {
         let Some(module) = name.strip_suffix(".weight") else {
@@ -95,4 +99,65 @@ fn grid_layers_export_what_their_grid_quantizes() {
         from_master, from_effective,
         "re-quantizing the grid loses d = −0"
     );
+}
+
+#[test]
+fn serving_grids_match_only_their_own_export() {
+    use nibble_model::techniques::{CtGrid, CtScheme};
+    let arch = common::tiny_arch();
+    let policy = PrecisionConfig::default().policy().unwrap();
+    let w4 = CtScheme::W4a16 {
+        group: 32,
+        symmetric: true,
+    };
+    let model = Llama::with_techniques(arch, policy, |m| {
+        if m.contains(".mlp.") {
+            vec![AnyTechnique::GgmlGrid(GgmlGrid {
+                ty: GgmlType::MXFP4,
+            })]
+        } else if m.contains(".self_attn.") {
+            vec![AnyTechnique::CtGrid(CtGrid { scheme: w4 })]
+        } else {
+            Vec::new()
+        }
+    })
+    .unwrap();
+    let p = model.init_params::<B>(5, &Default::default());
+    let effective = model.effective_weights(&p, 0).unwrap();
+    let targets = [
+        ServingGrid::Ct(CtScheme::Mxfp4),
+        ServingGrid::Ggml(GgmlType::MXFP4),
+        ServingGrid::Ct(w4),
+        ServingGrid::Ct(CtScheme::W4a16 {
+            group: 64,
+            symmetric: true,
+        }),
+        ServingGrid::Ct(CtScheme::Nvfp4),
+    ];
+    for target in targets {
+        let exported = model.export_weights(&p, 0, Some(target)).unwrap();
+        for (name, t) in &exported {
+            let kind = if name.contains(".mlp.") {
+                "mlp"
+            } else if name.contains(".self_attn.") {
+                "attn"
+            } else {
+                continue;
+            };
+            // MXFP4 grids export their master weight to GGUF and compressed-tensors MXFP4 (the
+            // same quantizer); the W4A16 g32 grid only to W4A16 g32.
+            let exact = match (kind, target) {
+                ("mlp", ServingGrid::Ct(CtScheme::Mxfp4) | ServingGrid::Ggml(_)) => true,
+                ("attn", ServingGrid::Ct(s)) => s == w4,
+                _ => false,
+            };
+            let want = if exact {
+                vals(p.get(name))
+            } else {
+                vals(effective[name].clone())
+            };
+            assert_eq!(bits(&vals(t.clone())), bits(&want), "{name} to {target:?}");
+            assert_ne!(vals(p.get(name)), vals(effective[name].clone()), "{name}");
+        }
+    }
 }

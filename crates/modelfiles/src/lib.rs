@@ -5,9 +5,11 @@
 //!
 //! - [`gguf`]: llama.cpp's GGUF container ([`GgufFile`] reads, [`GgufWriter`] writes).
 //! - [`quants`]: ggml tensor types, dequantized and quantized bit-identically to ggml/gguf-py.
+//! - [`ct`]: compressed-tensors weight layouts (W4A16, FP8, NVFP4, MXFP4) for vLLM/transformers.
 //! - [`llama`]: Llama models to and from GGUF and HF directories ([`LlamaModel`]).
 
 pub mod atomic_file;
+pub mod ct;
 pub mod error;
 pub mod gguf;
 pub mod llama;

@@ -6,6 +6,7 @@ use std::sync::{Arc, Mutex};
 use burn::prelude::*;
 use nibble_ops::{DelayedState, LpBackend};
 
+use crate::ct_grid::CtGrid;
 use crate::delayed_scaling::DelayedScalingState;
 use crate::ggml_grid::GgmlGrid;
 use crate::lsq::Lsq;
@@ -18,6 +19,7 @@ pub enum AnyTechnique {
     NmSte(NmSte),
     Lsq(Lsq),
     GgmlGrid(GgmlGrid),
+    CtGrid(CtGrid),
     DelayedScaling(DelayedScalingState),
 }
 
@@ -27,6 +29,7 @@ macro_rules! each {
             AnyTechnique::NmSte($t) => $e,
             AnyTechnique::Lsq($t) => $e,
             AnyTechnique::GgmlGrid($t) => $e,
+            AnyTechnique::CtGrid($t) => $e,
             AnyTechnique::DelayedScaling($t) => $e,
         }
     };
@@ -37,7 +40,7 @@ impl AnyTechnique {
     pub fn section(&self) -> &'static str {
         match self {
             AnyTechnique::NmSte(_) => "sparsity",
-            AnyTechnique::Lsq(_) | AnyTechnique::GgmlGrid(_) => "qat",
+            AnyTechnique::Lsq(_) | AnyTechnique::GgmlGrid(_) | AnyTechnique::CtGrid(_) => "qat",
             AnyTechnique::DelayedScaling(_) => "precision",
         }
     }

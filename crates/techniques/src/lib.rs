@@ -9,23 +9,29 @@
 //! them to modules by glob ([`SparsityConfig`], [`QatConfig`]) build them.
 
 mod any;
+mod ct_grid;
 mod delayed_scaling;
 mod ggml_grid;
 mod lsq;
 mod nm_ste;
 mod qat_config;
+mod serving_grid;
 mod slots;
 mod sparsity_config;
 mod technique;
 
 pub use any::AnyTechnique;
+pub use ct_grid::CtGrid;
 pub use delayed_scaling::DelayedScalingState;
 pub use ggml_grid::GgmlGrid;
 pub use lsq::Lsq;
+/// compressed-tensors schemes ([`CtGrid`]'s grids), re-exported for the layers above.
+pub use nibble_modelfiles::ct::CtScheme;
 /// The ggml block types ([`GgmlGrid`]'s grids), re-exported for the layers above.
 pub use nibble_modelfiles::quants::GgmlType;
 pub use nm_ste::NmSte;
-pub use qat_config::{GgmlGridType, Granularity, QatConfig, QatMethod};
+pub use qat_config::{CtGridScheme, GgmlGridType, Granularity, QatConfig, QatMethod};
+pub use serving_grid::ServingGrid;
 pub use slots::{LayerSlots, LayerSlotsMut};
 pub use sparsity_config::{SparsityConfig, SparsityMethod};
 pub use technique::{SlotKind, SlotSpec, StepInfo, Technique};

@@ -1,16 +1,19 @@
 //! The recipe's `[qat]` section: which modules get a weight quantizer, and which one: `lsq` (a
-//! learned step size on a signed integer grid) or `ggml` (exactly a GGUF serving grid, exported
-//! losslessly by `nibble export --format gguf-<ggml_type>`).
+//! learned step size on a signed integer grid), `ggml` (exactly a GGUF serving grid, exported
+//! losslessly by `nibble export --format gguf-<ggml_type>`) or `ct` (exactly a compressed-tensors
+//! grid, exported losslessly by `--format ct-<ct_scheme>`).
 
 use nibble_config::{KeyError, glob_match};
 use serde::{Deserialize, Serialize};
 
 use crate::any::AnyTechnique;
+use crate::ct_grid::CtGrid;
 use crate::ggml_grid::GgmlGrid;
 use crate::lsq::Lsq;
+use nibble_modelfiles::ct::CtScheme;
 use nibble_modelfiles::quants::GgmlType;
 
-/// `none` (default) | `lsq` | `ggml`.
+/// `none` (default) | `lsq` | `ggml` | `ct`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum QatMethod {
@@ -18,6 +21,36 @@ pub enum QatMethod {
     None,
     Lsq,
     Ggml,
+    Ct,
+}
+
+/// `ct_scheme`: the compressed-tensors grid a `ct` method trains on (the `--format ct-<scheme>`
+/// that exports it losslessly).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum CtGridScheme {
+    #[serde(rename = "w4a16")]
+    W4a16,
+    #[serde(rename = "w4a16_asym")]
+    W4a16Asym,
+    #[serde(rename = "fp8")]
+    Fp8,
+}
+
+impl CtGridScheme {
+    /// The scheme with `group` inputs per W4A16 scale.
+    pub fn scheme(self, group: usize) -> CtScheme {
+        match self {
+            Self::W4a16 => CtScheme::W4a16 {
+                group,
+                symmetric: true,
+            },
+            Self::W4a16Asym => CtScheme::W4a16 {
+                group,
+                symmetric: false,
+            },
+            Self::Fp8 => CtScheme::Fp8,
+        }
+    }
 }
 
 /// `ggml_type`: the GGUF block type a `ggml` grid trains on (the `--format gguf-<type>` that
@@ -68,6 +101,12 @@ pub struct QatConfig {
     /// modules' input dimension must be a multiple of the type's block size (32; 256 for TQ2_0).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub ggml_type: Option<GgmlGridType>,
+    /// `ct` only, and required by it: `w4a16` | `w4a16_asym` | `fp8`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ct_scheme: Option<CtGridScheme>,
+    /// `ct` W4A16: inputs per scale (a multiple of 8; vLLM's kernels take 32, 64, 128). Default
+    /// 128. Also the group `nibble export --format ct-w4a16` uses for this run.
+    pub group_size: usize,
     /// Globs over module names; default every block projection (`model.layers.*`).
     pub modules: Vec<String>,
 }
@@ -80,6 +119,8 @@ impl Default for QatConfig {
             granularity: Granularity::Channel,
             grad_scale: true,
             ggml_type: None,
+            ct_scheme: None,
+            group_size: 128,
             modules: vec!["model.layers.*".into()],
         }
     }
@@ -100,7 +141,7 @@ impl QatConfig {
                     "method = \"ggml\" needs ggml_type = \"q4_0\" | \"q8_0\" | \"tq2_0\" | \"mxfp4\"",
                 ));
             }
-            (QatMethod::None | QatMethod::Lsq, Some(_)) => {
+            (QatMethod::None | QatMethod::Lsq | QatMethod::Ct, Some(_)) => {
                 return Err(KeyError::new(
                     "ggml_type",
                     "applies only to method = \"ggml\"",
@@ -108,10 +149,46 @@ impl QatConfig {
             }
             _ => {}
         }
+        match (self.method, self.ct_scheme) {
+            (QatMethod::Ct, None) => {
+                return Err(KeyError::new(
+                    "ct_scheme",
+                    "method = \"ct\" needs ct_scheme = \"w4a16\" | \"w4a16_asym\" | \"fp8\"",
+                ));
+            }
+            (QatMethod::Ct, Some(_)) => {}
+            (_, Some(_)) => {
+                return Err(KeyError::new(
+                    "ct_scheme",
+                    "applies only to method = \"ct\"",
+                ));
+            }
+            _ => {}
+        }
+        if self.group_size == 0 || self.group_size % 8 != 0 {
+            return Err(KeyError::new(
+                "group_size",
+                format!("must be a positive multiple of 8 (got {})", self.group_size),
+            ));
+        }
         if let Some(i) = self.modules.iter().position(|g| g.is_empty()) {
             return Err(KeyError::new(format!("modules[{i}]"), "must not be empty"));
         }
         Ok(())
+    }
+
+    /// The `nibble export --format` that writes this section's grid losslessly (`ggml` and `ct`
+    /// methods).
+    pub fn lossless_format(&self) -> Option<String> {
+        match (self.method, self.ggml_type, self.ct_scheme) {
+            (QatMethod::Ggml, Some(t), _) => {
+                Some(format!("gguf-{}", t.ggml_type().name().to_lowercase()))
+            }
+            (QatMethod::Ct, _, Some(CtGridScheme::W4a16)) => Some("ct-w4a16".into()),
+            (QatMethod::Ct, _, Some(CtGridScheme::W4a16Asym)) => Some("ct-w4a16-asym".into()),
+            (QatMethod::Ct, _, Some(CtGridScheme::Fp8)) => Some("ct-fp8".into()),
+            _ => None,
+        }
     }
 
     /// The QAT technique of `module`, if the section selects it.
@@ -125,6 +202,12 @@ impl QatConfig {
                     .ggml_type
                     .expect("validated: method = ggml has a ggml_type")
                     .ggml_type(),
+            }),
+            QatMethod::Ct => AnyTechnique::CtGrid(CtGrid {
+                scheme: self
+                    .ct_scheme
+                    .expect("validated: method = ct has a ct_scheme")
+                    .scheme(self.group_size),
             }),
             _ => AnyTechnique::Lsq(Lsq {
                 bits: self.bits,

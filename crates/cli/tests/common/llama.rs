@@ -53,11 +53,13 @@ pub fn llama_cpp(gguf: &Path, ids: &[u32], prompt: Option<&str>, dir: &Path) -> 
     (v, String::from_utf8_lossy(&run.stdout).into_owned())
 }
 
-/// Nibble's logits on `ids` with the weights of `gguf` (imported: dequantized to f32).
-pub fn nibble_logits(gguf: &Path, ids: &[u32], cache: &Path) -> Vec<f32> {
+/// Nibble's logits on `ids` with the weights of `model`, a GGUF file or an HF directory
+/// (imported: dequantized to f32).
+pub fn nibble_logits(model: &Path, ids: &[u32], cache: &Path) -> Vec<f32> {
+    let key = if model.is_dir() { "hf" } else { "gguf" };
     let text = format!(
-        "[init]\ngguf = {:?}\n[model]\nseq_len = {}\n[data]\nsource = \"sample\"\ntokenizer = \"model\"\ncache_dir = {:?}\n",
-        gguf.display().to_string(),
+        "[init]\n{key} = {:?}\n[model]\nseq_len = {}\n[data]\nsource = \"sample\"\ntokenizer = \"model\"\ncache_dir = {:?}\n",
+        model.display().to_string(),
         ids.len(),
         cache.display().to_string()
     );
@@ -90,4 +92,54 @@ pub fn compare(ours: &[f32], theirs: &[f32], vocab: usize) -> (usize, f32) {
         .zip(theirs)
         .fold(0f32, |m, (a, b)| m.max((a - b).abs()));
     (agree, diff / scale)
+}
+
+/// Whether transformers (with torch and compressed-tensors) is importable (required with
+/// `NIBBLE_PY_REFS=1`; else a `skipped:` line).
+pub fn transformers_available() -> bool {
+    let ok = Command::new("python3")
+        .args(["-c", "import transformers, torch, compressed_tensors"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !ok && std::env::var("NIBBLE_PY_REFS").as_deref() == Ok("1") {
+        panic!("NIBBLE_PY_REFS=1 but transformers/torch/compressed_tensors are not importable");
+    }
+    if !ok {
+        println!("skipped: transformers (torch, compressed-tensors) is not installed");
+    }
+    ok
+}
+
+/// transformers' float32 logits `[n, vocab]` on `ids` for the checkpoint directory `model`, and
+/// what it printed (model class, quantization method); `dequantize`: decompress a
+/// compressed-tensors model at load instead of running it compressed.
+pub fn transformers_logits(
+    model: &Path,
+    ids: &[u32],
+    dir: &Path,
+    dequantize: bool,
+) -> (Vec<f32>, String) {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/py/transformers_logits.py");
+    let out = dir.join("tf-logits.f32");
+    let list: Vec<String> = ids.iter().map(|i| i.to_string()).collect();
+    let run = Command::new("python3")
+        .arg(&script)
+        .arg(model)
+        .arg(list.join(","))
+        .arg(&out)
+        .args(dequantize.then_some("dequantize"))
+        .output()
+        .expect("python3");
+    assert!(
+        run.status.success(),
+        "transformers on {}: {}",
+        model.display(),
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let bytes = fs::read(&out).unwrap();
+    let v = bytes
+        .chunks_exact(4)
+        .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+        .collect();
+    (v, String::from_utf8_lossy(&run.stdout).into_owned())
 }

@@ -29,12 +29,30 @@ pub fn hf_files(
     dtype: HfDtype,
 ) -> Result<Vec<(&'static str, Vec<u8>)>, ModelFileError> {
     model.validate()?;
+    let mut files = side_files(model, dtype, None)?;
+    files.push((
+        "model.safetensors",
+        write_safetensors(&model.tensors, dtype)?,
+    ));
+    Ok(files)
+}
+
+/// Everything but the weights: `config.json` (with `quantization` as its
+/// `quantization_config` when given), `generation_config.json` and the tokenizer files.
+pub(crate) fn side_files(
+    model: &LlamaModel,
+    dtype: HfDtype,
+    quantization: Option<serde_json::Value>,
+) -> Result<Vec<(&'static str, Vec<u8>)>, ModelFileError> {
     let c = &model.config;
+    let mut config = config_json(c, dtype.torch_name());
+    if let Some(q) = quantization {
+        let mut v: serde_json::Value = serde_json::from_str(&config).expect("own JSON");
+        v["quantization_config"] = q;
+        config = serde_json::to_string_pretty(&v).expect("JSON");
+    }
     let mut files = vec![
-        (
-            "config.json",
-            config_json(c, dtype.torch_name()).into_bytes(),
-        ),
+        ("config.json", config.into_bytes()),
         (
             "generation_config.json",
             generation_config_json(c).into_bytes(),
@@ -60,10 +78,6 @@ pub fn hf_files(
                 .into_bytes(),
         ));
     }
-    files.push((
-        "model.safetensors",
-        write_safetensors(&model.tensors, dtype)?,
-    ));
     Ok(files)
 }
 
@@ -79,7 +93,10 @@ fn sibling(dir: &Path, tag: &str) -> Result<PathBuf, ModelFileError> {
     )))
 }
 
-fn write_dir_atomic(dir: &Path, files: &[(&str, Vec<u8>)]) -> Result<(), ModelFileError> {
+pub(crate) fn write_dir_atomic(
+    dir: &Path,
+    files: &[(&str, Vec<u8>)],
+) -> Result<(), ModelFileError> {
     let tmp = sibling(dir, "tmp")?;
     let result = (|| {
         fs::create_dir(&tmp).map_err(|e| ModelFileError::io("create directory", &tmp, e))?;

@@ -6,8 +6,10 @@
 //!   rotate_half order ([`rope_permute`]).
 //! - [`import_hf_dir`] / [`export_hf_dir`]: `config.json` + safetensors (single or sharded),
 //!   tokenizer files.
+//! - [`export_ct_dir`]: the HF directory with compressed-tensors projections (vLLM, transformers).
 
 mod config;
+mod ct_export;
 mod error;
 mod gguf_export;
 mod gguf_import;
@@ -22,6 +24,7 @@ mod tokenizer;
 mod tokenizer_hf;
 
 pub use config::LlamaConfig;
+pub use ct_export::{ct_files, ct_linears, export_ct_dir, is_projection, read_ct_linears};
 pub use error::ModelFileError;
 pub use gguf_export::{GgufWeightType, export_gguf, gguf_bytes};
 pub use gguf_import::import_gguf;

@@ -79,42 +79,65 @@ impl HfDtype {
     }
 }
 
-/// Encodes tensors as one safetensors file (metadata `{"format": "pt"}`). bf16 is the
-/// round-to-nearest-even rounding of the f32 values; a value that becomes non-finite (too large
-/// for the dtype) is an error naming the tensor. Deterministic bytes.
-pub fn write_safetensors(tensors: &HostTensors, dtype: HfDtype) -> Result<Vec<u8>, ModelFileError> {
-    let mut encoded: Vec<(String, Vec<usize>, Vec<u8>)> = Vec::with_capacity(tensors.len());
-    for (name, (shape, values)) in tensors {
-        let bytes = match dtype {
-            HfDtype::F32 => values.iter().flat_map(|v| v.to_le_bytes()).collect(),
-            HfDtype::Bf16 => {
-                let mut b = Vec::with_capacity(values.len() * 2);
-                for (i, v) in values.iter().enumerate() {
-                    let h = half::bf16::from_f32(*v);
-                    if !h.is_finite() {
-                        return Err(ModelFileError::new(format!(
-                            "value {v} at flat index {i} is not finite in bf16"
-                        ))
-                        .with_tensor(name));
-                    }
-                    b.extend_from_slice(&h.to_bits().to_le_bytes());
+/// The bytes of `values` in `dtype`; bf16 is the round-to-nearest-even rounding, and a value
+/// that becomes non-finite (too large for the dtype) is an error naming the tensor.
+pub(crate) fn encode_values(
+    name: &str,
+    values: &[f32],
+    dtype: HfDtype,
+) -> Result<Vec<u8>, ModelFileError> {
+    Ok(match dtype {
+        HfDtype::F32 => values.iter().flat_map(|v| v.to_le_bytes()).collect(),
+        HfDtype::Bf16 => {
+            let mut b = Vec::with_capacity(values.len() * 2);
+            for (i, v) in values.iter().enumerate() {
+                let h = half::bf16::from_f32(*v);
+                if !h.is_finite() {
+                    return Err(ModelFileError::new(format!(
+                        "value {v} at flat index {i} is not finite in bf16"
+                    ))
+                    .with_tensor(name));
                 }
-                b
+                b.extend_from_slice(&h.to_bits().to_le_bytes());
             }
-        };
-        encoded.push((name.clone(), shape.clone(), bytes));
+            b
+        }
+    })
+}
+
+impl HfDtype {
+    pub(crate) fn safetensors(self) -> Dtype {
+        match self {
+            Self::F32 => Dtype::F32,
+            Self::Bf16 => Dtype::BF16,
+        }
     }
-    let st_dtype = match dtype {
-        HfDtype::F32 => Dtype::F32,
-        HfDtype::Bf16 => Dtype::BF16,
-    };
+}
+
+/// One encoded tensor: name, dtype, shape, bytes.
+pub(crate) type Encoded = (String, Dtype, Vec<usize>, Vec<u8>);
+
+/// Serializes encoded tensors as one safetensors file (metadata `{"format": "pt"}`,
+/// deterministic bytes).
+pub(crate) fn serialize(encoded: &[Encoded]) -> Result<Vec<u8>, ModelFileError> {
     let mut views = Vec::with_capacity(encoded.len());
-    for (name, shape, bytes) in &encoded {
-        let view = TensorView::new(st_dtype, shape.clone(), bytes)
+    for (name, dtype, shape, bytes) in encoded {
+        let view = TensorView::new(*dtype, shape.clone(), bytes)
             .map_err(|e| ModelFileError::new(format!("cannot encode: {e}")).with_tensor(name))?;
         views.push((name.as_str(), view));
     }
     let meta = HashMap::from([("format".to_string(), "pt".to_string())]);
     safetensors::serialize(views, Some(meta))
         .map_err(|e| ModelFileError::new(format!("cannot serialize safetensors: {e}")))
+}
+
+/// Encodes tensors as one safetensors file in `dtype` (see [`encode_values`]). Deterministic
+/// bytes.
+pub fn write_safetensors(tensors: &HostTensors, dtype: HfDtype) -> Result<Vec<u8>, ModelFileError> {
+    let mut encoded = Vec::with_capacity(tensors.len());
+    for (name, (shape, values)) in tensors {
+        let bytes = encode_values(name, values, dtype)?;
+        encoded.push((name.clone(), dtype.safetensors(), shape.clone(), bytes));
+    }
+    serialize(&encoded)
 }
