@@ -4,9 +4,20 @@
 use burn::prelude::*;
 use burn::tensor::TensorData;
 use burn::tensor::activation::{silu, softmax};
+use nibble_ops::LpBackend;
 
-/// `x · rsqrt(mean(x²) + ε) · w` over the last axis; `w` is `[1, d]`.
-pub fn rms_norm<B: Backend>(x: Tensor<B, 3>, w: Tensor<B, 2>, eps: f64) -> Tensor<B, 3> {
+/// `x · rsqrt(mean(x²) + ε) · w` over the last axis; `w` is `[1, d]`. The fused kernel where
+/// the backend has one (CPU), else [`rms_norm_reference`].
+pub fn rms_norm<B: LpBackend>(x: Tensor<B, 3>, w: Tensor<B, 2>, eps: f64) -> Tensor<B, 3> {
+    if !nibble_ops::fused::applies(&x) {
+        return rms_norm_reference(x, w, eps);
+    }
+    let [b, t, d] = x.dims();
+    nibble_ops::fused::rms_norm(x.reshape([b * t, d]), w, eps).reshape([b, t, d])
+}
+
+/// RMSNorm as a composition of burn ops (any backend; the fused kernel's reference).
+pub fn rms_norm_reference<B: Backend>(x: Tensor<B, 3>, w: Tensor<B, 2>, eps: f64) -> Tensor<B, 3> {
     let ms = (x.clone() * x.clone()).mean_dim(2);
     x * (ms + eps).sqrt().recip() * w.unsqueeze::<3>()
 }
@@ -21,7 +32,7 @@ pub struct Rope<B: Backend> {
     pub rot: Tensor<B, 2>,
 }
 
-impl<B: Backend> Rope<B> {
+impl<B: LpBackend> Rope<B> {
     pub fn new(head_dim: usize, seq_len: usize, theta: f64, device: &B::Device) -> Self {
         let half = head_dim / 2;
         let (mut c, mut s) = (
@@ -65,8 +76,13 @@ impl<B: Backend> Rope<B> {
             "RoPE positions {start}..{} beyond the table ({len})",
             start + t
         );
-        let cos = self.cos.clone().narrow(0, start, t).reshape([1, t, 1, hd]);
-        let sin = self.sin.clone().narrow(0, start, t).reshape([1, t, 1, hd]);
+        let cos = self.cos.clone().narrow(0, start, t);
+        let sin = self.sin.clone().narrow(0, start, t);
+        if nibble_ops::fused::applies(&x) {
+            return nibble_ops::fused::rope(x, cos, sin);
+        }
+        let cos = cos.reshape([1, t, 1, hd]);
+        let sin = sin.reshape([1, t, 1, hd]);
         let rotated = x
             .clone()
             .reshape([b * t * h, hd])
@@ -137,7 +153,17 @@ pub fn attend<B: Backend>(p: Tensor<B, 4>, v: Tensor<B, 4>) -> Tensor<B, 4> {
         .reshape([b, h, n, hd])
 }
 
-/// SwiGLU: `silu(gate) ⊙ up` (the down projection is applied by the caller).
-pub fn swiglu<B: Backend>(gate: Tensor<B, 3>, up: Tensor<B, 3>) -> Tensor<B, 3> {
+/// SwiGLU: `silu(gate) ⊙ up` (the down projection is applied by the caller); the fused kernel
+/// where the backend has one, else [`swiglu_reference`].
+pub fn swiglu<B: LpBackend>(gate: Tensor<B, 3>, up: Tensor<B, 3>) -> Tensor<B, 3> {
+    if !nibble_ops::fused::applies(&gate) {
+        return swiglu_reference(gate, up);
+    }
+    let [b, t, f] = gate.dims();
+    nibble_ops::fused::swiglu(gate.reshape([b * t, f]), up.reshape([b * t, f])).reshape([b, t, f])
+}
+
+/// SwiGLU as a composition of burn ops.
+pub fn swiglu_reference<B: Backend>(gate: Tensor<B, 3>, up: Tensor<B, 3>) -> Tensor<B, 3> {
     silu(gate) * up
 }

@@ -194,7 +194,7 @@ impl Llama {
     }
 
     /// RoPE tables for this architecture.
-    pub fn rope<B: Backend>(&self, device: &B::Device) -> Rope<B> {
+    pub fn rope<B: LpBackend>(&self, device: &B::Device) -> Rope<B> {
         Rope::new(
             self.arch.head_dim(),
             self.arch.seq_len,
@@ -298,6 +298,22 @@ impl Llama {
         let hd = a.head_dim();
         // Projections are [b, t, n·hd]; RoPE works on that layout, attention on [b, n, t, hd].
         let heads = |y: Tensor<B, 3>, n: usize| y.reshape([b, t, n, hd]);
+        let probs = TapPoint::new(layer, TapKind::AttnProbs);
+        let context = TapPoint::new(layer, TapKind::HeadContext);
+        // The fused kernel (CPU) works on the projection layout and keeps nothing T×T; the
+        // composition serves the KV cache and the taps that read or replace its intermediates.
+        if nibble_ops::fused::applies(&x)
+            && cache.is_none()
+            && start == 0
+            && !ctx.taps.wants(probs)
+            && !ctx.taps.wants(context)
+        {
+            let q = rope.apply(heads(blk.q.forward(x.clone(), p, ctx), a.n_heads));
+            let k = rope.apply(heads(blk.k.forward(x.clone(), p, ctx), a.n_kv_heads));
+            let v = heads(blk.v.forward(x, p, ctx), a.n_kv_heads);
+            let y = nibble_ops::fused::causal_attention(q, k, v);
+            return blk.o.forward(y.reshape([b, t, d]), p, ctx);
+        }
         let q = rope
             .apply_at(heads(blk.q.forward(x.clone(), p, ctx), a.n_heads), start)
             .swap_dims(1, 2);
@@ -309,11 +325,8 @@ impl Llama {
             Some(c) => c.append(layer, k, v),
             None => (k, v),
         };
-        let probs = TapPoint::new(layer, TapKind::AttnProbs);
         let pr = ctx.taps.tap_if(probs, attention_probs(q, k, start));
-        let y = ctx
-            .taps
-            .tap_if(TapPoint::new(layer, TapKind::HeadContext), attend(pr, v));
+        let y = ctx.taps.tap_if(context, attend(pr, v));
         blk.o.forward(y.swap_dims(1, 2).reshape([b, t, d]), p, ctx)
     }
 }

@@ -17,6 +17,7 @@ use nibble_formats::element::Element;
 use nibble_formats::spec::QuantSpec;
 
 use crate::delayed::DelayedState;
+use crate::fused::autodiff::{AttentionBackward, RmsNormBackward, RopeBackward, SwigluBackward};
 use crate::host;
 use crate::linear::{self, Saved};
 use crate::scheme::LinearScheme;
@@ -129,6 +130,108 @@ pub trait LpBackend: Backend {
         host_prim::nm_mask::<Self>(w, n, m)
     }
 
+    /// Whether this backend has the fused kernels below (RMSNorm, causal attention, with their
+    /// backward): Flex and `Autodiff<Flex>`. Callers use the composition of burn ops otherwise;
+    /// the kernel methods are not implemented for such backends and panic if called.
+    fn fused_kernels() -> bool {
+        false
+    }
+
+    /// Fused RMSNorm forward of `x` `[n, d]` with `w` `[1, d]`: `(y, r)` with the row factors
+    /// `r` `[n, 1]` the backward needs ([`crate::fused::rms_norm`]).
+    fn rms_norm_forward(
+        _x: FloatTensor<Self>,
+        _w: FloatTensor<Self>,
+        _eps: f64,
+    ) -> (FloatTensor<Self>, FloatTensor<Self>) {
+        unimplemented!("no fused RMSNorm on this backend (check fused_kernels first)")
+    }
+
+    /// Fused RMSNorm backward: `(dx, dw)`.
+    fn rms_norm_backward(
+        _dy: FloatTensor<Self>,
+        _x: FloatTensor<Self>,
+        _w: FloatTensor<Self>,
+        _r: FloatTensor<Self>,
+    ) -> (FloatTensor<Self>, FloatTensor<Self>) {
+        unimplemented!("no fused RMSNorm on this backend (check fused_kernels first)")
+    }
+
+    /// Fused causal attention forward (q `[b, t, h, hd]`, k/v `[b, t, kv, hd]`): the output
+    /// `[b, t, h, hd]` and the rows' log-sum-exp `[b, h, t]` ([`crate::fused::attention`]).
+    fn attention_forward(
+        _q: FloatTensor<Self>,
+        _k: FloatTensor<Self>,
+        _v: FloatTensor<Self>,
+    ) -> (FloatTensor<Self>, FloatTensor<Self>) {
+        unimplemented!("no fused attention on this backend (check fused_kernels first)")
+    }
+
+    /// Fused causal attention backward: `(dq, dk, dv)`.
+    fn attention_backward(
+        _d_o: FloatTensor<Self>,
+        _q: FloatTensor<Self>,
+        _k: FloatTensor<Self>,
+        _v: FloatTensor<Self>,
+        _o: FloatTensor<Self>,
+        _lse: FloatTensor<Self>,
+    ) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>) {
+        unimplemented!("no fused attention on this backend (check fused_kernels first)")
+    }
+
+    /// RoPE rotation of `x` `[b, t, heads, hd]` by the tables `cos`, `sin` `[t, hd]` (by the
+    /// negative angles with `inverse`: the backward) ([`crate::fused::rope`]).
+    fn rope_rotate(
+        _x: FloatTensor<Self>,
+        _cos: FloatTensor<Self>,
+        _sin: FloatTensor<Self>,
+        _inverse: bool,
+    ) -> FloatTensor<Self> {
+        unimplemented!("no fused RoPE on this backend (check fused_kernels first)")
+    }
+
+    /// Fused RoPE (differentiable in `x` on `Autodiff<B>`; the tables are constants).
+    fn rope(
+        x: FloatTensor<Self>,
+        cos: FloatTensor<Self>,
+        sin: FloatTensor<Self>,
+    ) -> FloatTensor<Self> {
+        Self::rope_rotate(x, cos, sin, false)
+    }
+
+    /// Fused SwiGLU forward `silu(g) ⊙ u` ([`crate::fused::swiglu`]).
+    fn swiglu_forward(_g: FloatTensor<Self>, _u: FloatTensor<Self>) -> FloatTensor<Self> {
+        unimplemented!("no fused SwiGLU on this backend (check fused_kernels first)")
+    }
+
+    /// Fused SwiGLU backward: `(dg, du)`.
+    fn swiglu_backward(
+        _dy: FloatTensor<Self>,
+        _g: FloatTensor<Self>,
+        _u: FloatTensor<Self>,
+    ) -> (FloatTensor<Self>, FloatTensor<Self>) {
+        unimplemented!("no fused SwiGLU on this backend (check fused_kernels first)")
+    }
+
+    /// Fused SwiGLU (differentiable on `Autodiff<B>`).
+    fn swiglu(g: FloatTensor<Self>, u: FloatTensor<Self>) -> FloatTensor<Self> {
+        Self::swiglu_forward(g, u)
+    }
+
+    /// Fused RMSNorm (differentiable on `Autodiff<B>`).
+    fn rms_norm(x: FloatTensor<Self>, w: FloatTensor<Self>, eps: f64) -> FloatTensor<Self> {
+        Self::rms_norm_forward(x, w, eps).0
+    }
+
+    /// Fused causal attention (differentiable on `Autodiff<B>`).
+    fn causal_attention(
+        q: FloatTensor<Self>,
+        k: FloatTensor<Self>,
+        v: FloatTensor<Self>,
+    ) -> FloatTensor<Self> {
+        Self::attention_forward(q, k, v).0
+    }
+
     /// `x·Wᵀ` under `scheme` (x: `[tokens, in]`, w: `[out, in]`). `call` carries the key of
     /// this call's stochastic rounding and random signs, and the layer's delayed-scaling state.
     /// Without autodiff: the forward only.
@@ -162,6 +265,81 @@ impl<B: LpBackend> Backward<B, 2> for LpLinearBackward {
 }
 
 impl<B: LpBackend, C: CheckpointStrategy> LpBackend for Autodiff<B, C> {
+    fn fused_kernels() -> bool {
+        B::fused_kernels()
+    }
+
+    fn rms_norm(x: FloatTensor<Self>, w: FloatTensor<Self>, eps: f64) -> FloatTensor<Self> {
+        match RmsNormBackward
+            .prepare::<C>([x.node.clone(), w.node.clone()])
+            .compute_bound()
+            .stateful()
+        {
+            OpsKind::Tracked(prep) => {
+                let (y, r) = B::rms_norm_forward(x.primitive.clone(), w.primitive.clone(), eps);
+                prep.finish((x.primitive, w.primitive, r), y)
+            }
+            OpsKind::UnTracked(prep) => {
+                prep.finish(B::rms_norm_forward(x.primitive, w.primitive, eps).0)
+            }
+        }
+    }
+
+    fn swiglu(g: FloatTensor<Self>, u: FloatTensor<Self>) -> FloatTensor<Self> {
+        match SwigluBackward
+            .prepare::<C>([g.node.clone(), u.node.clone()])
+            .compute_bound()
+            .stateful()
+        {
+            OpsKind::Tracked(prep) => {
+                let y = B::swiglu_forward(g.primitive.clone(), u.primitive.clone());
+                prep.finish((g.primitive, u.primitive), y)
+            }
+            OpsKind::UnTracked(prep) => prep.finish(B::swiglu_forward(g.primitive, u.primitive)),
+        }
+    }
+
+    fn rope(
+        x: FloatTensor<Self>,
+        cos: FloatTensor<Self>,
+        sin: FloatTensor<Self>,
+    ) -> FloatTensor<Self> {
+        // The tables are constants: their inner primitives, no graph.
+        let (cos, sin) = (cos.primitive, sin.primitive);
+        match RopeBackward
+            .prepare::<C>([x.node.clone()])
+            .compute_bound()
+            .stateful()
+        {
+            OpsKind::Tracked(prep) => {
+                let y = B::rope_rotate(x.primitive, cos.clone(), sin.clone(), false);
+                prep.finish((cos, sin), y)
+            }
+            OpsKind::UnTracked(prep) => prep.finish(B::rope_rotate(x.primitive, cos, sin, false)),
+        }
+    }
+
+    fn causal_attention(
+        q: FloatTensor<Self>,
+        k: FloatTensor<Self>,
+        v: FloatTensor<Self>,
+    ) -> FloatTensor<Self> {
+        match AttentionBackward
+            .prepare::<C>([q.node.clone(), k.node.clone(), v.node.clone()])
+            .compute_bound()
+            .stateful()
+        {
+            OpsKind::Tracked(prep) => {
+                let (qp, kp, vp) = (q.primitive, k.primitive, v.primitive);
+                let (o, lse) = B::attention_forward(qp.clone(), kp.clone(), vp.clone());
+                prep.finish((qp, kp, vp, o.clone(), lse), o)
+            }
+            OpsKind::UnTracked(prep) => {
+                prep.finish(B::attention_forward(q.primitive, k.primitive, v.primitive).0)
+            }
+        }
+    }
+
     fn lp_linear(
         x: FloatTensor<Self>,
         w: FloatTensor<Self>,

@@ -14,6 +14,7 @@ use nibble_formats::transpose::transpose_into;
 use nibble_formats::{ClipMask, quantize_dequantize_in_place, quantize_dequantize_into};
 
 use crate::backend::{LpBackend, host_prim};
+use crate::fused::flex as fused;
 use crate::host;
 
 fn dims2(t: &FlexTensor) -> [usize; 2] {
@@ -66,6 +67,67 @@ fn f32_tensor(t: &FlexTensor) -> bool {
 }
 
 impl LpBackend for Flex {
+    fn fused_kernels() -> bool {
+        true
+    }
+
+    fn rms_norm_forward(
+        x: FloatTensor<Self>,
+        w: FloatTensor<Self>,
+        eps: f64,
+    ) -> (FloatTensor<Self>, FloatTensor<Self>) {
+        fused::rms_norm_forward(x, w, eps)
+    }
+
+    fn rms_norm_backward(
+        dy: FloatTensor<Self>,
+        x: FloatTensor<Self>,
+        w: FloatTensor<Self>,
+        r: FloatTensor<Self>,
+    ) -> (FloatTensor<Self>, FloatTensor<Self>) {
+        fused::rms_norm_backward(dy, x, w, r)
+    }
+
+    fn rope_rotate(
+        x: FloatTensor<Self>,
+        cos: FloatTensor<Self>,
+        sin: FloatTensor<Self>,
+        inverse: bool,
+    ) -> FloatTensor<Self> {
+        fused::rope_rotate(x, cos, sin, inverse)
+    }
+
+    fn swiglu_forward(g: FloatTensor<Self>, u: FloatTensor<Self>) -> FloatTensor<Self> {
+        fused::swiglu_forward(g, u)
+    }
+
+    fn swiglu_backward(
+        dy: FloatTensor<Self>,
+        g: FloatTensor<Self>,
+        u: FloatTensor<Self>,
+    ) -> (FloatTensor<Self>, FloatTensor<Self>) {
+        fused::swiglu_backward(dy, g, u)
+    }
+
+    fn attention_forward(
+        q: FloatTensor<Self>,
+        k: FloatTensor<Self>,
+        v: FloatTensor<Self>,
+    ) -> (FloatTensor<Self>, FloatTensor<Self>) {
+        fused::attention_forward(q, k, v)
+    }
+
+    fn attention_backward(
+        d_o: FloatTensor<Self>,
+        q: FloatTensor<Self>,
+        k: FloatTensor<Self>,
+        v: FloatTensor<Self>,
+        o: FloatTensor<Self>,
+        lse: FloatTensor<Self>,
+    ) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>) {
+        fused::attention_backward(d_o, q, k, v, o, lse)
+    }
+
     fn lp_quantize(
         x: FloatTensor<Self>,
         spec: &QuantSpec,

@@ -8,6 +8,7 @@ mod cube;
 pub mod delayed;
 pub mod fallbacks;
 mod flex;
+pub mod fused;
 pub mod host;
 pub mod host_memory;
 pub mod keys;

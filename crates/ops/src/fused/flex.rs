@@ -1,0 +1,140 @@
+//! The fused kernels on Flex tensors: read where they lie when contiguous (else one copy), run
+//! the slice kernels, wrap the results.
+
+use std::borrow::Cow;
+
+use burn::backend::flex::{FlexTensor, Layout};
+use burn::tensor::{Bytes, DType, Shape};
+
+use super::attention::{self, Dims};
+use super::{rms_norm, rope, swiglu};
+
+fn values(t: &FlexTensor) -> Cow<'_, [f32]> {
+    assert_eq!(t.dtype(), DType::F32, "the fused kernels take f32 tensors");
+    match t.as_slice::<f32>() {
+        Some(s) => Cow::Borrowed(s),
+        None => Cow::Owned(
+            t.to_contiguous()
+                .as_slice::<f32>()
+                .expect("contiguous")
+                .to_vec(),
+        ),
+    }
+}
+
+fn tensor(v: Vec<f32>, shape: &[usize]) -> FlexTensor {
+    FlexTensor::new(
+        Bytes::from_elems(v),
+        Layout::contiguous(Shape::from(shape.to_vec())),
+        DType::F32,
+    )
+}
+
+fn dims(t: &FlexTensor) -> Vec<usize> {
+    let s = t.layout().shape();
+    (0..s.num_dims()).map(|i| s[i]).collect()
+}
+
+pub(crate) fn rms_norm_forward(x: FlexTensor, w: FlexTensor, eps: f64) -> (FlexTensor, FlexTensor) {
+    let shape = dims(&x);
+    let (y, r) = rms_norm::forward(&values(&x), &values(&w), eps);
+    let n = r.len();
+    (tensor(y, &shape), tensor(r, &[n, 1]))
+}
+
+pub(crate) fn rms_norm_backward(
+    dy: FlexTensor,
+    x: FlexTensor,
+    w: FlexTensor,
+    r: FlexTensor,
+) -> (FlexTensor, FlexTensor) {
+    let (shape, wshape) = (dims(&x), dims(&w));
+    let (dx, dw) = rms_norm::backward(&values(&dy), &values(&x), &values(&w), &values(&r));
+    (tensor(dx, &shape), tensor(dw, &wshape))
+}
+
+fn attention_dims(q: &FlexTensor, k: &FlexTensor) -> Dims {
+    let (qd, kd) = (dims(q), dims(k));
+    assert!(
+        qd.len() == 4 && kd.len() == 4,
+        "attention takes [b, t, heads, hd] tensors"
+    );
+    assert!(
+        kd[2] > 0 && qd[2] % kd[2] == 0 && qd[0] == kd[0] && qd[1] == kd[1] && qd[3] == kd[3],
+        "attention shapes q {qd:?}, k {kd:?}"
+    );
+    Dims {
+        b: qd[0],
+        t: qd[1],
+        h: qd[2],
+        kv: kd[2],
+        hd: qd[3],
+    }
+}
+
+pub(crate) fn attention_forward(
+    q: FlexTensor,
+    k: FlexTensor,
+    v: FlexTensor,
+) -> (FlexTensor, FlexTensor) {
+    let d = attention_dims(&q, &k);
+    let (o, lse) = attention::forward(&values(&q), &values(&k), &values(&v), d);
+    (
+        tensor(o, &[d.b, d.t, d.h, d.hd]),
+        tensor(lse, &[d.b, d.h, d.t]),
+    )
+}
+
+pub(crate) fn attention_backward(
+    d_o: FlexTensor,
+    q: FlexTensor,
+    k: FlexTensor,
+    v: FlexTensor,
+    o: FlexTensor,
+    lse: FlexTensor,
+) -> (FlexTensor, FlexTensor, FlexTensor) {
+    let d = attention_dims(&q, &k);
+    let (dq, dk, dv) = attention::backward(
+        &values(&d_o),
+        &values(&q),
+        &values(&k),
+        &values(&v),
+        &values(&o),
+        &values(&lse),
+        d,
+    );
+    (
+        tensor(dq, &[d.b, d.t, d.h, d.hd]),
+        tensor(dk, &[d.b, d.t, d.kv, d.hd]),
+        tensor(dv, &[d.b, d.t, d.kv, d.hd]),
+    )
+}
+
+pub(crate) fn rope_rotate(
+    x: FlexTensor,
+    cos: FlexTensor,
+    sin: FlexTensor,
+    inverse: bool,
+) -> FlexTensor {
+    let shape = dims(&x);
+    assert_eq!(shape.len(), 4, "RoPE takes [b, t, heads, hd]");
+    let (t, n, hd) = (shape[1], shape[2], shape[3]);
+    let y = rope::apply(&values(&x), &values(&cos), &values(&sin), t, n, hd, inverse);
+    tensor(y, &shape)
+}
+
+pub(crate) fn swiglu_forward(g: FlexTensor, u: FlexTensor) -> FlexTensor {
+    let shape = dims(&g);
+    assert_eq!(shape, dims(&u), "SwiGLU operands of one shape");
+    tensor(swiglu::forward(&values(&g), &values(&u)), &shape)
+}
+
+pub(crate) fn swiglu_backward(
+    dy: FlexTensor,
+    g: FlexTensor,
+    u: FlexTensor,
+) -> (FlexTensor, FlexTensor) {
+    let shape = dims(&g);
+    let (dg, du) = swiglu::backward(&values(&dy), &values(&g), &values(&u));
+    (tensor(dg, &shape), tensor(du, &shape))
+}

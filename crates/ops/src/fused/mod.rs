@@ -1,0 +1,61 @@
+//! Fused CPU kernels with their own backward: RMSNorm, RoPE, causal grouped-query attention and
+//! SwiGLU,
+//! the broadcasting element-wise chains that burn-flex runs on its generic strided path. Backends
+//! that have them ([`LpBackend::fused_kernels`]: Flex, and `Autodiff<Flex>` with the custom
+//! backward nodes of [`autodiff`]) take these entry points; the model keeps the composition of
+//! burn ops for the others (and as the reference the tests compare with).
+
+pub mod attention;
+pub(crate) mod autodiff;
+pub(crate) mod flex;
+mod gemm;
+pub mod rms_norm;
+pub mod rope;
+pub mod simd;
+pub mod swiglu;
+
+use burn::prelude::*;
+use burn::tensor::TensorPrimitive;
+
+use crate::backend::{LpBackend, unwrap, wrap};
+
+/// Whether the fused kernels take `x`: the backend has them and `x` is f32 (other dtypes, such
+/// as the f64 of the finite-difference tests, use the composition).
+pub fn applies<B: LpBackend, const D: usize>(x: &Tensor<B, D>) -> bool {
+    B::fused_kernels() && x.dtype() == burn::tensor::DType::F32
+}
+
+/// RMSNorm of the rows of `x` (`[n, d]`) with weight `w` (`[1, d]`). Only for backends with
+/// fused kernels.
+pub fn rms_norm<B: LpBackend>(x: Tensor<B, 2>, w: Tensor<B, 2>, eps: f64) -> Tensor<B, 2> {
+    wrap(B::rms_norm(unwrap(x), unwrap(w), eps))
+}
+
+/// Causal attention on the projection layout: q `[b, t, h, hd]`, k and v `[b, t, kv, hd]`
+/// (kv divides h; query head j reads kv head j / (h / kv)), scores scaled by 1/√hd. Returns
+/// `[b, t, h, hd]`. Only for backends with fused kernels.
+pub fn causal_attention<B: LpBackend>(
+    q: Tensor<B, 4>,
+    k: Tensor<B, 4>,
+    v: Tensor<B, 4>,
+) -> Tensor<B, 4> {
+    let p = |t: Tensor<B, 4>| t.into_primitive().tensor();
+    Tensor::from_primitive(TensorPrimitive::Float(B::causal_attention(
+        p(q),
+        p(k),
+        p(v),
+    )))
+}
+
+/// RoPE of `x` (`[b, t, heads, hd]`) with the tables `cos`, `sin` (`[t, hd]`, the positions of
+/// x's rows). Only for backends with fused kernels.
+pub fn rope<B: LpBackend>(x: Tensor<B, 4>, cos: Tensor<B, 2>, sin: Tensor<B, 2>) -> Tensor<B, 4> {
+    let x = x.into_primitive().tensor();
+    Tensor::from_primitive(TensorPrimitive::Float(B::rope(x, unwrap(cos), unwrap(sin))))
+}
+
+/// SwiGLU `silu(g) ⊙ u` of two tensors of one shape (`[n, f]`). Only for backends with fused
+/// kernels.
+pub fn swiglu<B: LpBackend>(g: Tensor<B, 2>, u: Tensor<B, 2>) -> Tensor<B, 2> {
+    wrap(B::swiglu(unwrap(g), unwrap(u)))
+}
