@@ -3,8 +3,6 @@
 //! training. The clients run when installed (required with NIBBLE_PY_REFS=1).
 
 use std::fs;
-use std::path::Path;
-use std::process::Command;
 
 use burn::backend::Flex;
 use nibble_data::{Gpt2Tokenizer, Tokenizer};
@@ -12,7 +10,7 @@ use nibble_train::sections::Recipe;
 use nibble_train::trainer::Parts;
 
 mod common;
-use common::llama::{llama_cpp_available, transformers_available};
+use common::llama::{llama_cpp_available, py, transformers_available};
 use common::{export, nibble, scratch};
 
 const RECIPE: &str = r#"
@@ -38,23 +36,6 @@ tensorboard = false
 "#;
 
 const TEXT: &str = "Fair is foul, and foul is fair: 1606's witches' café—naïve 😀  \n\tend";
-
-fn py(script: &str, args: &[&std::ffi::OsStr]) -> String {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/py")
-        .join(script);
-    let out = Command::new("python3")
-        .arg(&path)
-        .args(args)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{script}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
 
 #[test]
 fn gpt2_runs_export_their_tokenizer() {
@@ -84,7 +65,11 @@ fn gpt2_runs_export_their_tokenizer() {
     assert_eq!(parts.tokenizer.encode(TEXT), want, "Nibble's GGUF import");
 
     if llama_cpp_available() {
-        let ids = py("llama_cpp_tokenize.py", &[gguf.as_os_str(), TEXT.as_ref()]);
+        let ids = py(
+            "llama_cpp_tokenize.py",
+            &[gguf.as_os_str(), TEXT.as_ref()],
+            "llama.cpp",
+        );
         assert_eq!(ids.trim(), list, "llama.cpp");
         println!("llama.cpp tokenizes as tiktoken: {} tokens", want.len());
     }
@@ -92,6 +77,7 @@ fn gpt2_runs_export_their_tokenizer() {
         let out = py(
             "transformers_generate.py",
             &[hf.as_os_str(), TEXT.as_ref(), "Fair is".as_ref()],
+            "transformers",
         );
         assert_eq!(out.lines().next().unwrap(), list, "transformers");
         println!("transformers tokenizes as tiktoken: {} tokens", want.len());

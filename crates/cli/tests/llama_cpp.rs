@@ -5,10 +5,11 @@
 //! `.ci/run`): skipped with a line when it is missing, required with `NIBBLE_PY_REFS=1`.
 
 use std::fs;
-use std::path::Path;
 
 mod common;
-use common::llama::{compare, llama_cpp, llama_cpp_available, nibble_logits};
+use common::llama::{
+    SMOLLM2_IDS, compare, llama_cpp, llama_cpp_available, nibble_logits, smollm2_frozen_run,
+};
 use common::{export, nibble, scratch};
 
 const SMALL: &str = r#"
@@ -83,23 +84,10 @@ fn llama_cpp_runs_the_round_tripped_reference_model() {
         return;
     }
     let d = scratch("llama-cpp-smollm2");
-    let cache = Path::new(env!("CARGO_TARGET_TMPDIR")).join("smollm2-cache");
-    if let Err(e) = nibble_data::smollm2_gguf(&cache) {
-        assert!(std::env::var("NIBBLE_PY_REFS").as_deref() != Ok("1"), "{e}");
-        println!("skipped: the SmolLM2 GGUF cannot be fetched ({e})");
+    let Some(cache) = smollm2_frozen_run(&d) else {
         return;
-    }
-    let recipe = format!(
-        "[run]\nname = \"s\"\nsteps = 1\nbatch_size = 1\n[init]\npretrained = \"smollm2-135m-instruct\"\n[model]\nseq_len = 16\n[data]\nsource = \"sample\"\ntokenizer = \"model\"\ncache_dir = {:?}\n[[optim.groups]]\nmatch = \"*\"\nfrozen = true\n[eval]\nbatches = 1\n[log]\ntensorboard = false\n",
-        cache.display().to_string()
-    );
-    fs::write(d.join("r.toml"), recipe).unwrap();
-    let (code, out, err) = nibble(&["train", "--recipe", "r.toml"], &d);
-    assert_eq!(code, 0, "stdout {out}\nstderr {err}");
-    // "To be, or not to be, that is the question:" in SmolLM2's tokens.
-    let ids = [
-        2068u32, 325, 28, 355, 441, 288, 325, 28, 338, 314, 260, 1962, 42,
-    ];
+    };
+    let ids = SMOLLM2_IDS;
     for f in ["f16", "q8_0"] {
         let file = d.join(format!("s-{f}.gguf"));
         let fmt = format!("gguf-{f}");

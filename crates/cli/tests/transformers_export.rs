@@ -5,7 +5,7 @@
 //! unless NIBBLE_PY_REFS=1.
 
 use std::fs;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use nibble_modelfiles::ct::{self, CtScheme};
 use nibble_modelfiles::llama::{
@@ -14,7 +14,10 @@ use nibble_modelfiles::llama::{
 use nibble_train::checkpoint::read_safetensors;
 
 mod common;
-use common::llama::{compare, nibble_logits, transformers_available, transformers_logits};
+use common::llama::{
+    SMOLLM2_IDS, compare, nibble_logits, py, smollm2_frozen_run, transformers_available,
+    transformers_logits,
+};
 use common::{export, nibble, scratch};
 
 fn recipe(qat: &str) -> String {
@@ -47,6 +50,17 @@ every = 3
     )
 }
 
+/// A 3-step run of `recipe(qat)` in a scratch directory, exported as `hf-f32`: (dir, HF dir).
+fn trained(tag: &str, qat: &str) -> (PathBuf, PathBuf) {
+    let d = scratch(tag);
+    fs::write(d.join("r.toml"), recipe(qat)).unwrap();
+    let (code, out, err) = nibble(&["train", "--recipe", "r.toml"], &d);
+    assert_eq!(code, 0, "stdout {out}\nstderr {err}");
+    let hf = d.join("hf");
+    export(&d, "runs/t", "hf-f32", &hf);
+    (d, hf)
+}
+
 const TEXT: &str = "ROMEO: What light through yonder window breaks?";
 
 fn bits(v: &[f32]) -> Vec<u32> {
@@ -58,12 +72,7 @@ fn hf_f32_export_matches_transformers() {
     if !transformers_available() {
         return;
     }
-    let d = scratch("tf-hf");
-    fs::write(d.join("r.toml"), recipe("")).unwrap();
-    let (code, out, err) = nibble(&["train", "--recipe", "r.toml"], &d);
-    assert_eq!(code, 0, "stdout {out}\nstderr {err}");
-    let hf = d.join("hf");
-    export(&d, "runs/t", "hf-f32", &hf);
+    let (d, hf) = trained("tf-hf", "");
     let ids: Vec<u32> = TEXT.bytes().map(u32::from).collect();
     let (theirs, printed) = transformers_logits(&hf, &ids, &d, false);
     assert!(printed.starts_with("LlamaForCausalLM"), "{printed}");
@@ -80,16 +89,12 @@ fn hf_f32_export_matches_transformers() {
 
 #[test]
 fn ct_w4a16_grid_exports_the_trained_codes() {
-    let d = scratch("tf-ct");
     let qat = "[qat]\nmethod = \"ct\"\nct_scheme = \"w4a16\"\ngroup_size = 64";
-    fs::write(d.join("r.toml"), recipe(qat)).unwrap();
-    let (code, out, err) = nibble(&["train", "--recipe", "r.toml"], &d);
-    assert_eq!(code, 0, "stdout {out}\nstderr {err}");
+    let (d, hf) = trained("tf-ct", qat);
     let ck = d.join("runs/t/checkpoints/step-00000003");
     let saved = read_safetensors(&fs::read(ck.join("model.safetensors")).unwrap()).unwrap();
-    let (ctdir, hf) = (d.join("ct"), d.join("hf"));
+    let ctdir = d.join("ct");
     export(&d, "runs/t", "ct-w4a16", &ctdir);
-    export(&d, "runs/t", "hf-f32", &hf);
     let config: serde_json::Value =
         serde_json::from_str(&fs::read_to_string(ctdir.join("config.json")).unwrap()).unwrap();
     let q = &config["quantization_config"]["config_groups"]["group_0"]["weights"];
@@ -177,12 +182,7 @@ fn ct_exports_load_in_transformers() {
     if !transformers_available() {
         return;
     }
-    let d = scratch("tf-ct-all");
-    fs::write(d.join("r.toml"), recipe("")).unwrap();
-    let (code, out, err) = nibble(&["train", "--recipe", "r.toml"], &d);
-    assert_eq!(code, 0, "stdout {out}\nstderr {err}");
-    let hf = d.join("hf");
-    export(&d, "runs/t", "hf-f32", &hf);
+    let (d, hf) = trained("tf-ct-all", "");
     let ids: Vec<u32> = TEXT.bytes().map(u32::from).collect();
     let formats = [
         (
@@ -242,39 +242,22 @@ fn transformers_runs_the_round_tripped_reference_model() {
         return;
     }
     let d = scratch("tf-smollm2");
-    let cache = Path::new(env!("CARGO_TARGET_TMPDIR")).join("smollm2-cache");
-    if let Err(e) = nibble_data::smollm2_gguf(&cache) {
-        assert!(std::env::var("NIBBLE_PY_REFS").as_deref() != Ok("1"), "{e}");
-        println!("skipped: the SmolLM2 GGUF cannot be fetched ({e})");
+    let Some(cache) = smollm2_frozen_run(&d) else {
         return;
-    }
-    let recipe = format!(
-        "[run]\nname = \"s\"\nsteps = 1\nbatch_size = 1\n[init]\npretrained = \"smollm2-135m-instruct\"\n[model]\nseq_len = 16\n[data]\nsource = \"sample\"\ntokenizer = \"model\"\ncache_dir = {:?}\n[[optim.groups]]\nmatch = \"*\"\nfrozen = true\n[eval]\nbatches = 1\n[log]\ntensorboard = false\n",
-        cache.display().to_string()
-    );
-    fs::write(d.join("r.toml"), recipe).unwrap();
-    let (code, out, err) = nibble(&["train", "--recipe", "r.toml"], &d);
-    assert_eq!(code, 0, "stdout {out}\nstderr {err}");
+    };
     let hf = d.join("hf");
     export(&d, "runs/s", "hf-f32", &hf);
     let text = "To be, or not to be, that is the question:";
-    let ids = [
-        2068u32, 325, 28, 355, 441, 288, 325, 28, 338, 314, 260, 1962, 42,
-    ];
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/py/transformers_generate.py");
-    let run = std::process::Command::new("python3")
-        .arg(&script)
-        .arg(&hf)
-        .arg(text)
-        .arg("The capital of France is")
-        .output()
-        .unwrap();
-    assert!(
-        run.status.success(),
-        "{}",
-        String::from_utf8_lossy(&run.stderr)
+    let ids = SMOLLM2_IDS;
+    let stdout = py(
+        "transformers_generate.py",
+        &[
+            hf.as_os_str(),
+            text.as_ref(),
+            "The capital of France is".as_ref(),
+        ],
+        "transformers on the SmolLM2 export",
     );
-    let stdout = String::from_utf8_lossy(&run.stdout).into_owned();
     let mut lines = stdout.lines();
     let golden: Vec<String> = ids.iter().map(|i| i.to_string()).collect();
     assert_eq!(

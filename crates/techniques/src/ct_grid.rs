@@ -9,12 +9,11 @@
 //! in f32 (and the decompressor's bf16 weights are their bf16 rounding).
 
 use burn::prelude::*;
-use burn::tensor::TensorData;
 use nibble_modelfiles::ct::{self, CtScheme};
 use nibble_ops::LpBackend;
 
 use crate::slots::LayerSlots;
-use crate::technique::{SlotSpec, StepInfo, Technique};
+use crate::technique::{SlotSpec, StepInfo, Technique, host_grid};
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct CtGrid {
@@ -48,16 +47,8 @@ impl Technique for CtGrid {
         _slots: &LayerSlots<B>,
         _at: StepInfo,
     ) -> Tensor<B, 2> {
-        let [rows, cols] = w.dims();
-        let host = w
-            .clone()
-            .into_data()
-            .convert::<f32>()
-            .into_vec::<f32>()
-            .expect("f32 buffer");
-        let q = ct::round_trip(self.scheme, rows, cols, &host);
-        let q = Tensor::<B, 2>::from_data(TensorData::new(q, [rows, cols]), &w.device());
-        // The value is ŵ bit for bit and the gradient w.r.t. w the identity (see GgmlGrid).
-        q - (w.clone().detach() - w)
+        host_grid(w, |v, rows, cols| {
+            ct::round_trip(self.scheme, rows, cols, v)
+        })
     }
 }

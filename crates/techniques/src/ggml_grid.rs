@@ -16,12 +16,11 @@
 //! parameters, no buffers, nothing to checkpoint.
 
 use burn::prelude::*;
-use burn::tensor::TensorData;
 use nibble_modelfiles::quants::{self, GgmlType};
 use nibble_ops::LpBackend;
 
 use crate::slots::LayerSlots;
-use crate::technique::{SlotSpec, StepInfo, Technique};
+use crate::technique::{SlotSpec, StepInfo, Technique, host_grid};
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct GgmlGrid {
@@ -79,18 +78,6 @@ impl Technique for GgmlGrid {
         _slots: &LayerSlots<B>,
         _at: StepInfo,
     ) -> Tensor<B, 2> {
-        let shape = w.dims();
-        let host = w
-            .clone()
-            .into_data()
-            .convert::<f32>()
-            .into_vec::<f32>()
-            .expect("f32 buffer");
-        let q =
-            Tensor::<B, 2>::from_data(TensorData::new(self.round_trip(&host), shape), &w.device());
-        // ŵ − sg(w − w): the value is ŵ bit for bit (w − w is +0 for finite w and
-        // x − (+0) = x for every x, −0 included; `w + sg(ŵ − w)` would round ŵ − w), the
-        // gradient w.r.t. w is the identity.
-        q - (w.clone().detach() - w)
+        host_grid(w, |v, _, _| self.round_trip(v))
     }
 }

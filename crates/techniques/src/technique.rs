@@ -60,3 +60,22 @@ pub trait Technique {
     fn end_step<B: LpBackend>(&self, _step: u64, _weight: &Tensor<B, 2>, _slots: LayerSlotsMut<B>) {
     }
 }
+
+/// A serving-grid forward computed on the host: `grid(values, rows, cols)` of the row-major
+/// weight, uploaded, with a straight-through gradient. The result is the grid's weight bit for
+/// bit: `ŵ − sg(w − w)` (w − w is +0 for finite w, and x − (+0) = x for every x, −0 included;
+/// `w + sg(ŵ − w)` would round ŵ − w), and its gradient w.r.t. w is the identity.
+pub(crate) fn host_grid<B: LpBackend>(
+    w: Tensor<B, 2>,
+    grid: impl FnOnce(&[f32], usize, usize) -> Vec<f32>,
+) -> Tensor<B, 2> {
+    let [rows, cols] = w.dims();
+    let host = w
+        .clone()
+        .into_data()
+        .convert::<f32>()
+        .into_vec::<f32>()
+        .expect("f32 buffer");
+    let q = burn::tensor::TensorData::new(grid(&host, rows, cols), [rows, cols]);
+    Tensor::<B, 2>::from_data(q, &w.device()) - (w.clone().detach() - w)
+}

@@ -1,6 +1,7 @@
 //! llama.cpp through llama-cpp-python, and Nibble's forward on a GGUF file's weights: what the
 //! export tests compare.
 
+use std::ffi::OsStr;
 use std::fs;
 use std::path::Path;
 use std::process::Command;
@@ -28,29 +29,52 @@ pub fn llama_cpp_available() -> bool {
     ok
 }
 
-/// llama.cpp's logits `[n, vocab]` on `ids`, and its greedy continuation of `prompt`.
-pub fn llama_cpp(gguf: &Path, ids: &[u32], prompt: Option<&str>, dir: &Path) -> (Vec<f32>, String) {
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/py/llama_cpp_logits.py");
-    let out = dir.join("logits.f32");
-    let list: Vec<String> = ids.iter().map(|i| i.to_string()).collect();
-    let mut cmd = Command::new("python3");
-    cmd.arg(&script).arg(gguf).arg(list.join(",")).arg(&out);
-    if let Some(p) = prompt {
-        cmd.arg(p);
-    }
-    let run = cmd.output().expect("python3");
+/// Runs `tests/py/<script>` with `args` (`what` names the run in a failure); returns stdout.
+pub fn py(script: &str, args: &[&OsStr], what: &str) -> String {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/py")
+        .join(script);
+    let run = Command::new("python3")
+        .arg(&path)
+        .args(args)
+        .output()
+        .expect("python3");
     assert!(
         run.status.success(),
-        "llama.cpp on {}: {}",
-        gguf.display(),
+        "{what}: {}",
         String::from_utf8_lossy(&run.stderr)
     );
-    let bytes = fs::read(&out).unwrap();
-    let v = bytes
+    String::from_utf8_lossy(&run.stdout).into_owned()
+}
+
+/// Logits a script wrote as raw little-endian f32.
+fn read_f32(path: &Path) -> Vec<f32> {
+    fs::read(path)
+        .unwrap()
         .chunks_exact(4)
         .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-        .collect();
-    (v, String::from_utf8_lossy(&run.stdout).into_owned())
+        .collect()
+}
+
+fn id_list(ids: &[u32]) -> String {
+    ids.iter()
+        .map(|i| i.to_string())
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// llama.cpp's logits `[n, vocab]` on `ids`, and its greedy continuation of `prompt`.
+pub fn llama_cpp(gguf: &Path, ids: &[u32], prompt: Option<&str>, dir: &Path) -> (Vec<f32>, String) {
+    let out = dir.join("logits.f32");
+    let list = id_list(ids);
+    let mut args = vec![gguf.as_os_str(), list.as_ref(), out.as_os_str()];
+    args.extend(prompt.map(OsStr::new));
+    let stdout = py(
+        "llama_cpp_logits.py",
+        &args,
+        &format!("llama.cpp on {}", gguf.display()),
+    );
+    (read_f32(&out), stdout)
 }
 
 /// Nibble's logits on `ids` with the weights of `model`, a GGUF file or an HF directory
@@ -119,27 +143,41 @@ pub fn transformers_logits(
     dir: &Path,
     dequantize: bool,
 ) -> (Vec<f32>, String) {
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/py/transformers_logits.py");
     let out = dir.join("tf-logits.f32");
-    let list: Vec<String> = ids.iter().map(|i| i.to_string()).collect();
-    let run = Command::new("python3")
-        .arg(&script)
-        .arg(model)
-        .arg(list.join(","))
-        .arg(&out)
-        .args(dequantize.then_some("dequantize"))
-        .output()
-        .expect("python3");
-    assert!(
-        run.status.success(),
-        "transformers on {}: {}",
-        model.display(),
-        String::from_utf8_lossy(&run.stderr)
+    let list = id_list(ids);
+    let mut args = vec![model.as_os_str(), list.as_ref(), out.as_os_str()];
+    if dequantize {
+        args.push(OsStr::new("dequantize"));
+    }
+    let stdout = py(
+        "transformers_logits.py",
+        &args,
+        &format!("transformers on {}", model.display()),
     );
-    let bytes = fs::read(&out).unwrap();
-    let v = bytes
-        .chunks_exact(4)
-        .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-        .collect();
-    (v, String::from_utf8_lossy(&run.stdout).into_owned())
+    (read_f32(&out), stdout)
 }
+
+/// A run of the reference model through Nibble: imported, one frozen step, in `d/runs/s`.
+/// Returns the model cache, or `None` (with a `skipped:` line) when the SmolLM2 GGUF cannot be
+/// fetched and `NIBBLE_PY_REFS` is not 1.
+pub fn smollm2_frozen_run(d: &Path) -> Option<std::path::PathBuf> {
+    let cache = Path::new(env!("CARGO_TARGET_TMPDIR")).join("smollm2-cache");
+    if let Err(e) = nibble_data::smollm2_gguf(&cache) {
+        assert!(std::env::var("NIBBLE_PY_REFS").as_deref() != Ok("1"), "{e}");
+        println!("skipped: the SmolLM2 GGUF cannot be fetched ({e})");
+        return None;
+    }
+    let recipe = format!(
+        "[run]\nname = \"s\"\nsteps = 1\nbatch_size = 1\n[init]\npretrained = \"smollm2-135m-instruct\"\n[model]\nseq_len = 16\n[data]\nsource = \"sample\"\ntokenizer = \"model\"\ncache_dir = {:?}\n[[optim.groups]]\nmatch = \"*\"\nfrozen = true\n[eval]\nbatches = 1\n[log]\ntensorboard = false\n",
+        cache.display().to_string()
+    );
+    fs::write(d.join("r.toml"), recipe).unwrap();
+    let (code, out, err) = super::nibble(&["train", "--recipe", "r.toml"], d);
+    assert_eq!(code, 0, "stdout {out}\nstderr {err}");
+    Some(cache)
+}
+
+/// "To be, or not to be, that is the question:" in SmolLM2's tokens (the import goldens).
+pub const SMOLLM2_IDS: [u32; 13] = [
+    2068, 325, 28, 355, 441, 288, 325, 28, 338, 314, 260, 1962, 42,
+];
