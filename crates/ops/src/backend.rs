@@ -199,6 +199,20 @@ pub trait LpBackend: Backend {
         Self::rope_rotate(x, cos, sin, false)
     }
 
+    /// One AdamW update: `(p', m', v')` ([`crate::fused::adamw`]). Default: the composition of
+    /// burn ops ([`crate::fused::adamw_composition`]); Flex runs one fused pass, bit-identical.
+    fn adamw_step(
+        p: FloatTensor<Self>,
+        g: FloatTensor<Self>,
+        m: FloatTensor<Self>,
+        v: FloatTensor<Self>,
+        step: &crate::fused::adamw::AdamWStep,
+    ) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>) {
+        let (p, m, v) =
+            crate::fused::adamw_composition::<Self>(wrap(p), wrap(g), wrap(m), wrap(v), step);
+        (unwrap(p), unwrap(m), unwrap(v))
+    }
+
     /// Fused SwiGLU forward `silu(g) ⊙ u` ([`crate::fused::swiglu`]).
     fn swiglu_forward(_g: FloatTensor<Self>, _u: FloatTensor<Self>) -> FloatTensor<Self> {
         unimplemented!("no fused SwiGLU on this backend (check fused_kernels first)")

@@ -13,7 +13,7 @@ use nibble_formats::spec::QuantSpec;
 use nibble_formats::transpose::transpose_into;
 use nibble_formats::{ClipMask, quantize_dequantize_in_place, quantize_dequantize_into};
 
-use crate::backend::{LpBackend, host_prim};
+use crate::backend::{LpBackend, host_prim, unwrap as unwrap2};
 use crate::fused::flex as fused;
 use crate::host;
 
@@ -95,6 +95,26 @@ impl LpBackend for Flex {
         inverse: bool,
     ) -> FloatTensor<Self> {
         fused::rope_rotate(x, cos, sin, inverse)
+    }
+
+    fn adamw_step(
+        p: FloatTensor<Self>,
+        g: FloatTensor<Self>,
+        m: FloatTensor<Self>,
+        v: FloatTensor<Self>,
+        step: &crate::fused::adamw::AdamWStep,
+    ) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>) {
+        if !fused::adamw_applies([&p, &g, &m, &v]) {
+            let (p, m, v) = crate::fused::adamw_composition::<Self>(
+                crate::backend::wrap(p),
+                crate::backend::wrap(g),
+                crate::backend::wrap(m),
+                crate::backend::wrap(v),
+                step,
+            );
+            return (unwrap2(p), unwrap2(m), unwrap2(v));
+        }
+        fused::adamw_step(p, g, m, v, step)
     }
 
     fn swiglu_forward(g: FloatTensor<Self>, u: FloatTensor<Self>) -> FloatTensor<Self> {

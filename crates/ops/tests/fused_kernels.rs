@@ -258,3 +258,44 @@ fn swiglu_matches_f64_and_finite_differences() {
     assert!(rel(&dg, &fdg) < 1e-5, "dg {}", rel(&dg, &fdg));
     assert!(rel(&du, &fdu) < 1e-5, "du {}", rel(&du, &fdu));
 }
+
+#[test]
+fn fused_adamw_equals_the_composition_bit_for_bit() {
+    use burn::backend::Flex;
+    use burn::prelude::*;
+    use burn::tensor::TensorData;
+    use nibble_ops::fused::adamw::AdamWStep;
+    use nibble_ops::fused::{adamw_composition, adamw_step};
+    let t = |v: Vec<f32>| {
+        Tensor::<Flex, 2>::from_data(TensorData::new(v, [37, 29]), &Default::default())
+    };
+    let n = 37 * 29;
+    let v0: Vec<f32> = lcg(n, 22).iter().map(|x| x * x * 1e-3).collect();
+    for weight_decay in [0.0, 0.1] {
+        let s = AdamWStep {
+            beta1: 0.9,
+            beta2: 0.95,
+            eps: 1e-8,
+            lr: 3e-3,
+            weight_decay,
+            bc1: 1.0 - 0.9f64.powi(3),
+            bc2: 1.0 - 0.95f64.powi(3),
+        };
+        let args = || (t(lcg(n, 19)), t(lcg(n, 20)), t(lcg(n, 21)), t(v0.clone()));
+        let (p, g, m, v) = args();
+        let fused = adamw_step(p, g, m, v, &s);
+        let (p, g, m, v) = args();
+        let reference = adamw_composition(p, g, m, v, &s);
+        let bits = |x: Tensor<Flex, 2>| -> Vec<u32> {
+            x.into_data()
+                .into_vec::<f32>()
+                .unwrap()
+                .iter()
+                .map(|v| v.to_bits())
+                .collect()
+        };
+        assert_eq!(bits(fused.0), bits(reference.0), "p, wd {weight_decay}");
+        assert_eq!(bits(fused.1), bits(reference.1), "m");
+        assert_eq!(bits(fused.2), bits(reference.2), "v");
+    }
+}

@@ -6,6 +6,7 @@ use std::borrow::Cow;
 use burn::backend::flex::{FlexTensor, Layout};
 use burn::tensor::{Bytes, DType, Shape};
 
+use super::adamw::{self, AdamWStep};
 use super::attention::{self, Dims};
 use super::{rms_norm, rope, swiglu};
 
@@ -137,4 +138,43 @@ pub(crate) fn swiglu_backward(
     let shape = dims(&g);
     let (dg, du) = swiglu::backward(&values(&dy), &values(&g), &values(&u));
     (tensor(dg, &shape), tensor(du, &shape))
+}
+
+/// `t` as a uniquely owned, whole-buffer f32 tensor (itself when it already is one).
+fn owned(t: FlexTensor) -> FlexTensor {
+    let whole = t.is_unique()
+        && t.layout().start_offset() == 0
+        && t.layout().is_contiguous()
+        && t.bytes().len() == t.layout().num_elements() * std::mem::size_of::<f32>();
+    if whole {
+        t
+    } else {
+        let shape = dims(&t);
+        tensor(values(&t).into_owned(), &shape)
+    }
+}
+
+/// Whether AdamW's fused pass takes these tensors (all f32 of one element count).
+pub(crate) fn adamw_applies(ts: [&FlexTensor; 4]) -> bool {
+    let n = ts[0].layout().num_elements();
+    ts.iter()
+        .all(|t| t.dtype() == DType::F32 && t.layout().num_elements() == n)
+}
+
+pub(crate) fn adamw_step(
+    p: FlexTensor,
+    g: FlexTensor,
+    m: FlexTensor,
+    v: FlexTensor,
+    step: &AdamWStep,
+) -> (FlexTensor, FlexTensor, FlexTensor) {
+    let (mut p, mut m, mut v) = (owned(p), owned(m), owned(v));
+    adamw::update(
+        p.storage_mut::<f32>(),
+        m.storage_mut::<f32>(),
+        v.storage_mut::<f32>(),
+        &values(&g),
+        step,
+    );
+    (p, m, v)
 }

@@ -1,10 +1,11 @@
 //! Fused CPU kernels with their own backward: RMSNorm, RoPE, causal grouped-query attention and
-//! SwiGLU,
+//! SwiGLU (and AdamW's update in one pass),
 //! the broadcasting element-wise chains that burn-flex runs on its generic strided path. Backends
 //! that have them ([`LpBackend::fused_kernels`]: Flex, and `Autodiff<Flex>` with the custom
 //! backward nodes of [`autodiff`]) take these entry points; the model keeps the composition of
 //! burn ops for the others (and as the reference the tests compare with).
 
+pub mod adamw;
 pub mod attention;
 pub(crate) mod autodiff;
 pub(crate) mod flex;
@@ -58,4 +59,38 @@ pub fn rope<B: LpBackend>(x: Tensor<B, 4>, cos: Tensor<B, 2>, sin: Tensor<B, 2>)
 /// kernels.
 pub fn swiglu<B: LpBackend>(g: Tensor<B, 2>, u: Tensor<B, 2>) -> Tensor<B, 2> {
     wrap(B::swiglu(unwrap(g), unwrap(u)))
+}
+
+/// One AdamW update of `p` with gradient `g` and moments `m`, `v`: `(p', m', v')`. The fused
+/// single pass where the backend has it (in place when the buffers are not shared), else the
+/// composition of burn ops; the same bits either way.
+pub fn adamw_step<B: LpBackend>(
+    p: Tensor<B, 2>,
+    g: Tensor<B, 2>,
+    m: Tensor<B, 2>,
+    v: Tensor<B, 2>,
+    step: &adamw::AdamWStep,
+) -> (Tensor<B, 2>, Tensor<B, 2>, Tensor<B, 2>) {
+    let (p, m, v) = B::adamw_step(unwrap(p), unwrap(g), unwrap(m), unwrap(v), step);
+    (wrap(p), wrap(m), wrap(v))
+}
+
+/// AdamW as a chain of burn tensor ops (every backend; the fused kernel's reference).
+pub fn adamw_composition<B: Backend>(
+    p: Tensor<B, 2>,
+    g: Tensor<B, 2>,
+    m: Tensor<B, 2>,
+    v: Tensor<B, 2>,
+    s: &adamw::AdamWStep,
+) -> (Tensor<B, 2>, Tensor<B, 2>, Tensor<B, 2>) {
+    let m = m * s.beta1 + g.clone() * (1.0 - s.beta1);
+    let v = v * s.beta2 + g.clone() * g * (1.0 - s.beta2);
+    let np = if s.weight_decay > 0.0 {
+        p * (1.0 - s.lr * s.weight_decay)
+    } else {
+        p
+    };
+    let denom = (v.clone() / s.bc2).sqrt() + s.eps;
+    let p = np - (m.clone() / s.bc1) / denom * s.lr;
+    (p, m, v)
 }

@@ -3,6 +3,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use burn::prelude::*;
 use nibble_config::KeyError;
 use nibble_model::{Llama, Params};
+use nibble_ops::LpBackend;
+use nibble_ops::fused::adamw::AdamWStep;
+use nibble_ops::fused::adamw_step;
 
 use super::OptimConfig;
 use super::groups::Groups;
@@ -24,7 +27,7 @@ pub struct AdamW<B: Backend> {
     pub state: AdamWState<B>,
 }
 
-impl<B: Backend> AdamW<B> {
+impl<B: LpBackend> AdamW<B> {
     /// Zero moments for every parameter that is not frozen.
     pub fn new(cfg: OptimConfig, groups: Groups, params: &Params<B>) -> Self {
         let zeros = || {
@@ -83,21 +86,29 @@ impl<B: Backend> AdamW<B> {
         let t = self.state.step as i32;
         let bc1 = 1.0 - c.beta1.powi(t);
         let bc2 = 1.0 - c.beta2.powi(t);
-        for ((name, p), (lr, wd)) in params.tensors.iter_mut().zip(rates) {
-            let Some(g) = grads.get(name) else { continue };
-            if self.groups.is_frozen(name) {
+        let names: Vec<String> = params.tensors.keys().cloned().collect();
+        for (name, (lr, weight_decay)) in names.into_iter().zip(rates) {
+            let Some(g) = grads.get(&name) else { continue };
+            if self.groups.is_frozen(&name) {
                 continue;
             }
-            let m = self.state.exp_avg.get_mut(name).expect("moment");
-            *m = m.clone() * c.beta1 + g.clone() * (1.0 - c.beta1);
-            let v = self.state.exp_avg_sq.get_mut(name).expect("moment");
-            *v = v.clone() * c.beta2 + g.clone() * g.clone() * (1.0 - c.beta2);
-            let mut np = p.clone();
-            if wd > 0.0 {
-                np = np * (1.0 - lr * wd);
-            }
-            let denom = (v.clone() / bc2).sqrt() + c.eps;
-            *p = np - (m.clone() / bc1) / denom * lr;
+            // Taken out of their maps so the fused pass can update the buffers in place.
+            let p = params.tensors.remove(&name).expect("listed");
+            let m = self.state.exp_avg.remove(&name).expect("moment");
+            let v = self.state.exp_avg_sq.remove(&name).expect("moment");
+            let step = AdamWStep {
+                beta1: c.beta1,
+                beta2: c.beta2,
+                eps: c.eps,
+                lr,
+                weight_decay,
+                bc1,
+                bc2,
+            };
+            let (p, m, v) = adamw_step(p, g.clone(), m, v, &step);
+            params.tensors.insert(name.clone(), p);
+            self.state.exp_avg.insert(name.clone(), m);
+            self.state.exp_avg_sq.insert(name, v);
         }
     }
 }
