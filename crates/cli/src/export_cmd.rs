@@ -42,11 +42,28 @@ pub const FORMATS: [&str; 14] = [
 enum Target {
     Gguf(GgufWeightType),
     Hf(HfDtype),
-    /// A compressed-tensors scheme of a W4A16 group (see [`ct_group`]).
-    Ct(fn(usize) -> CtScheme),
+    Ct(CtScheme),
 }
 
-fn target(format: &str) -> Option<Target> {
+impl Target {
+    /// The serving grid a projection trained on exactly it exports losslessly to.
+    fn grid(&self) -> Option<ServingGrid> {
+        match self {
+            Target::Gguf(t) => Some(ServingGrid::Ggml(t.ggml_type())),
+            Target::Hf(_) => None,
+            Target::Ct(s) => Some(ServingGrid::Ct(*s)),
+        }
+    }
+}
+
+/// The target of `--format`; `w4_group` is the group of the W4A16 formats (see [`ct_group`]).
+fn target(format: &str, w4_group: usize) -> Option<Target> {
+    let w4 = |symmetric| {
+        Target::Ct(CtScheme::W4a16 {
+            group: w4_group,
+            symmetric,
+        })
+    };
     Some(match format {
         "gguf-f32" => Target::Gguf(GgufWeightType::F32),
         "gguf-f16" => Target::Gguf(GgufWeightType::F16),
@@ -57,45 +74,35 @@ fn target(format: &str) -> Option<Target> {
         "gguf-tq2_0" => Target::Gguf(GgufWeightType::Tq2_0),
         "hf" => Target::Hf(HfDtype::Bf16),
         "hf-f32" => Target::Hf(HfDtype::F32),
-        "ct-w4a16" => Target::Ct(|group| CtScheme::W4a16 {
-            group,
-            symmetric: true,
-        }),
-        "ct-w4a16-asym" => Target::Ct(|group| CtScheme::W4a16 {
-            group,
-            symmetric: false,
-        }),
-        "ct-fp8" => Target::Ct(|_| CtScheme::Fp8),
-        "ct-nvfp4" => Target::Ct(|_| CtScheme::Nvfp4),
-        "ct-mxfp4" => Target::Ct(|_| CtScheme::Mxfp4),
+        "ct-w4a16" => w4(true),
+        "ct-w4a16-asym" => w4(false),
+        "ct-fp8" => Target::Ct(CtScheme::Fp8),
+        "ct-nvfp4" => Target::Ct(CtScheme::Nvfp4),
+        "ct-mxfp4" => Target::Ct(CtScheme::Mxfp4),
         _ => return None,
     })
 }
 
 pub fn run(checkpoint: &Path, format: &str, out: &Path) -> Result<(), (u8, String)> {
-    let target = target(format).ok_or_else(|| {
-        (
+    if !FORMATS.contains(&format) {
+        return Err((
             2,
             format!("--format: `{format}` is not one of {}", FORMATS.join(", ")),
-        )
-    })?;
+        ));
+    }
     let (recipe, ck) = run_recipe(checkpoint)?;
     // Exports are host work: the CPU backend, whatever device the run trained on.
     let dev = Default::default();
     let mut parts = run_parts::<Flex>(&recipe, &dev)?;
     let state = load_checkpoint(&ck, &mut parts, &dev)?;
-    let grid = match &target {
-        Target::Gguf(t) => Some(ServingGrid::Ggml(t.ggml_type())),
-        Target::Hf(_) => None,
-        Target::Ct(scheme) => Some(ServingGrid::Ct(scheme(ct_group(&recipe, &parts)))),
-    };
+    let target = target(format, ct_group(&recipe, &parts)).expect("a listed format");
+    let grid = target.grid();
     let model = llama_model(&parts, state.step, grid).map_err(|m| (2, m))?;
     let t0 = std::time::Instant::now();
-    let written = match (target, grid) {
-        (Target::Gguf(t), _) => export_gguf(&model, t, out),
-        (Target::Hf(d), _) => export_hf_dir(&model, d, out),
-        (Target::Ct(_), Some(ServingGrid::Ct(scheme))) => export_ct_dir(&model, scheme, out),
-        (Target::Ct(_), _) => unreachable!("a ct target has a ct grid"),
+    let written = match target {
+        Target::Gguf(t) => export_gguf(&model, t, out),
+        Target::Hf(d) => export_hf_dir(&model, d, out),
+        Target::Ct(scheme) => export_ct_dir(&model, scheme, out),
     };
     if let Some(exact) = recipe.qat.lossless_format().filter(|f| f != format) {
         eprintln!(
@@ -157,18 +164,13 @@ fn llama_model(
     let tensors: HostTensors = weights
         .into_iter()
         .map(|(name, t)| {
-            let [r, c] = t.dims();
+            let (v, [r, c]) = nibble_ops::host::to_host(t);
             // Norm weights are `[1, d]` in Nibble, vectors in every model file.
             let shape = if r == 1 && name.ends_with("norm.weight") {
                 vec![c]
             } else {
                 vec![r, c]
             };
-            let v = t
-                .into_data()
-                .convert::<f32>()
-                .into_vec::<f32>()
-                .expect("f32");
             (name, (shape, v))
         })
         .collect();

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 
 use nibble_modelfiles::ct::{self, CtScheme};
 use nibble_modelfiles::llama::{
-    HfDtype, LlamaModel, export_hf_dir, import_hf_dir, is_projection, read_ct_linears,
+    HfDtype, export_hf_dir, import_hf_dir, is_projection, read_ct_linears,
 };
 use nibble_train::checkpoint::read_safetensors;
 
@@ -123,17 +123,10 @@ fn ct_w4a16_grid_exports_the_trained_codes() {
         let (theirs, printed) = transformers_logits(&ctdir, &ids, &d, false);
         assert!(printed.contains("compressed-tensors"), "{printed}");
         // transformers decompresses the projections in the model's f32 (exactly q·s, the
-        // trained weights) and reads embeddings and norms as stored, in bf16: the reference is
-        // Nibble's forward on the trained weights with those tensors rounded to bf16 alike.
-        let mut reference = effective.clone();
-        for (name, (_, v)) in reference.tensors.iter_mut() {
-            if !is_projection(name) {
-                v.iter_mut()
-                    .for_each(|x| *x = half::bf16::from_f32(*x).to_f32());
-            }
-        }
+        // trained weights, as asserted above) and reads embeddings and norms as stored, in
+        // bf16: the reference is Nibble's forward on those weights.
         let mixed = d.join("mixed");
-        export_hf_dir(&reference, HfDtype::F32, &mixed).unwrap();
+        decoded_reference(&ctdir, &hf, scheme, false, &mixed);
         let ours = nibble_logits(&mixed, &ids, &d.join("cache"));
         let (agree, rel) = compare(&ours, &theirs, 256);
         println!(
@@ -156,25 +149,26 @@ fn decoded_reference(
     scheme: CtScheme,
     bf16_projections: bool,
     out: &Path,
-) -> LlamaModel {
+) {
     let mut m = import_hf_dir(hf).unwrap();
     let st = ctdir.join("model.safetensors");
     let linears = read_ct_linears(&fs::read(&st).unwrap(), &st).unwrap();
+    let to_bf16 = |v: &mut Vec<f32>| {
+        v.iter_mut()
+            .for_each(|x| *x = half::bf16::from_f32(*x).to_f32())
+    };
     for (name, (shape, v)) in m.tensors.iter_mut() {
-        if is_projection(name) {
-            let module = name.strip_suffix(".weight").unwrap();
-            *v = ct::decode(scheme, shape[0], shape[1], &linears[module]);
-            if bf16_projections {
-                v.iter_mut()
-                    .for_each(|x| *x = half::bf16::from_f32(*x).to_f32());
-            }
-        } else {
-            v.iter_mut()
-                .for_each(|x| *x = half::bf16::from_f32(*x).to_f32());
+        if !is_projection(name) {
+            to_bf16(v);
+            continue;
+        }
+        let module = name.strip_suffix(".weight").unwrap();
+        *v = ct::decode(scheme, shape[0], shape[1], &linears[module]);
+        if bf16_projections {
+            to_bf16(v);
         }
     }
     export_hf_dir(&m, HfDtype::F32, out).unwrap();
-    m
 }
 
 #[test]

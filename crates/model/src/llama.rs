@@ -302,32 +302,28 @@ impl Llama {
         let context = TapPoint::new(layer, TapKind::HeadContext);
         // The fused kernel (CPU) works on the projection layout and keeps nothing T×T; the
         // composition serves the KV cache and the taps that read or replace its intermediates.
-        if nibble_ops::fused::applies(&x)
+        let fused = nibble_ops::fused::applies(&x)
             && cache.is_none()
             && start == 0
             && !ctx.taps.wants(probs)
-            && !ctx.taps.wants(context)
-        {
-            let q = rope.apply(heads(blk.q.forward(x.clone(), p, ctx), a.n_heads));
-            let k = rope.apply(heads(blk.k.forward(x.clone(), p, ctx), a.n_kv_heads));
-            let v = heads(blk.v.forward(x, p, ctx), a.n_kv_heads);
-            let y = nibble_ops::fused::causal_attention(q, k, v);
-            return blk.o.forward(y.reshape([b, t, d]), p, ctx);
-        }
-        let q = rope
-            .apply_at(heads(blk.q.forward(x.clone(), p, ctx), a.n_heads), start)
-            .swap_dims(1, 2);
-        let k = rope
-            .apply_at(heads(blk.k.forward(x.clone(), p, ctx), a.n_kv_heads), start)
-            .swap_dims(1, 2);
-        let v = heads(blk.v.forward(x, p, ctx), a.n_kv_heads).swap_dims(1, 2);
-        let (k, v) = match cache {
-            Some(c) => c.append(layer, k, v),
-            None => (k, v),
+            && !ctx.taps.wants(context);
+        let q = rope.apply_at(heads(blk.q.forward(x.clone(), p, ctx), a.n_heads), start);
+        let k = rope.apply_at(heads(blk.k.forward(x.clone(), p, ctx), a.n_kv_heads), start);
+        let v = heads(blk.v.forward(x, p, ctx), a.n_kv_heads);
+        let y = if fused {
+            nibble_ops::fused::causal_attention(q, k, v)
+        } else {
+            let (k, v) = (k.swap_dims(1, 2), v.swap_dims(1, 2));
+            let (k, v) = match cache {
+                Some(c) => c.append(layer, k, v),
+                None => (k, v),
+            };
+            let pr = ctx
+                .taps
+                .tap_if(probs, attention_probs(q.swap_dims(1, 2), k, start));
+            ctx.taps.tap_if(context, attend(pr, v)).swap_dims(1, 2)
         };
-        let pr = ctx.taps.tap_if(probs, attention_probs(q, k, start));
-        let y = ctx.taps.tap_if(context, attend(pr, v));
-        blk.o.forward(y.swap_dims(1, 2).reshape([b, t, d]), p, ctx)
+        blk.o.forward(y.reshape([b, t, d]), p, ctx)
     }
 }
 

@@ -4,9 +4,9 @@
 //! transpose instead of a serial strided copy. Same bits as the generic path.
 
 use burn::backend::Flex;
-use burn::backend::flex::{FlexTensor, Layout};
+use burn::backend::flex::FlexTensor;
+use burn::tensor::DType;
 use burn::tensor::ops::FloatTensor;
-use burn::tensor::{Bytes, DType, Shape};
 use nibble_formats::element::Element;
 use nibble_formats::scaled_cast::cast_with_scale;
 use nibble_formats::spec::QuantSpec;
@@ -24,15 +24,11 @@ fn dims2(t: &FlexTensor) -> [usize; 2] {
 }
 
 fn tensor(v: Vec<f32>, [r, c]: [usize; 2]) -> FlexTensor {
-    FlexTensor::new(
-        Bytes::from_elems(v),
-        Layout::contiguous(Shape::from([r, c])),
-        DType::F32,
-    )
+    fused::tensor(v, &[r, c])
 }
 
 /// Whether the tensor is exactly its whole buffer in row-major order.
-fn plain(t: &FlexTensor) -> bool {
+pub(crate) fn plain(t: &FlexTensor) -> bool {
     let l = t.layout();
     l.is_contiguous()
         && l.start_offset() == 0

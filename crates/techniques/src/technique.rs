@@ -69,13 +69,7 @@ pub(crate) fn host_grid<B: LpBackend>(
     w: Tensor<B, 2>,
     grid: impl FnOnce(&[f32], usize, usize) -> Vec<f32>,
 ) -> Tensor<B, 2> {
-    let [rows, cols] = w.dims();
-    let host = w
-        .clone()
-        .into_data()
-        .convert::<f32>()
-        .into_vec::<f32>()
-        .expect("f32 buffer");
-    let q = burn::tensor::TensorData::new(grid(&host, rows, cols), [rows, cols]);
-    Tensor::<B, 2>::from_data(q, &w.device()) - (w.clone().detach() - w)
+    let (host, [rows, cols]) = nibble_ops::host::to_host(w.clone());
+    let q = nibble_ops::host::from_host::<B>(grid(&host, rows, cols), [rows, cols], &w.device());
+    q - (w.clone().detach() - w)
 }

@@ -23,7 +23,8 @@ fn values(t: &FlexTensor) -> Cow<'_, [f32]> {
     }
 }
 
-fn tensor(v: Vec<f32>, shape: &[usize]) -> FlexTensor {
+/// A contiguous f32 tensor of `shape` holding `v`.
+pub(crate) fn tensor(v: Vec<f32>, shape: &[usize]) -> FlexTensor {
     FlexTensor::new(
         Bytes::from_elems(v),
         Layout::contiguous(Shape::from(shape.to_vec())),
@@ -142,11 +143,7 @@ pub(crate) fn swiglu_backward(
 
 /// `t` as a uniquely owned, whole-buffer f32 tensor (itself when it already is one).
 fn owned(t: FlexTensor) -> FlexTensor {
-    let whole = t.is_unique()
-        && t.layout().start_offset() == 0
-        && t.layout().is_contiguous()
-        && t.bytes().len() == t.layout().num_elements() * std::mem::size_of::<f32>();
-    if whole {
+    if t.is_unique() && crate::flex::plain(&t) {
         t
     } else {
         let shape = dims(&t);

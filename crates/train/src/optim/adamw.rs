@@ -75,19 +75,12 @@ impl<B: LpBackend> AdamW<B> {
         grads: &BTreeMap<String, Tensor<B, 2>>,
         lr: f64,
     ) {
-        let peak = self.cfg.lr;
-        let rates: Vec<(f64, f64)> = params
-            .tensors
-            .keys()
-            .map(|n| (self.groups.lr_of(n, lr, peak), self.decay_of(n)))
-            .collect();
-        let c = &self.cfg;
         self.state.step += 1;
         let t = self.state.step as i32;
-        let bc1 = 1.0 - c.beta1.powi(t);
-        let bc2 = 1.0 - c.beta2.powi(t);
+        let c = &self.cfg;
+        let (bc1, bc2) = (1.0 - c.beta1.powi(t), 1.0 - c.beta2.powi(t));
         let names: Vec<String> = params.tensors.keys().cloned().collect();
-        for (name, (lr, weight_decay)) in names.into_iter().zip(rates) {
+        for name in names {
             let Some(g) = grads.get(&name) else { continue };
             if self.groups.is_frozen(&name) {
                 continue;
@@ -100,8 +93,8 @@ impl<B: LpBackend> AdamW<B> {
                 beta1: c.beta1,
                 beta2: c.beta2,
                 eps: c.eps,
-                lr,
-                weight_decay,
+                lr: self.groups.lr_of(&name, lr, c.lr),
+                weight_decay: self.groups.decay_of(&name),
                 bc1,
                 bc2,
             };

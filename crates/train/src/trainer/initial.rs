@@ -201,14 +201,8 @@ fn from_run(dir: &Path, recipe: &Recipe) -> Result<Initial, TrainError> {
     let weights = names
         .into_iter()
         .map(|n| {
-            let t = parts.params.tensors[&n].clone();
-            let shape = t.dims().to_vec();
-            let v = t
-                .into_data()
-                .convert::<f32>()
-                .into_vec::<f32>()
-                .expect("f32");
-            (n, (shape, v))
+            let (v, shape) = nibble_ops::host::to_host(parts.params.tensors[&n].clone());
+            (n, (shape.to_vec(), v))
         })
         .collect();
     let mut arch = parts.arch.clone();
