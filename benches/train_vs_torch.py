@@ -11,6 +11,9 @@ median tokens/s of its steps after the first two; the ratio is the median of the
 Needs a release build (`cargo build --release -p nibble-cli`) and torch (`.ci/run` installs it).
 Usage: python3 benches/train_vs_torch.py [--presets tiny,small,smollm2-135m] [--rounds 3]
        [--steps 8] [--threads 2]
+  --gemm: instead, the three f32 GEMMs of every linear layer of each preset (`nibble bench gemm`
+          against torch.matmul, interleaved), per shape and weighted over one step's layers;
+  --growth STEPS: instead, the RSS of a STEPS-step `tiny` run early and late (allocation growth).
 """
 import argparse, json, os, re, statistics, subprocess, sys, tempfile, time
 
@@ -146,6 +149,112 @@ def torch_worker(preset, steps, threads):
     print(json.dumps({"tps": statistics.median(tps[2:]), "torch": torch.__version__}))
 
 
+def gemm_shapes(preset):
+    """The model's linear layers as {(T, K, N): count}: q, k, v, o, gate, up, down per layer, head."""
+    a = PRESETS[preset]
+    d, hd, T = a["d"], a["d"] // a["H"], a["B"] * a["T"]
+    per_layer = [(d, a["H"] * hd), (d, a["KV"] * hd), (d, a["KV"] * hd), (a["H"] * hd, d),
+                 (d, a["F"]), (d, a["F"]), (a["F"], d)]
+    shapes = {}
+    for k, n in per_layer * a["L"] + [(d, a["V"])]:
+        shapes[(T, k, n)] = shapes.get((T, k, n), 0) + 1
+    return shapes
+
+
+def torch_gemm_worker(preset, reps, threads):
+    import torch
+    torch.set_num_threads(threads)
+    for (t, k, n) in gemm_shapes(preset):
+        x, w, dy = torch.randn(t, k), torch.randn(n, k) * 0.02, torch.randn(t, n)
+        secs = []
+        for rep in range(reps + 1):
+            t0 = time.perf_counter()
+            x @ w.t(); dy @ w; dy.t() @ x
+            if rep:
+                secs.append(time.perf_counter() - t0)
+        print(json.dumps({"shape": [t, k, n], "seconds": statistics.median(secs)}))
+
+
+def gemm_compare(preset, rounds, threads):
+    """Nibble's and PyTorch's GEMMs of a linear layer at the model's shapes, interleaved."""
+    shapes = gemm_shapes(preset)
+    spec = ";".join(",".join(map(str, s)) for s in shapes)
+    env = dict(os.environ, RAYON_NUM_THREADS=str(threads))
+    ratios = {s: [] for s in shapes}
+    for _ in range(rounds):
+        n = subprocess.run([os.path.join(root, "target/release/nibble"), "bench", "gemm", "--shapes", spec],
+                           env=env, capture_output=True, text=True, check=True).stdout
+        t = subprocess.run([sys.executable, os.path.abspath(__file__), "--worker-gemm", preset, "--threads", str(threads)],
+                           capture_output=True, text=True, check=True).stdout
+        ns = {tuple(json.loads(l)["shape"]): json.loads(l)["seconds"] for l in n.splitlines() if l.strip()}
+        ts = {tuple(json.loads(l)["shape"]): json.loads(l)["seconds"] for l in t.splitlines() if l.strip()}
+        for s in shapes:
+            ratios[s].append((ts[s], ns[s]))
+    print(f"{preset}: the three GEMMs of each linear layer (T, K, N), {threads} threads, medians of {rounds} rounds")
+    tot_n = tot_t = 0.0
+    for s, count in shapes.items():
+        tn = statistics.median(r[1] for r in ratios[s])
+        tt = statistics.median(r[0] for r in ratios[s])
+        fl = 6.0 * s[0] * s[1] * s[2]
+        tot_n += tn * count
+        tot_t += tt * count
+        print(f"  {str(s):22} x{count:<3} nibble {fl / tn / 1e9:6.1f} GFLOP/s  torch {fl / tt / 1e9:6.1f}  "
+              f"ratio {statistics.median(r[0] / r[1] for r in ratios[s]):.2f}")
+    print(f"  all layers of one step: nibble/torch speed {tot_t / tot_n:.2f}")
+
+
+def growth(steps, threads):
+    """Peak-to-peak RSS of a long `tiny` run: sampled every 0.25 s, the maximum over the first
+    and the last fifth of the run's steps (by wall time)."""
+    out = tempfile.mkdtemp()
+    a = PRESETS["tiny"]
+    recipe = os.path.join(out, "growth.toml")
+    open(recipe, "w").write(f"""
+[run]
+name = "growth"
+out_dir = "{out}/runs"
+steps = {steps}
+batch_size = {a['B']}
+[model]
+preset = "tiny"
+seq_len = {a['T']}
+vocab_size = {a['V']}
+[data]
+source = "sample"
+cache_dir = "{out}/cache"
+[eval]
+every = 0
+batches = 1
+[log]
+every = 50
+progress = false
+tensorboard = false
+[checkpoint]
+every = 0
+""")
+    env = dict(os.environ, RAYON_NUM_THREADS=str(threads))
+    p = subprocess.Popen([os.path.join(root, "target/release/nibble"), "train", "--recipe", recipe], env=env,
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    samples, t0 = [], time.time()
+    while p.poll() is None:
+        try:
+            rss = int(re.findall(r"VmRSS:\s+(\d+)", open(f"/proc/{p.pid}/status").read())[0]) / 1024
+            samples.append((time.time() - t0, rss))
+        except (OSError, IndexError):
+            pass
+        time.sleep(0.25)
+    metrics = [json.loads(l) for l in open(os.path.join(out, "runs", "growth", "metrics.jsonl")) if "train/loss" in l]
+    # The training steps span from the first logged step to the last; init and the final
+    # evaluation and checkpoint lie outside.
+    span = [t for t, _ in samples]
+    t_end = max(span)
+    first = [r for t, r in samples if 0.15 * t_end <= t < 0.3 * t_end]
+    last = [r for t, r in samples if 0.75 * t_end <= t < 0.9 * t_end]
+    print(f"tiny, {steps} steps ({len(metrics)} logged), {len(samples)} RSS samples: "
+          f"max RSS {max(first):.0f} MiB at 15-30% of the run, {max(last):.0f} MiB at 75-90%: "
+          f"growth {max(last) - max(first):+.0f} MiB")
+
+
 def torch_run(preset, steps, threads):
     stdout, rss = timed([sys.executable, os.path.abspath(__file__), "--worker", preset, "--steps", str(steps), "--threads", str(threads)], dict(os.environ))
     r = json.loads(stdout.strip().splitlines()[-1])
@@ -158,10 +267,21 @@ def main():
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--steps", type=int, default=8)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--gemm", action="store_true", help="compare the GEMMs of each preset's linear layers")
+    ap.add_argument("--growth", type=int, metavar="STEPS", help="RSS growth of a STEPS-step tiny run")
     ap.add_argument("--worker")
+    ap.add_argument("--worker-gemm")
     args = ap.parse_args()
     if args.worker:
         return torch_worker(args.worker, args.steps, args.threads)
+    if args.worker_gemm:
+        return torch_gemm_worker(args.worker_gemm, 5, args.threads)
+    if args.growth:
+        return growth(args.growth, args.threads)
+    if args.gemm:
+        for preset in args.presets.split(","):
+            gemm_compare(preset, args.rounds, args.threads)
+        return
     out = tempfile.mkdtemp()
     print(f"{args.rounds} rounds x {args.steps} steps, {args.threads} threads; medians")
     print(f"{'preset':14} {'nibble tok/s':>13} {'torch tok/s':>12} {'ratio':>6} {'nibble MiB':>11} {'torch MiB':>10}")

@@ -4,6 +4,7 @@
 //!   as ratios to the first (default bf16, fp8-current, quartet-mxfp4: ratios to bf16).
 //! - `nibble bench kernels --device cuda`: every nibble-kernels quantizer in GB/s against a
 //!   device-to-device copy of the same buffer (GPU builds only).
+//! - `nibble bench gemm --shapes 4096,256,768`: a linear layer's three f32 GEMMs on the CPU.
 
 use clap::Subcommand;
 use nibble_train::sections::Device;
@@ -43,6 +44,16 @@ pub enum What {
         #[arg(long, default_value_t = 20)]
         iters: usize,
     },
+    /// A linear layer's three f32 GEMMs on the CPU at shapes `T,K,N` (tokens, in, out): one
+    /// JSON line per shape with the median seconds and GFLOP/s.
+    Gemm {
+        /// `T,K,N;T,K,N;...`.
+        #[arg(long)]
+        shapes: String,
+        /// Timed repetitions (after one warm-up).
+        #[arg(long, default_value_t = 5)]
+        reps: usize,
+    },
 }
 
 fn parse_device(s: &str) -> Result<Device, (u8, String)> {
@@ -81,6 +92,10 @@ pub fn run(what: What) -> Result<(), (u8, String)> {
             })
         }
         What::Kernels { device, mib, iters } => kernels(parse_device(&device)?, mib, iters),
+        What::Gemm { shapes, reps } => {
+            crate::bench_gemm::run(&crate::bench_gemm::parse_shapes(&shapes)?, reps.max(1));
+            Ok(())
+        }
     }
 }
 

@@ -5,6 +5,7 @@
 //! (nothing is written).
 
 mod bench_cmd;
+mod bench_gemm;
 mod device;
 mod eval_cmd;
 mod export_cmd;

@@ -114,7 +114,8 @@ impl Llama {
                 k0.dims()[0]
             ));
         }
-        Ok(self.decode(p, rope, tokens, ctx, Some(cache)))
+        let h = self.decode(p, rope, tokens, ctx, Some(cache));
+        Ok(self.head(h, p, ctx))
     }
 }
 

@@ -18,6 +18,28 @@ use crate::params::{Params, layout};
 use crate::policy::PrecisionPolicy;
 use crate::taps::{TapKind, TapPoint};
 
+/// The student's forward up to the head. An objective takes the logits from it (distillation)
+/// or only the cross-entropy, which the fused kernel computes without the logits tensor.
+pub struct Hidden<'a, B: LpBackend> {
+    model: &'a Llama,
+    params: &'a Params<B>,
+    /// The final normed hidden states `[batch, seq, d]`.
+    pub h: Tensor<B, 3>,
+}
+
+impl<B: LpBackend> Hidden<'_, B> {
+    /// Logits `[batch, seq, vocab]`.
+    pub fn logits(&self, ctx: &ForwardCtx<B>) -> Tensor<B, 3> {
+        self.model.head(self.h.clone(), self.params, ctx)
+    }
+
+    /// Mean next-token cross-entropy against `targets` ([`Llama::head_cross_entropy`]).
+    pub fn cross_entropy(&self, targets: Tensor<B, 2, Int>, ctx: &ForwardCtx<B>) -> Tensor<B, 1> {
+        self.model
+            .head_cross_entropy(self.h.clone(), targets, self.params, ctx)
+    }
+}
+
 /// The projections of one block, with their schemes resolved from the policy.
 #[derive(Debug, Clone)]
 struct BlockLinears {
@@ -243,12 +265,60 @@ impl Llama {
         tokens: Tensor<B, 2, Int>,
         ctx: &mut ForwardCtx<B>,
     ) -> Tensor<B, 3> {
-        self.decode(p, rope, tokens, ctx, None)
+        let h = self.decode(p, rope, tokens, ctx, None);
+        self.head(h, p, ctx)
+    }
+
+    /// The decoder without the head: the final normed hidden states `[batch, seq, d]`, from
+    /// which [`Hidden`] gives the logits or the fused cross-entropy.
+    pub fn hidden<'a, B: LpBackend>(
+        &'a self,
+        p: &'a Params<B>,
+        rope: &Rope<B>,
+        tokens: Tensor<B, 2, Int>,
+        ctx: &mut ForwardCtx<B>,
+    ) -> Hidden<'a, B> {
+        let h = self.decode(p, rope, tokens, ctx, None);
+        Hidden {
+            model: self,
+            params: p,
+            h,
+        }
+    }
+
+    /// The lm_head on final hidden states: logits `[batch, seq, vocab]`.
+    pub fn head<B: LpBackend>(
+        &self,
+        h: Tensor<B, 3>,
+        p: &Params<B>,
+        ctx: &ForwardCtx<B>,
+    ) -> Tensor<B, 3> {
+        self.lm_head.forward(h, p, ctx)
+    }
+
+    /// Mean next-token cross-entropy of the head's logits on `h` against `targets`
+    /// (`[batch, seq]`). Where the backend has fused kernels and the lm_head computes in f32
+    /// (its scheme the identity, as by default), the fused kernel never materializes the logits;
+    /// otherwise [`cross_entropy`] of [`Llama::head`]. The two agree to float rounding.
+    pub fn head_cross_entropy<B: LpBackend>(
+        &self,
+        h: Tensor<B, 3>,
+        targets: Tensor<B, 2, Int>,
+        p: &Params<B>,
+        ctx: &ForwardCtx<B>,
+    ) -> Tensor<B, 1> {
+        if !(nibble_ops::fused::applies(&h) && self.lm_head.scheme.is_identity()) {
+            return cross_entropy(self.head(h, p, ctx), targets);
+        }
+        let [b, t, d] = h.dims();
+        let w = self.lm_head.effective_weight(p, ctx.step_info());
+        nibble_ops::fused::linear_cross_entropy(h.reshape([b * t, d]), w, targets.reshape([b * t]))
     }
 
     /// The decoder on `tokens` at positions `start..start + n`, `start` being the cache's length
-    /// (0 without one): with a cache, each block's keys and values are appended to it and the
-    /// queries attend over everything cached ([`Llama::forward_cached`]).
+    /// (0 without one), up to the final norm (the head's input): with a cache, each block's keys
+    /// and values are appended to it and the queries attend over everything cached
+    /// ([`Llama::forward_cached`]).
     pub(crate) fn decode<B: LpBackend>(
         &self,
         p: &Params<B>,
@@ -277,8 +347,7 @@ impl Llama {
         if let Some(c) = cache {
             c.advance(n);
         }
-        let h = rms_norm(h, p.get("model.norm.weight"), a.norm_eps);
-        self.lm_head.forward(h, p, ctx)
+        rms_norm(h, p.get("model.norm.weight"), a.norm_eps)
     }
 
     #[allow(clippy::too_many_arguments)]

@@ -151,3 +151,37 @@ fn fused_swiglu_equals_the_composition() {
         assert!(e < 1e-6, "{name}: relative difference {e}");
     }
 }
+
+#[test]
+fn fused_cross_entropy_equals_the_composition() {
+    use nibble_model::cross_entropy;
+    use nibble_ops::fused::linear_cross_entropy;
+    let (b, t, d, v) = (2, 9, 24, 131);
+    let h0 = rand([b, t, d], 13);
+    let w0 = rand([v, d], 14) * 0.3;
+    let ids: Vec<i64> = (0..b * t).map(|i| (i as i64 * 37 + 5) % v as i64).collect();
+    let targets =
+        Tensor::<A, 1, Int>::from_data(TensorData::new(ids, [b * t]), &Default::default());
+    let run = |fused: bool| {
+        let h = h0.clone().detach().require_grad();
+        let w = w0.clone().detach().require_grad();
+        let loss = if fused {
+            linear_cross_entropy(h.clone().reshape([b * t, d]), w.clone(), targets.clone())
+        } else {
+            let logits = h.clone().matmul(w.clone().transpose().unsqueeze::<3>());
+            cross_entropy(logits, targets.clone().reshape([b, t]))
+        };
+        // An upstream factor other than 1, as gradient accumulation gives.
+        let g = (loss.clone() * 0.25).backward();
+        [
+            vals(loss.inner()),
+            vals(h.grad(&g).unwrap()),
+            vals(w.grad(&g).unwrap()),
+        ]
+    };
+    let (f, r) = (run(true), run(false));
+    for (name, (a, b)) in ["loss", "dh", "dw"].iter().zip(f.iter().zip(&r)) {
+        let e = rel(a, b);
+        assert!(e < 1e-5, "{name}: relative difference {e}");
+    }
+}

@@ -12,12 +12,14 @@ use burn::backend::autodiff::grads::Gradients;
 use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
 use burn::prelude::*;
 use burn::tensor::TensorPrimitive;
-use burn::tensor::ops::FloatTensor;
+use burn::tensor::ops::{FloatTensor, IntTensor};
 use nibble_formats::element::Element;
 use nibble_formats::spec::QuantSpec;
 
 use crate::delayed::DelayedState;
-use crate::fused::autodiff::{AttentionBackward, RmsNormBackward, RopeBackward, SwigluBackward};
+use crate::fused::autodiff::{
+    AttentionBackward, LinearCrossEntropyBackward, RmsNormBackward, RopeBackward, SwigluBackward,
+};
 use crate::host;
 use crate::linear::{self, Saved};
 use crate::scheme::LinearScheme;
@@ -246,6 +248,31 @@ pub trait LpBackend: Backend {
         Self::attention_forward(q, k, v).0
     }
 
+    /// Cross-entropy fused with the lm_head: the mean over rows of `−log softmax(h·Wᵀ)[target]`
+    /// (h `[n, d]`, w `[v, d]`, targets `[n]`) as a `[1]` tensor and, with `grads`, its
+    /// gradients `(dh, dw)` ([`crate::fused::cross_entropy`]).
+    #[allow(clippy::type_complexity)]
+    fn linear_cross_entropy_forward(
+        _h: FloatTensor<Self>,
+        _w: FloatTensor<Self>,
+        _targets: IntTensor<Self>,
+        _grads: bool,
+    ) -> (
+        FloatTensor<Self>,
+        Option<(FloatTensor<Self>, FloatTensor<Self>)>,
+    ) {
+        unimplemented!("no fused cross-entropy on this backend (check fused_kernels first)")
+    }
+
+    /// Fused linear cross-entropy (differentiable in h and w on `Autodiff<B>`).
+    fn linear_cross_entropy(
+        h: FloatTensor<Self>,
+        w: FloatTensor<Self>,
+        targets: IntTensor<Self>,
+    ) -> FloatTensor<Self> {
+        Self::linear_cross_entropy_forward(h, w, targets, false).0
+    }
+
     /// `x·Wᵀ` under `scheme` (x: `[tokens, in]`, w: `[out, in]`). `call` carries the key of
     /// this call's stochastic rounding and random signs, and the layer's delayed-scaling state.
     /// Without autodiff: the forward only.
@@ -351,6 +378,29 @@ impl<B: LpBackend, C: CheckpointStrategy> LpBackend for Autodiff<B, C> {
             OpsKind::UnTracked(prep) => {
                 prep.finish(B::attention_forward(q.primitive, k.primitive, v.primitive).0)
             }
+        }
+    }
+
+    fn linear_cross_entropy(
+        h: FloatTensor<Self>,
+        w: FloatTensor<Self>,
+        targets: IntTensor<Self>,
+    ) -> FloatTensor<Self> {
+        // The gradients come out of the forward's pass over the logits (the loss is a scalar:
+        // its backward only scales them).
+        match LinearCrossEntropyBackward
+            .prepare::<C>([h.node.clone(), w.node.clone()])
+            .compute_bound()
+            .stateful()
+        {
+            OpsKind::Tracked(prep) => {
+                let (loss, g) =
+                    B::linear_cross_entropy_forward(h.primitive, w.primitive, targets, true);
+                prep.finish(g.expect("gradients asked for"), loss)
+            }
+            OpsKind::UnTracked(prep) => prep.finish(
+                B::linear_cross_entropy_forward(h.primitive, w.primitive, targets, false).0,
+            ),
         }
     }
 

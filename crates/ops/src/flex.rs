@@ -6,7 +6,7 @@
 use burn::backend::Flex;
 use burn::backend::flex::FlexTensor;
 use burn::tensor::DType;
-use burn::tensor::ops::FloatTensor;
+use burn::tensor::ops::{FloatTensor, IntTensor};
 use nibble_formats::element::Element;
 use nibble_formats::scaled_cast::cast_with_scale;
 use nibble_formats::spec::QuantSpec;
@@ -115,6 +115,18 @@ impl LpBackend for Flex {
 
     fn swiglu_forward(g: FloatTensor<Self>, u: FloatTensor<Self>) -> FloatTensor<Self> {
         fused::swiglu_forward(g, u)
+    }
+
+    fn linear_cross_entropy_forward(
+        h: FloatTensor<Self>,
+        w: FloatTensor<Self>,
+        targets: IntTensor<Self>,
+        grads: bool,
+    ) -> (
+        FloatTensor<Self>,
+        Option<(FloatTensor<Self>, FloatTensor<Self>)>,
+    ) {
+        fused::linear_cross_entropy(h, w, targets, grads)
     }
 
     fn swiglu_backward(

@@ -10,7 +10,9 @@ use burn::prelude::*;
 use burn::tensor::activation::log_softmax;
 use nibble_data::Batch;
 use nibble_model::layers::Rope;
-use nibble_model::{ForwardCtx, Llama, ModelConfig, Params, PrecisionConfig, TapKind, TapPoint};
+use nibble_model::{
+    ForwardCtx, Hidden, Llama, ModelConfig, Params, PrecisionConfig, TapKind, TapPoint,
+};
 use nibble_train::objective::{BatchTensors, Objective};
 use nibble_train::optim::{AdamW, OptimConfig};
 use nibble_train::trainer::{StepSetup, train_step};
@@ -44,7 +46,8 @@ impl Objective<A> for Distill<'_> {
         ctx.taps.record(TapKind::BlockOut);
     }
 
-    fn loss(&self, logits: Tensor<A, 3>, _: &BatchTensors<A>, ctx: &ForwardCtx<A>) -> Tensor<A, 1> {
+    fn loss(&self, out: &Hidden<'_, A>, _: &BatchTensors<A>, ctx: &ForwardCtx<A>) -> Tensor<A, 1> {
+        let logits = out.logits(ctx);
         let (teacher, blocks) = self.seen.borrow_mut().take().expect("prepared");
         let (lt, ls) = (log_softmax(teacher, 2), log_softmax(logits, 2));
         let kl = (lt.clone().exp() * (lt - ls)).sum_dim(2).mean();

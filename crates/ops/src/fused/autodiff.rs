@@ -1,10 +1,13 @@
 //! `Autodiff<B>` nodes of the fused ops: the forward runs B's fused kernel and keeps what the
 //! backward kernel needs (RMSNorm: x, w and the row factors; attention: q, k, v, the output and
-//! the rows' log-sum-exp, nothing T×T).
+//! the rows' log-sum-exp, nothing T×T; the fused cross-entropy: the gradients its forward
+//! computed).
 
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
 use burn::backend::autodiff::grads::Gradients;
 use burn::backend::autodiff::ops::{Backward, Ops};
+use burn::prelude::*;
+use burn::tensor::TensorPrimitive;
 use burn::tensor::ops::FloatTensor;
 
 use crate::backend::LpBackend;
@@ -87,6 +90,27 @@ impl<B: LpBackend> Backward<B, 2> for SwigluBackward {
         for (parent, grad) in ops.parents.into_iter().zip([dg, du]) {
             if let Some(node) = parent {
                 grads.register::<B>(node.id, grad);
+            }
+        }
+    }
+}
+
+#[derive(Debug)]
+pub(crate) struct LinearCrossEntropyBackward;
+
+impl<B: LpBackend> Backward<B, 2> for LinearCrossEntropyBackward {
+    /// The gradients of the mean loss: dh, dw.
+    type State = (FloatTensor<B>, FloatTensor<B>);
+
+    fn backward(self, ops: Ops<Self::State, 2>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let g =
+            Tensor::<B, 1>::from_primitive(TensorPrimitive::Float(grads.consume::<B>(&ops.node)))
+                .reshape([1, 1]);
+        let (dh, dw) = ops.state;
+        for (parent, d) in ops.parents.into_iter().zip([dh, dw]) {
+            if let Some(node) = parent {
+                let d = Tensor::<B, 2>::from_primitive(TensorPrimitive::Float(d)) * g.clone();
+                grads.register::<B>(node.id, d.into_primitive().tensor());
             }
         }
     }

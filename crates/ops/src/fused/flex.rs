@@ -8,6 +8,7 @@ use burn::tensor::{Bytes, DType, Shape};
 
 use super::adamw::{self, AdamWStep};
 use super::attention::{self, Dims};
+use super::cross_entropy::{self, CeDims};
 use super::{rms_norm, rope, swiglu};
 
 fn values(t: &FlexTensor) -> Cow<'_, [f32]> {
@@ -139,6 +140,55 @@ pub(crate) fn swiglu_backward(
     let shape = dims(&g);
     let (dg, du) = swiglu::backward(&values(&dy), &values(&g), &values(&u));
     (tensor(dg, &shape), tensor(du, &shape))
+}
+
+/// Token ids (i32 or i64) as indices.
+fn indices(t: &FlexTensor) -> Vec<usize> {
+    let t = t.to_contiguous();
+    let ix = |v: i64| usize::try_from(v).expect("a negative target token id");
+    match t.dtype() {
+        DType::I64 => t
+            .as_slice::<i64>()
+            .expect("contiguous")
+            .iter()
+            .map(|&v| ix(v))
+            .collect(),
+        DType::I32 => t
+            .as_slice::<i32>()
+            .expect("contiguous")
+            .iter()
+            .map(|&v| ix(v as i64))
+            .collect(),
+        other => panic!("target token ids as {other:?}"),
+    }
+}
+
+#[allow(clippy::type_complexity)]
+pub(crate) fn linear_cross_entropy(
+    h: FlexTensor,
+    w: FlexTensor,
+    targets: FlexTensor,
+    grads: bool,
+) -> (FlexTensor, Option<(FlexTensor, FlexTensor)>) {
+    let (hd, wd) = (dims(&h), dims(&w));
+    assert!(
+        hd.len() == 2 && wd.len() == 2 && hd[1] == wd[1],
+        "linear cross-entropy shapes h {hd:?}, w {wd:?}"
+    );
+    let dm = CeDims {
+        n: hd[0],
+        d: hd[1],
+        v: wd[0],
+    };
+    let out = cross_entropy::linear_cross_entropy(
+        &values(&h),
+        &values(&w),
+        &indices(&targets),
+        dm,
+        grads,
+    );
+    let g = out.grads.map(|(dh, dw)| (tensor(dh, &hd), tensor(dw, &wd)));
+    (tensor(vec![out.loss], &[1]), g)
 }
 
 /// `t` as a uniquely owned, whole-buffer f32 tensor (itself when it already is one).

@@ -1,6 +1,7 @@
-//! A bounds-checked strided f32 GEMM (the `gemm` crate's kernel, single-threaded: the fused
-//! kernels parallelize over batch elements themselves, and a fixed kernel keeps the bits
-//! independent of the thread count).
+//! A bounds-checked strided f32 GEMM (the `gemm` crate's kernel): single-threaded where the
+//! fused kernels parallelize over batch elements themselves, on rayon's threads for the large
+//! products of the fused cross-entropy. Either way the bits do not depend on the thread count
+//! (the threads split the output, never the inner dimension).
 
 /// A strided matrix in a slice: element (i, j) at `off + i·rs + j·cs`.
 #[derive(Clone, Copy)]
@@ -18,7 +19,6 @@ fn last(off: usize, rows: usize, cols: usize, rs: usize, cs: usize) -> usize {
 /// `dst[m×n] (+)= scale · lhs[m×k] · rhs[k×n]` (`+=` with `accumulate`); `dst` is the slice
 /// with element (i, j) at `off + i·rs + j·cs`.
 #[allow(clippy::too_many_arguments)]
-#[allow(unsafe_code)]
 pub fn matmul(
     m: usize,
     n: usize,
@@ -29,6 +29,49 @@ pub fn matmul(
     lhs: View,
     rhs: View,
     scale: f32,
+) {
+    product(
+        m,
+        n,
+        k,
+        dst,
+        (off, rs, cs),
+        accumulate,
+        lhs,
+        rhs,
+        scale,
+        false,
+    );
+}
+
+/// [`matmul`] on all of rayon's threads.
+#[allow(clippy::too_many_arguments)]
+pub fn matmul_parallel(
+    m: usize,
+    n: usize,
+    k: usize,
+    dst: &mut [f32],
+    (off, rs, cs): (usize, usize, usize),
+    accumulate: bool,
+    lhs: View,
+    rhs: View,
+) {
+    product(m, n, k, dst, (off, rs, cs), accumulate, lhs, rhs, 1.0, true);
+}
+
+#[allow(clippy::too_many_arguments)]
+#[allow(unsafe_code)]
+fn product(
+    m: usize,
+    n: usize,
+    k: usize,
+    dst: &mut [f32],
+    (off, rs, cs): (usize, usize, usize),
+    accumulate: bool,
+    lhs: View,
+    rhs: View,
+    scale: f32,
+    parallel: bool,
 ) {
     if m == 0 || n == 0 {
         return;
@@ -77,7 +120,11 @@ pub fn matmul(
             false,
             false,
             false,
-            gemm::Parallelism::None,
+            if parallel {
+                gemm::Parallelism::Rayon(rayon::current_num_threads())
+            } else {
+                gemm::Parallelism::None
+            },
         );
     }
 }

@@ -1,5 +1,5 @@
-//! Fused CPU kernels with their own backward: RMSNorm, RoPE, causal grouped-query attention and
-//! SwiGLU (and AdamW's update in one pass),
+//! Fused CPU kernels with their own backward: RMSNorm, RoPE, causal grouped-query attention,
+//! SwiGLU and the cross-entropy fused with the lm_head (and AdamW's update in one pass),
 //! the broadcasting element-wise chains that burn-flex runs on its generic strided path. Backends
 //! that have them ([`LpBackend::fused_kernels`]: Flex, and `Autodiff<Flex>` with the custom
 //! backward nodes of [`autodiff`]) take these entry points; the model keeps the composition of
@@ -8,6 +8,7 @@
 pub mod adamw;
 pub mod attention;
 pub(crate) mod autodiff;
+pub mod cross_entropy;
 pub(crate) mod flex;
 mod gemm;
 pub mod rms_norm;
@@ -59,6 +60,21 @@ pub fn rope<B: LpBackend>(x: Tensor<B, 4>, cos: Tensor<B, 2>, sin: Tensor<B, 2>)
 /// kernels.
 pub fn swiglu<B: LpBackend>(g: Tensor<B, 2>, u: Tensor<B, 2>) -> Tensor<B, 2> {
     wrap(B::swiglu(unwrap(g), unwrap(u)))
+}
+
+/// Mean next-token cross-entropy of the logits `h·Wᵀ` (h `[n, d]`, w `[v, d]`) against
+/// `targets` `[n]`, without materializing the logits; differentiable in h and w. Only for
+/// backends with fused kernels.
+pub fn linear_cross_entropy<B: LpBackend>(
+    h: Tensor<B, 2>,
+    w: Tensor<B, 2>,
+    targets: Tensor<B, 1, Int>,
+) -> Tensor<B, 1> {
+    Tensor::from_primitive(TensorPrimitive::Float(B::linear_cross_entropy(
+        unwrap(h),
+        unwrap(w),
+        targets.into_primitive(),
+    )))
 }
 
 /// One AdamW update of `p` with gradient `g` and moments `m`, `v`: `(p', m', v')`. The fused

@@ -1,7 +1,8 @@
 //! Checkpoints: model + optimizer tensors (safetensors, HF names) and the train state (JSON),
 //! written atomically, with a keep-last-K policy. The last good checkpoint always survives: a new
-//! one is staged in a temporary directory and renamed into place only when complete, and
-//! non-finite tensors are refused before anything is written.
+//! one is staged in a temporary directory (tensors streamed one at a time) and renamed into
+//! place only when complete; a non-finite tensor stops the save and its staging directory is
+//! removed.
 
 mod atomic;
 mod store;

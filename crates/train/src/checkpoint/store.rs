@@ -7,7 +7,9 @@ use nibble_model::Params;
 use serde::{Deserialize, Serialize};
 
 use super::atomic::{fsync_dir, write_atomic};
-use super::tensors::{HostTensors, from_host, read_safetensors, to_host, write_safetensors};
+use super::tensors::{
+    HostTensors, LazyTensor, StreamError, from_host, read_safetensors, write_f32_safetensors,
+};
 use crate::optim::{AdamW, AdamWState, ParamGroup};
 
 /// Everything besides tensors that a bit-identical resume needs.
@@ -68,23 +70,16 @@ fn hf_shape(shape: [usize; 2]) -> Vec<usize> {
     }
 }
 
-fn collect<B: Backend>(
-    step: u64,
-    tensors: &BTreeMap<String, Tensor<B, 2>>,
+/// The tensors of a map under their stored names (`<name><suffix>`), with their stored shapes.
+fn entries<'a, B: Backend>(
+    tensors: &'a BTreeMap<String, Tensor<B, 2>>,
     suffix: &str,
-    out: &mut HostTensors,
-) -> Result<(), CheckpointError> {
-    for (name, t) in tensors {
-        let v = to_host(t);
-        let key = format!("{name}{suffix}");
-        if v.iter().any(|x| !x.is_finite()) {
-            return Err(CheckpointError::NonFinite { step, tensor: key });
-        }
-        out.insert(key, (hf_shape(t.dims()), v));
-    }
-    Ok(())
+) -> Vec<LazyTensor<'a, B>> {
+    tensors
+        .iter()
+        .map(|(name, t)| LazyTensor::new(format!("{name}{suffix}"), hf_shape(t.dims()), t))
+        .collect()
 }
-
 /// Write a checkpoint for `state.step`: `model.safetensors` holds the parameters and the
 /// techniques' buffers, `optimizer.safetensors` the moments of every parameter that is not
 /// frozen, `state.json` the train state and the optimizer's grouping. Staged in `<dir>.tmp`,
@@ -95,26 +90,35 @@ pub fn save<B: Backend>(
     opt: &AdamW<B>,
     state: &TrainState,
 ) -> Result<PathBuf, CheckpointError> {
-    let mut model = BTreeMap::new();
-    collect(state.step, &params.tensors, "", &mut model)?;
-    collect(state.step, &params.buffers, "", &mut model)?;
-    let mut optim = BTreeMap::new();
-    collect(state.step, &opt.state.exp_avg, ".exp_avg", &mut optim)?;
-    collect(state.step, &opt.state.exp_avg_sq, ".exp_avg_sq", &mut optim)?;
+    let model: Vec<_> = entries(&params.tensors, "")
+        .into_iter()
+        .chain(entries(&params.buffers, ""))
+        .collect();
+    let optim: Vec<_> = entries(&opt.state.exp_avg, ".exp_avg")
+        .into_iter()
+        .chain(entries(&opt.state.exp_avg_sq, ".exp_avg_sq"))
+        .collect();
     let dir = step_dir(run_dir, state.step);
     let tmp = dir.with_extension("tmp");
-    let fmt = |m: String| CheckpointError::Format {
-        path: dir.clone(),
-        message: m,
-    };
     if tmp.exists() {
         fs::remove_dir_all(&tmp).map_err(io(&tmp))?;
     }
     fs::create_dir_all(&tmp).map_err(io(&tmp))?;
-    let model_bytes = write_safetensors(&model).map_err(&fmt)?;
-    write_atomic(&tmp.join("model.safetensors"), &model_bytes).map_err(io(&tmp))?;
-    let optim_bytes = write_safetensors(&optim).map_err(&fmt)?;
-    write_atomic(&tmp.join("optimizer.safetensors"), &optim_bytes).map_err(io(&tmp))?;
+    // Tensors stream to the staging directory one at a time (no whole-file buffers); a
+    // non-finite one stops the save and the staging directory goes, so the last good
+    // checkpoint stays the newest.
+    let staged = write_f32_safetensors(&tmp.join("model.safetensors"), model)
+        .and_then(|()| write_f32_safetensors(&tmp.join("optimizer.safetensors"), optim));
+    if let Err(e) = staged {
+        let _ = fs::remove_dir_all(&tmp);
+        return Err(match e {
+            StreamError::NonFinite(tensor) => CheckpointError::NonFinite {
+                step: state.step,
+                tensor,
+            },
+            StreamError::Io(source) => CheckpointError::Io { path: tmp, source },
+        });
+    }
     let meta = serde_json::json!({
         "state": state,
         "adam_step": opt.state.step,

@@ -1,3 +1,7 @@
+use std::borrow::Cow;
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::fs::File;
 use std::path::Path;
 
 use burn::prelude::*;
@@ -35,4 +39,79 @@ pub(crate) fn from_host<B: Backend>(
     device: &B::Device,
 ) -> Tensor<B, 2> {
     Tensor::from_data(TensorData::new(v, shape), device)
+}
+
+/// One f32 tensor that reaches the host only when the safetensors writer asks for its bytes,
+/// so a save holds one tensor's copy at a time (whole-file buffers of the parameters and the
+/// optimizer's moments used to triple the memory of a save). A non-finite value is noted in
+/// `bad` (the writer's `View` cannot fail) and the save is abandoned after the file.
+pub(crate) struct LazyTensor<'a, B: Backend> {
+    name: String,
+    shape: Vec<usize>,
+    t: &'a Tensor<B, 2>,
+    bad: RefCell<Option<String>>,
+}
+
+impl<'a, B: Backend> LazyTensor<'a, B> {
+    pub(crate) fn new(name: String, shape: Vec<usize>, t: &'a Tensor<B, 2>) -> Self {
+        LazyTensor {
+            name,
+            shape,
+            t,
+            bad: RefCell::new(None),
+        }
+    }
+}
+
+impl<B: Backend> safetensors::View for &LazyTensor<'_, B> {
+    fn dtype(&self) -> safetensors::Dtype {
+        safetensors::Dtype::F32
+    }
+
+    fn shape(&self) -> &[usize] {
+        &self.shape
+    }
+
+    fn data(&self) -> Cow<'_, [u8]> {
+        let v = to_host(self.t);
+        if v.iter().any(|x| !x.is_finite()) {
+            *self.bad.borrow_mut() = Some(self.name.clone());
+        }
+        Cow::Owned(v.iter().flat_map(|x| x.to_le_bytes()).collect())
+    }
+
+    fn data_len(&self) -> usize {
+        self.shape.iter().product::<usize>() * 4
+    }
+}
+
+/// Why a streamed save failed.
+#[derive(Debug)]
+pub(crate) enum StreamError {
+    NonFinite(String),
+    Io(std::io::Error),
+}
+
+/// Writes `tensors` as one f32 safetensors file at `path` (the bytes of
+/// [`write_safetensors`]), tensor by tensor, then fsyncs it.
+pub(crate) fn write_f32_safetensors<B: Backend>(
+    path: &Path,
+    tensors: Vec<LazyTensor<'_, B>>,
+) -> Result<(), StreamError> {
+    let meta = HashMap::from([("format".to_string(), "pt".to_string())]);
+    safetensors::serialize_to_file(
+        tensors.iter().map(|t| (t.name.as_str(), t)),
+        Some(meta),
+        path,
+    )
+    .map_err(|e| match e {
+        safetensors::SafeTensorError::IoError(e) => StreamError::Io(e),
+        other => StreamError::Io(std::io::Error::other(other.to_string())),
+    })?;
+    if let Some(name) = tensors.iter().find_map(|t| t.bad.borrow().clone()) {
+        return Err(StreamError::NonFinite(name));
+    }
+    File::open(path)
+        .and_then(|f| f.sync_all())
+        .map_err(StreamError::Io)
 }

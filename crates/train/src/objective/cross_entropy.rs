@@ -1,4 +1,4 @@
-use nibble_model::{ForwardCtx, LpBackend, cross_entropy};
+use nibble_model::{ForwardCtx, Hidden, LpBackend};
 
 use super::{BatchTensors, Objective};
 use burn::prelude::*;
@@ -14,10 +14,10 @@ impl<B: LpBackend> Objective<B> for CrossEntropy {
 
     fn loss(
         &self,
-        logits: Tensor<B, 3>,
+        out: &Hidden<'_, B>,
         batch: &BatchTensors<B>,
-        _: &ForwardCtx<B>,
+        ctx: &ForwardCtx<B>,
     ) -> Tensor<B, 1> {
-        cross_entropy(logits, batch.targets.clone())
+        out.cross_entropy(batch.targets.clone(), ctx)
     }
 }

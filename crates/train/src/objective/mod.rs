@@ -6,7 +6,7 @@
 mod cross_entropy;
 
 use burn::prelude::*;
-use nibble_model::{ForwardCtx, LpBackend};
+use nibble_model::{ForwardCtx, Hidden, LpBackend};
 
 pub use cross_entropy::CrossEntropy;
 
@@ -25,11 +25,12 @@ pub trait Objective<B: LpBackend> {
     /// here). Default: nothing.
     fn prepare(&self, _batch: &BatchTensors<B>, _ctx: &mut ForwardCtx<B>) {}
 
-    /// The scalar loss to minimize (mean per token), from the student's logits `[b, t, vocab]`
-    /// and the context its forward filled.
+    /// The scalar loss to minimize (mean per token), from the student's forward up to the head
+    /// (`out.logits(ctx)` gives the logits `[b, t, vocab]`; `out.cross_entropy` the fused
+    /// cross-entropy, which never materializes them) and the context its forward filled.
     fn loss(
         &self,
-        logits: Tensor<B, 3>,
+        out: &Hidden<'_, B>,
         batch: &BatchTensors<B>,
         ctx: &ForwardCtx<B>,
     ) -> Tensor<B, 1>;

@@ -1,6 +1,6 @@
 use nibble_data::{TokenSplit, ValBatches};
 use nibble_model::layers::Rope;
-use nibble_model::{ForwardCtx, Llama, LpBackend, Params, cross_entropy};
+use nibble_model::{ForwardCtx, Llama, LpBackend, Params};
 
 use super::step::ids;
 
@@ -38,19 +38,14 @@ pub fn evaluate<B: LpBackend>(
         let n = (b.rows * b.seq_len) as u64;
         let x = ids::<B>(&b.inputs, b.rows, b.seq_len, device);
         let y = ids::<B>(&b.targets, b.rows, b.seq_len, device);
-        let l = cross_entropy(
-            model.forward(
-                params,
-                rope,
-                x,
-                &mut ForwardCtx::new(EVAL_KEY ^ i as u64, step, false),
-            ),
-            y,
-        )
-        .into_data()
-        .convert::<f64>()
-        .into_vec::<f64>()
-        .expect("scalar")[0];
+        let mut ctx = ForwardCtx::new(EVAL_KEY ^ i as u64, step, false);
+        let l = model
+            .hidden(params, rope, x, &mut ctx)
+            .cross_entropy(y, &ctx)
+            .into_data()
+            .convert::<f64>()
+            .into_vec::<f64>()
+            .expect("scalar")[0];
         sum += l * n as f64;
         tokens += n;
     }

@@ -94,10 +94,11 @@ pub fn train_step<B: LpBackend>(
         };
         let mut ctx = ForwardCtx::new(child(key, i as u64), step, true);
         setup.objective.prepare(&bt, &mut ctx);
-        let logits = setup
+        let out = setup
             .model
-            .forward(&leaves, setup.rope, bt.inputs.clone(), &mut ctx);
-        let loss = setup.objective.loss(logits, &bt, &ctx);
+            .hidden(&leaves, setup.rope, bt.inputs.clone(), &mut ctx);
+        let loss = setup.objective.loss(&out, &bt, &ctx);
+        drop(out);
         drop(ctx);
         loss_sum += loss
             .clone()
