@@ -199,6 +199,13 @@ impl Llama {
                         .into(),
                 );
             }
+            if l.has_output_bias() {
+                return Err(format!(
+                    "{}: its technique adds an output bias (Tequila's deadzone bias), which the \
+                     exported Llama files have no tensor for",
+                    l.name
+                ));
+            }
             if transforms {
                 out.insert(l.weight.clone(), l.export_weight(p, at, target));
             }
@@ -307,7 +314,8 @@ impl Llama {
         p: &Params<B>,
         ctx: &ForwardCtx<B>,
     ) -> Tensor<B, 1> {
-        if !(nibble_ops::fused::applies(&h) && self.lm_head.scheme.is_identity()) {
+        let plain = self.lm_head.scheme.is_identity() && !self.lm_head.has_output_bias();
+        if !(nibble_ops::fused::applies(&h) && plain) {
             return cross_entropy(self.head(h, p, ctx), targets);
         }
         let [b, t, d] = h.dims();

@@ -68,12 +68,42 @@ impl LpLinear {
     ) -> Tensor<B, 3> {
         let slots = self.slots(p);
         let at = ctx.step_info();
-        let w = self.effective_weight(p, at);
+        let (w, bias) = self.weight_and_bias(p, at);
         let delayed = self
             .techniques
             .iter()
             .find_map(|t| t.gemm_state(&slots, at));
-        self.gemm(x, w, ctx.key, ctx.train, delayed)
+        let y = self.gemm(x, w, ctx.key, ctx.train, delayed);
+        match bias {
+            Some(b) => y + b.unsqueeze::<3>(),
+            None => y,
+        }
+    }
+
+    /// Whether a technique adds a term to the output (Tequila's deadzone bias).
+    pub fn has_output_bias(&self) -> bool {
+        self.techniques.iter().any(AnyTechnique::adds_output_bias)
+    }
+
+    /// The weight the GEMM receives and the sum of the techniques' output biases (`[1, out]`),
+    /// each computed from the weight that technique receives.
+    pub fn weight_and_bias<B: LpBackend>(
+        &self,
+        p: &Params<B>,
+        at: nibble_techniques::StepInfo,
+    ) -> (Tensor<B, 2>, Option<Tensor<B, 2>>) {
+        let slots = self.slots(p);
+        let mut bias: Option<Tensor<B, 2>> = None;
+        let w = self.techniques.iter().fold(p.get(&self.weight), |w, t| {
+            if let Some(b) = t.output_bias(&w, &slots, at) {
+                bias = Some(match bias.take() {
+                    Some(a) => a + b,
+                    None => b,
+                });
+            }
+            t.apply(w, &slots, at)
+        });
+        (w, bias)
     }
 
     /// The weight the GEMM receives: the master weight through every technique.

@@ -6,12 +6,15 @@ use std::sync::{Arc, Mutex};
 use burn::prelude::*;
 use nibble_ops::{DelayedState, LpBackend};
 
+use crate::absmean::Absmean;
 use crate::ct_grid::CtGrid;
 use crate::delayed_scaling::DelayedScalingState;
 use crate::ggml_grid::GgmlGrid;
 use crate::lsq::Lsq;
 use crate::nm_ste::NmSte;
 use crate::slots::{LayerSlots, LayerSlotsMut};
+use crate::tequila::Tequila;
+use crate::twn::Twn;
 use crate::technique::{SlotSpec, StepInfo, Technique};
 
 #[derive(Clone, Debug, PartialEq)]
@@ -20,6 +23,9 @@ pub enum AnyTechnique {
     Lsq(Lsq),
     GgmlGrid(GgmlGrid),
     CtGrid(CtGrid),
+    Absmean(Absmean),
+    Twn(Twn),
+    Tequila(Tequila),
     DelayedScaling(DelayedScalingState),
 }
 
@@ -30,6 +36,9 @@ macro_rules! each {
             AnyTechnique::Lsq($t) => $e,
             AnyTechnique::GgmlGrid($t) => $e,
             AnyTechnique::CtGrid($t) => $e,
+            AnyTechnique::Absmean($t) => $e,
+            AnyTechnique::Twn($t) => $e,
+            AnyTechnique::Tequila($t) => $e,
             AnyTechnique::DelayedScaling($t) => $e,
         }
     };
@@ -40,9 +49,19 @@ impl AnyTechnique {
     pub fn section(&self) -> &'static str {
         match self {
             AnyTechnique::NmSte(_) => "sparsity",
-            AnyTechnique::Lsq(_) | AnyTechnique::GgmlGrid(_) | AnyTechnique::CtGrid(_) => "qat",
+            AnyTechnique::Lsq(_)
+            | AnyTechnique::GgmlGrid(_)
+            | AnyTechnique::CtGrid(_)
+            | AnyTechnique::Absmean(_)
+            | AnyTechnique::Twn(_)
+            | AnyTechnique::Tequila(_) => "qat",
             AnyTechnique::DelayedScaling(_) => "precision",
         }
+    }
+
+    /// Whether [`Technique::output_bias`] gives a term (Tequila).
+    pub fn adds_output_bias(&self) -> bool {
+        matches!(self, AnyTechnique::Tequila(_))
     }
 
     /// The GEMM state this technique contributes to the layer's call (delayed scaling only).
@@ -78,6 +97,15 @@ impl Technique for AnyTechnique {
         at: StepInfo,
     ) -> Tensor<B, 2> {
         each!(self, t => t.apply(w, slots, at))
+    }
+
+    fn output_bias<B: LpBackend>(
+        &self,
+        w: &Tensor<B, 2>,
+        slots: &LayerSlots<B>,
+        at: StepInfo,
+    ) -> Option<Tensor<B, 2>> {
+        each!(self, t => t.output_bias(w, slots, at))
     }
 
     fn end_step<B: LpBackend>(&self, step: u64, weight: &Tensor<B, 2>, slots: LayerSlotsMut<B>) {

@@ -8,6 +8,7 @@
 //! step. [`AnyTechnique`] lists the techniques (one line each); the recipe sections that attach
 //! them to modules by glob ([`SparsityConfig`], [`QatConfig`]) build them.
 
+mod absmean;
 mod any;
 mod ct_grid;
 mod delayed_scaling;
@@ -19,7 +20,11 @@ mod serving_grid;
 mod slots;
 mod sparsity_config;
 mod technique;
+mod tequila;
+mod ternary_grid;
+mod twn;
 
+pub use absmean::Absmean;
 pub use any::AnyTechnique;
 pub use ct_grid::CtGrid;
 pub use delayed_scaling::DelayedScalingState;
@@ -35,6 +40,9 @@ pub use serving_grid::ServingGrid;
 pub use slots::{LayerSlots, LayerSlotsMut};
 pub use sparsity_config::{SparsityConfig, SparsityMethod};
 pub use technique::{SlotKind, SlotSpec, StepInfo, Technique};
+pub use tequila::Tequila;
+pub use ternary_grid::ScaleSets;
+pub use twn::Twn;
 
 /// Techniques a recipe attaches to one module (HF name, e.g. `model.layers.3.mlp.up_proj`), in
 /// composition order: sparsity mask, then QAT quantizer.

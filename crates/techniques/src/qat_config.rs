@@ -1,7 +1,8 @@
 //! The recipe's `[qat]` section: which modules get a weight quantizer, and which one: `lsq` (a
 //! learned step size on a signed integer grid), `ggml` (exactly a GGUF serving grid, exported
-//! losslessly by `nibble export --format gguf-<ggml_type>`) or `ct` (exactly a compressed-tensors
-//! grid, exported losslessly by `--format ct-<ct_scheme>`).
+//! losslessly by `nibble export --format gguf-<ggml_type>`), `ct` (exactly a compressed-tensors
+//! grid, exported losslessly by `--format ct-<ct_scheme>`), or a ternary grid: `absmean`
+//! (BitNet b1.58's), `twn`, `tequila` (absmean with the deadzone bias).
 
 use nibble_config::{KeyError, glob_match};
 use serde::{Deserialize, Serialize};
@@ -9,11 +10,15 @@ use serde::{Deserialize, Serialize};
 use crate::any::AnyTechnique;
 use crate::ct_grid::CtGrid;
 use crate::ggml_grid::GgmlGrid;
+use crate::absmean::Absmean;
 use crate::lsq::Lsq;
+use crate::tequila::Tequila;
+use crate::ternary_grid::ScaleSets;
+use crate::twn::Twn;
 use nibble_modelfiles::ct::CtScheme;
 use nibble_modelfiles::quants::GgmlType;
 
-/// `none` (default) | `lsq` | `ggml` | `ct`.
+/// `none` (default) | `lsq` | `ggml` | `ct` | `absmean` | `twn` | `tequila`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum QatMethod {
@@ -22,6 +27,15 @@ pub enum QatMethod {
     Lsq,
     Ggml,
     Ct,
+    Absmean,
+    Twn,
+    Tequila,
+}
+
+impl QatMethod {
+    fn ternary(self) -> bool {
+        matches!(self, Self::Absmean | Self::Twn | Self::Tequila)
+    }
 }
 
 /// `ct_scheme`: the compressed-tensors grid a `ct` method trains on (the `--format ct-<scheme>`
@@ -78,13 +92,15 @@ impl GgmlGridType {
     }
 }
 
-/// `tensor` | `channel` (default): how many weights share one step size.
+/// `tensor` | `channel` (default) | `group` (`group_size` inputs of a row; ternary methods):
+/// how many weights share one step size or scale.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Granularity {
     Tensor,
     #[default]
     Channel,
+    Group,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -93,7 +109,9 @@ pub struct QatConfig {
     pub method: QatMethod,
     /// LSQ: signed integer bits, 2..=8. Default 4. Not read by `ggml` (the type fixes the grid).
     pub bits: u32,
-    /// LSQ only (`ggml` grids have one scale per block of the type).
+    /// LSQ (tensor, channel) and the ternary methods (tensor, channel, group); `ggml` grids have
+    /// one scale per block of the type. The references: BitNet b1.58 and TWN per tensor,
+    /// AngelSlim's absmean and Tequila per group of 128.
     pub granularity: Granularity,
     /// LSQ's gradient scale 1/√(N·Q_P) on the step size (default true); LSQ only.
     pub grad_scale: bool,
@@ -105,8 +123,16 @@ pub struct QatConfig {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub ct_scheme: Option<CtGridScheme>,
     /// `ct` W4A16: inputs per scale (a multiple of 8; vLLM's kernels take 32, 64, 128). Default
-    /// 128. Also the group `nibble export --format ct-w4a16` uses for this run.
+    /// 128. Also the group `nibble export --format ct-w4a16` uses for this run, and the group of
+    /// the ternary methods' `granularity = "group"`.
     pub group_size: usize,
+    /// `tequila` only: λ of the deadzone bias (default 1e-3, the release's `--eps`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lambda: Option<f64>,
+    /// `tequila` only: λ is a learnable parameter per output channel, initialized to `lambda`
+    /// (the paper's differentiable reactivation; not in the released code). Default false.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub lambda_learnable: bool,
     /// Globs over module names; default every block projection (`model.layers.*`).
     pub modules: Vec<String>,
 }
@@ -121,6 +147,8 @@ impl Default for QatConfig {
             ggml_type: None,
             ct_scheme: None,
             group_size: 128,
+            lambda: None,
+            lambda_learnable: false,
             modules: vec!["model.layers.*".into()],
         }
     }
@@ -141,7 +169,7 @@ impl QatConfig {
                     "method = \"ggml\" needs ggml_type = \"q4_0\" | \"q8_0\" | \"tq2_0\" | \"mxfp4\"",
                 ));
             }
-            (QatMethod::None | QatMethod::Lsq | QatMethod::Ct, Some(_)) => {
+            (m, Some(_)) if m != QatMethod::Ggml => {
                 return Err(KeyError::new(
                     "ggml_type",
                     "applies only to method = \"ggml\"",
@@ -171,6 +199,32 @@ impl QatConfig {
                 format!("must be a positive multiple of 8 (got {})", self.group_size),
             ));
         }
+        if self.granularity == Granularity::Group && !self.method.ternary() {
+            return Err(KeyError::new(
+                "granularity",
+                "\"group\" applies to the ternary methods (absmean, twn, tequila); LSQ takes \
+                 \"tensor\" or \"channel\"",
+            ));
+        }
+        if let Some(l) = self.lambda
+            && !(l.is_finite() && l >= 0.0)
+        {
+            return Err(KeyError::new(
+                "lambda",
+                format!("must be finite and ≥ 0 (got {l})"),
+            ));
+        }
+        if self.method != QatMethod::Tequila {
+            if self.lambda.is_some() {
+                return Err(KeyError::new("lambda", "applies only to method = \"tequila\""));
+            }
+            if self.lambda_learnable {
+                return Err(KeyError::new(
+                    "lambda_learnable",
+                    "applies only to method = \"tequila\"",
+                ));
+            }
+        }
         if let Some(i) = self.modules.iter().position(|g| g.is_empty()) {
             return Err(KeyError::new(format!("modules[{i}]"), "must not be empty"));
         }
@@ -191,6 +245,15 @@ impl QatConfig {
         }
     }
 
+    /// The sets sharing one ternary scale.
+    fn scale_sets(&self) -> ScaleSets {
+        match self.granularity {
+            Granularity::Tensor => ScaleSets::Tensor,
+            Granularity::Channel => ScaleSets::Channel,
+            Granularity::Group => ScaleSets::Group(self.group_size),
+        }
+    }
+
     /// The QAT technique of `module`, if the section selects it.
     pub fn technique_for(&self, module: &str) -> Option<AnyTechnique> {
         if self.method == QatMethod::None || !self.modules.iter().any(|g| glob_match(g, module)) {
@@ -208,6 +271,17 @@ impl QatConfig {
                     .ct_scheme
                     .expect("validated: method = ct has a ct_scheme")
                     .scheme(self.group_size),
+            }),
+            QatMethod::Absmean => AnyTechnique::Absmean(Absmean {
+                sets: self.scale_sets(),
+            }),
+            QatMethod::Twn => AnyTechnique::Twn(Twn {
+                sets: self.scale_sets(),
+            }),
+            QatMethod::Tequila => AnyTechnique::Tequila(Tequila {
+                sets: self.scale_sets(),
+                lambda: self.lambda.unwrap_or(1e-3),
+                learnable: self.lambda_learnable,
             }),
             _ => AnyTechnique::Lsq(Lsq {
                 bits: self.bits,

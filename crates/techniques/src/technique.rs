@@ -55,6 +55,18 @@ pub trait Technique {
         at: StepInfo,
     ) -> Tensor<B, 2>;
 
+    /// A per-output-channel term `[1, out]` added to the layer's output, computed from the
+    /// weight this technique receives (Tequila's deadzone bias); gradients flow through it by
+    /// autodiff. Default: none.
+    fn output_bias<B: LpBackend>(
+        &self,
+        _w: &Tensor<B, 2>,
+        _slots: &LayerSlots<B>,
+        _at: StepInfo,
+    ) -> Option<Tensor<B, 2>> {
+        None
+    }
+
     /// After optimizer step `step` (1-based: the number of steps now done), on the updated
     /// master weight: roll histories, recompute masks, ... Default: nothing.
     fn end_step<B: LpBackend>(&self, _step: u64, _weight: &Tensor<B, 2>, _slots: LayerSlotsMut<B>) {

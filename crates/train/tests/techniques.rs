@@ -62,3 +62,34 @@ fn resume_is_bit_identical_with_technique_params_and_buffers() {
     );
     let _ = std::fs::remove_dir_all(&tmp);
 }
+
+const TEQUILA: &str = r#"
+[qat]
+method = "tequila"
+granularity = "group"
+group_size = 32
+lambda_learnable = true
+"#;
+
+#[test]
+fn tequila_trains_its_lambda_and_resumes_bit_identically() {
+    let tmp = tmp_dir("resume-tequila");
+    let s = run(&recipe_with(&tmp, "straight", 6, TEQUILA), false, None).unwrap();
+    let full = recipe_with(&tmp, "resumed", 6, TEQUILA);
+    run(&full, false, Some(4)).unwrap();
+    let r = run(&full, true, None).unwrap();
+    let (a_model, a_opt) = ckpt_bytes(&s.run_dir, 6);
+    let (b_model, b_opt) = ckpt_bytes(&r.run_dir, 6);
+    assert!(a_model == b_model, "model tensors differ after resume");
+    assert!(a_opt == b_opt, "optimizer state differs after resume");
+    assert!(s.final_eval.loss.is_finite());
+    let t6 = ckpt_tensors(&s.run_dir, 6);
+    let lambda = "model.layers.1.mlp.up_proj.weight_lambda";
+    let (shape, v) = &t6[lambda];
+    assert_eq!(shape[1], 1, "one λ per output channel");
+    assert!(
+        v.iter().any(|&l| l != 1e-3),
+        "the learnable λ moved from its init"
+    );
+    let _ = std::fs::remove_dir_all(&tmp);
+}

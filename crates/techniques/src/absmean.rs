@@ -1,0 +1,49 @@
+//! Absmean ternary weights, the grid of BitNet b1.58 as AngelSlim's `absmean` computes it per
+//! set (tensor, row or group): `α = mean|w|`, `Δ = α/2`, codes ±1 where `±w ≥ Δ` and 0 in the
+//! deadzone, `ŵ = α·code`; plain straight-through gradient, α recomputed every forward (no
+//! gradient). Tequila is this grid plus its deadzone bias; `bitnet` is the per-tensor
+//! round-clip of the BitNet code.
+
+use burn::prelude::*;
+use nibble_ops::LpBackend;
+
+use crate::slots::LayerSlots;
+use crate::technique::{SlotSpec, StepInfo, Technique};
+use crate::ternary_grid::{ScaleSets, absmean, codes, straight_through};
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Absmean {
+    pub sets: ScaleSets,
+}
+
+impl Absmean {
+    /// The dequantized ternary weight `α·code` (no gradient path) and the codes, both `[out, in]`.
+    pub fn grid<B: Backend>(&self, w: &Tensor<B, 2>) -> (Tensor<B, 2>, Tensor<B, 2>) {
+        let shape = w.dims();
+        let v = w.clone().detach().reshape(self.sets.view(shape));
+        let alpha = absmean(&v);
+        let c = codes(&v, alpha.clone() * 0.5);
+        let q = c.clone() * alpha.expand(v.dims());
+        (q.reshape(shape), c.reshape(shape))
+    }
+}
+
+impl Technique for Absmean {
+    fn name(&self) -> &'static str {
+        "absmean"
+    }
+
+    fn slots(&self, shape: [usize; 2]) -> Result<Vec<SlotSpec>, String> {
+        self.sets.check(shape)?;
+        Ok(Vec::new())
+    }
+
+    fn init<B: LpBackend>(&self, _: &Tensor<B, 2>) -> Vec<Tensor<B, 2>> {
+        Vec::new()
+    }
+
+    fn apply<B: LpBackend>(&self, w: Tensor<B, 2>, _: &LayerSlots<B>, _: StepInfo) -> Tensor<B, 2> {
+        let (q, _) = self.grid(&w);
+        straight_through(q, w)
+    }
+}

@@ -1,0 +1,80 @@
+//! Tequila (Huang et al. 2025, AngelSlim's released `UltraQuantV2`): absmean ternary weights
+//! ([`Absmean`], groups of 128 in the release) whose deadzone weights are reactivated as a
+//! per-output-channel bias `b_i = λ·Σ_{j ∈ D_i} w_ij` (D: the weights whose ternary value is 0),
+//! added to every token's output. Backward, as the release's custom autograd: the ternary path is
+//! straight-through, and each deadzone weight also gets `λ·Σ_tokens ∂L/∂y_i` through the bias.
+//! λ is fixed (1e-3 in the release) or, as the paper describes and the release does not
+//! implement, a learnable parameter per output channel (`weight_lambda`, initialized to λ).
+
+use burn::prelude::*;
+use nibble_ops::LpBackend;
+
+use crate::absmean::Absmean;
+use crate::slots::LayerSlots;
+use crate::technique::{SlotKind, SlotSpec, StepInfo, Technique};
+use crate::ternary_grid::{ScaleSets, straight_through};
+
+const LAMBDA: &str = "weight_lambda";
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Tequila {
+    pub sets: ScaleSets,
+    pub lambda: f64,
+    pub learnable: bool,
+}
+
+impl Tequila {
+    fn grid(&self) -> Absmean {
+        Absmean { sets: self.sets }
+    }
+}
+
+impl Technique for Tequila {
+    fn name(&self) -> &'static str {
+        "tequila"
+    }
+
+    fn slots(&self, shape: [usize; 2]) -> Result<Vec<SlotSpec>, String> {
+        self.sets.check(shape)?;
+        Ok(if self.learnable {
+            vec![SlotSpec {
+                suffix: LAMBDA,
+                shape: [shape[0], 1],
+                kind: SlotKind::Param,
+            }]
+        } else {
+            Vec::new()
+        })
+    }
+
+    fn init<B: LpBackend>(&self, w: &Tensor<B, 2>) -> Vec<Tensor<B, 2>> {
+        if self.learnable {
+            vec![Tensor::full([w.dims()[0], 1], self.lambda, &w.device())]
+        } else {
+            Vec::new()
+        }
+    }
+
+    fn apply<B: LpBackend>(&self, w: Tensor<B, 2>, _: &LayerSlots<B>, _: StepInfo) -> Tensor<B, 2> {
+        let (q, _) = self.grid().grid(&w);
+        straight_through(q, w)
+    }
+
+    fn output_bias<B: LpBackend>(
+        &self,
+        w: &Tensor<B, 2>,
+        slots: &LayerSlots<B>,
+        _: StepInfo,
+    ) -> Option<Tensor<B, 2>> {
+        let (_, c) = self.grid().grid(w);
+        let deadzone = c.equal_elem(0.0).float();
+        // Σ over the row's deadzone weights; the mask carries no gradient, w does.
+        let s = (w.clone() * deadzone).sum_dim(1);
+        let b = if self.learnable {
+            s * slots.param(LAMBDA)
+        } else {
+            s * self.lambda
+        };
+        Some(b.transpose())
+    }
+}

@@ -1,0 +1,53 @@
+//! TWN ternary weights (Li et al. 2016; TernaryBERT and Teacher Intervention's weight
+//! quantizer): per set, `Δ = 0.7·mean|w|`, codes ±1 where `|w| > Δ` (strictly) and 0 elsewhere,
+//! `α` = the mean |w| of the weights that survive (0 if none), `ŵ = α·code`; straight-through
+//! gradient, Δ and α recomputed every forward.
+
+use burn::prelude::*;
+use nibble_ops::LpBackend;
+
+use crate::slots::LayerSlots;
+use crate::technique::{SlotSpec, StepInfo, Technique};
+use crate::ternary_grid::{ScaleSets, absmean, straight_through};
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Twn {
+    pub sets: ScaleSets,
+}
+
+impl Twn {
+    /// The dequantized ternary weight (no gradient path), `[out, in]`.
+    pub fn grid<B: Backend>(&self, w: &Tensor<B, 2>) -> Tensor<B, 2> {
+        let shape = w.dims();
+        let v = w.clone().detach().reshape(self.sets.view(shape));
+        let a = v.clone().abs();
+        let delta = absmean(&v) * 0.7;
+        let keep = a.clone().greater(delta.expand(v.dims())).float();
+        let n = keep.clone().sum_dim(1);
+        // α over the survivors; a set with none has α = 0 (0/1 instead of 0/0).
+        let alpha = (a * keep.clone()).sum_dim(1) / n.clamp_min(1.0);
+        let sets = v.dims();
+        let q = v.sign() * keep * alpha.expand(sets);
+        q.reshape(shape)
+    }
+}
+
+impl Technique for Twn {
+    fn name(&self) -> &'static str {
+        "twn"
+    }
+
+    fn slots(&self, shape: [usize; 2]) -> Result<Vec<SlotSpec>, String> {
+        self.sets.check(shape)?;
+        Ok(Vec::new())
+    }
+
+    fn init<B: LpBackend>(&self, _: &Tensor<B, 2>) -> Vec<Tensor<B, 2>> {
+        Vec::new()
+    }
+
+    fn apply<B: LpBackend>(&self, w: Tensor<B, 2>, _: &LayerSlots<B>, _: StepInfo) -> Tensor<B, 2> {
+        let q = self.grid(&w);
+        straight_through(q, w)
+    }
+}
