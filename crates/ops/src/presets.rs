@@ -9,7 +9,7 @@ use crate::delayed::{AmaxAlgo, DelayedScaling};
 use crate::scheme::{BackwardQuant, LinearScheme, Rht, RhtGemms, SignSide, SignSource, Source};
 
 /// Every preset name.
-pub const PRESETS: [&str; 9] = [
+pub const PRESETS: [&str; 10] = [
     "f32",
     "bf16",
     "fp8-current",
@@ -19,6 +19,7 @@ pub const PRESETS: [&str; 9] = [
     "quartet-mxfp4",
     "nvfp4-te",
     "naive-mxfp4",
+    "bitnet-w158a8",
 ];
 
 /// The presets a benchmark compares: `f32` (the reference) first, then those named in the
@@ -168,6 +169,28 @@ pub fn preset(name: &str) -> Result<LinearScheme, String> {
             s.fwd_x = Some(m);
             s.fwd_w = Some(m);
             s.backward = Some(same_four(m, Source::HighPrecision, None));
+        }
+        // BitNet b1.58 (W1.58A8): ternary weights, one absmean scale per tensor (1/max(mean|w|,
+        // 1e-5), round-clip to {−1, 0, 1}), 8-bit activations with an absmax scale per token
+        // (127/amax); plain straight-through backward (the GEMMs of the quantized operands).
+        "bitnet-w158a8" => {
+            s.fwd_w = Some(QuantSpec {
+                element: Element::Ternary,
+                block: Block::Tensor,
+                scale: ScaleRule::Absmean,
+                rounding: Rounding::Rne,
+                transform: Transform::None,
+            });
+            s.fwd_x = Some(QuantSpec {
+                element: Element::Int {
+                    bits: 8,
+                    signed: true,
+                },
+                block: Block::Row,
+                scale: ScaleRule::Absmax { pow2: false },
+                rounding: Rounding::Rne,
+                transform: Transform::None,
+            });
         }
         other => {
             return Err(format!(
