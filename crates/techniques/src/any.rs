@@ -7,6 +7,7 @@ use burn::prelude::*;
 use nibble_ops::{DelayedState, LpBackend};
 
 use crate::absmean::Absmean;
+use crate::affine::Affine;
 use crate::ct_grid::CtGrid;
 use crate::delayed_scaling::DelayedScalingState;
 use crate::ggml_grid::GgmlGrid;
@@ -24,6 +25,7 @@ pub enum AnyTechnique {
     GgmlGrid(GgmlGrid),
     CtGrid(CtGrid),
     Absmean(Absmean),
+    Affine(Affine),
     Twn(Twn),
     Tequila(Tequila),
     DelayedScaling(DelayedScalingState),
@@ -37,6 +39,7 @@ macro_rules! each {
             AnyTechnique::GgmlGrid($t) => $e,
             AnyTechnique::CtGrid($t) => $e,
             AnyTechnique::Absmean($t) => $e,
+            AnyTechnique::Affine($t) => $e,
             AnyTechnique::Twn($t) => $e,
             AnyTechnique::Tequila($t) => $e,
             AnyTechnique::DelayedScaling($t) => $e,
@@ -53,6 +56,7 @@ impl AnyTechnique {
             | AnyTechnique::GgmlGrid(_)
             | AnyTechnique::CtGrid(_)
             | AnyTechnique::Absmean(_)
+            | AnyTechnique::Affine(_)
             | AnyTechnique::Twn(_)
             | AnyTechnique::Tequila(_) => "qat",
             AnyTechnique::DelayedScaling(_) => "precision",

@@ -9,6 +9,7 @@
 //! them to modules by glob ([`SparsityConfig`], [`QatConfig`]) build them.
 
 mod absmean;
+mod affine;
 mod any;
 mod ct_grid;
 mod delayed_scaling;
@@ -25,6 +26,7 @@ mod ternary_grid;
 mod twn;
 
 pub use absmean::Absmean;
+pub use affine::Affine;
 pub use any::AnyTechnique;
 pub use ct_grid::CtGrid;
 pub use delayed_scaling::DelayedScalingState;

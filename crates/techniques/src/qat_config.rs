@@ -1,7 +1,8 @@
 //! The recipe's `[qat]` section: which modules get a weight quantizer, and which one: `lsq` (a
 //! learned step size on a signed integer grid), `ggml` (exactly a GGUF serving grid, exported
 //! losslessly by `nibble export --format gguf-<ggml_type>`), `ct` (exactly a compressed-tensors
-//! grid, exported losslessly by `--format ct-<ct_scheme>`), or a ternary grid: `absmean`
+//! grid, exported losslessly by `--format ct-<ct_scheme>`), `efficientqat` (EfficientQAT's
+//! learned affine grid: a step and zero point per group), or a ternary grid: `absmean`
 //! (BitNet b1.58's), `twn`, `tequila` (absmean with the deadzone bias).
 
 use nibble_config::{KeyError, glob_match};
@@ -11,6 +12,7 @@ use crate::any::AnyTechnique;
 use crate::ct_grid::CtGrid;
 use crate::ggml_grid::GgmlGrid;
 use crate::absmean::Absmean;
+use crate::affine::Affine;
 use crate::lsq::Lsq;
 use crate::tequila::Tequila;
 use crate::ternary_grid::ScaleSets;
@@ -18,7 +20,7 @@ use crate::twn::Twn;
 use nibble_modelfiles::ct::CtScheme;
 use nibble_modelfiles::quants::GgmlType;
 
-/// `none` (default) | `lsq` | `ggml` | `ct` | `absmean` | `twn` | `tequila`.
+/// `none` (default) | `lsq` | `ggml` | `ct` | `efficientqat` | `absmean` | `twn` | `tequila`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum QatMethod {
@@ -27,6 +29,7 @@ pub enum QatMethod {
     Lsq,
     Ggml,
     Ct,
+    Efficientqat,
     Absmean,
     Twn,
     Tequila,
@@ -35,6 +38,11 @@ pub enum QatMethod {
 impl QatMethod {
     fn ternary(self) -> bool {
         matches!(self, Self::Absmean | Self::Twn | Self::Tequila)
+    }
+
+    /// Takes `granularity = "group"`.
+    fn grouped(self) -> bool {
+        self.ternary() || self == Self::Efficientqat
     }
 }
 
@@ -107,7 +115,8 @@ pub enum Granularity {
 #[serde(deny_unknown_fields, default)]
 pub struct QatConfig {
     pub method: QatMethod,
-    /// LSQ: signed integer bits, 2..=8. Default 4. Not read by `ggml` (the type fixes the grid).
+    /// LSQ (signed) and efficientqat (unsigned codes) integer bits, 2..=8. Default 4. Not read
+    /// by `ggml` (the type fixes the grid).
     pub bits: u32,
     /// LSQ (tensor, channel) and the ternary methods (tensor, channel, group); `ggml` grids have
     /// one scale per block of the type. The references: BitNet b1.58 and TWN per tensor,
@@ -199,11 +208,17 @@ impl QatConfig {
                 format!("must be a positive multiple of 8 (got {})", self.group_size),
             ));
         }
-        if self.granularity == Granularity::Group && !self.method.ternary() {
+        if self.granularity == Granularity::Group && !self.method.grouped() {
             return Err(KeyError::new(
                 "granularity",
-                "\"group\" applies to the ternary methods (absmean, twn, tequila); LSQ takes \
-                 \"tensor\" or \"channel\"",
+                "\"group\" applies to efficientqat and the ternary methods (absmean, twn, \
+                 tequila); LSQ takes \"tensor\" or \"channel\"",
+            ));
+        }
+        if self.method == QatMethod::Efficientqat && self.granularity == Granularity::Tensor {
+            return Err(KeyError::new(
+                "granularity",
+                "efficientqat takes \"group\" (group_size inputs per step) or \"channel\"",
             ));
         }
         if let Some(l) = self.lambda
@@ -271,6 +286,10 @@ impl QatConfig {
                     .ct_scheme
                     .expect("validated: method = ct has a ct_scheme")
                     .scheme(self.group_size),
+            }),
+            QatMethod::Efficientqat => AnyTechnique::Affine(Affine {
+                bits: self.bits,
+                sets: self.scale_sets(),
             }),
             QatMethod::Absmean => AnyTechnique::Absmean(Absmean {
                 sets: self.scale_sets(),

@@ -1,0 +1,96 @@
+//! EfficientQAT's uniform affine quantizer (`UniformAffineQuantizer`, the Block-AP phase):
+//! unsigned b-bit codes `0..=2^b − 1` with a learned step s and zero point z per group of
+//! inputs (or per row), `ŵ = (clamp(round(w/s) + round(z), 0, qmax) − round(z))·s`.
+//!
+//! As the reference computes it: s is clamped to [1e-4, 1e4] and z rounded and clamped to the
+//! code range with straight-through gradients, `w/s` rounds straight-through, and the clamp of
+//! the codes is a real clamp. Autodiff then gives LSQ+'s gradients without LSQ's gradient scale:
+//! inside the range `∂ŵ/∂w = 1`, `∂ŵ/∂s = round(w/s) − w/s`, `∂ŵ/∂z = 0`; clipped,
+//! `∂ŵ/∂w = 0`, `∂ŵ/∂s = qmax − round(z)` (or `−round(z)`), `∂ŵ/∂z = −s`. Init per set by
+//! min–max: `s = clamp((max − min)/qmax, 1e-4, 1e4)`, `z = round(clamp(−min/s, ±1e4))`.
+
+use burn::prelude::*;
+use nibble_ops::LpBackend;
+
+use crate::slots::LayerSlots;
+use crate::technique::{SlotKind, SlotSpec, StepInfo, Technique};
+use crate::ternary_grid::ScaleSets;
+
+const SCALE: &str = "weight_scale";
+const ZERO: &str = "weight_zero_point";
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Affine {
+    pub bits: u32,
+    /// `Channel` or `Group(g)` (the reference's G = −1 or G).
+    pub sets: ScaleSets,
+}
+
+/// `v` in the forward with `f(v)`'s value and the identity gradient.
+fn ste<B: Backend>(v: Tensor<B, 2>, f: impl FnOnce(Tensor<B, 2>) -> Tensor<B, 2>) -> Tensor<B, 2> {
+    let d = v.clone().detach();
+    v + (f(d.clone()) - d)
+}
+
+impl Affine {
+    fn qmax(&self) -> f64 {
+        f64::from((1u32 << self.bits) - 1)
+    }
+
+    /// `[out, sets per row]`: how the step sizes and zero points are stored.
+    fn slot_shape(&self, [out, inp]: [usize; 2]) -> [usize; 2] {
+        let [sets, _] = self.sets.view([out, inp]);
+        [out, sets / out]
+    }
+}
+
+impl Technique for Affine {
+    fn name(&self) -> &'static str {
+        "affine"
+    }
+
+    fn slots(&self, shape: [usize; 2]) -> Result<Vec<SlotSpec>, String> {
+        if !(2..=8).contains(&self.bits) {
+            return Err(format!("affine bits must be 2..=8 (got {})", self.bits));
+        }
+        if self.sets == ScaleSets::Tensor {
+            return Err("the affine quantizer takes one step per row or per group".into());
+        }
+        self.sets.check(shape)?;
+        let shape = self.slot_shape(shape);
+        Ok(vec![
+            SlotSpec {
+                suffix: SCALE,
+                shape,
+                kind: SlotKind::Param,
+            },
+            SlotSpec {
+                suffix: ZERO,
+                shape,
+                kind: SlotKind::Param,
+            },
+        ])
+    }
+
+    fn init<B: LpBackend>(&self, w: &Tensor<B, 2>) -> Vec<Tensor<B, 2>> {
+        let v = w.clone().reshape(self.sets.view(w.dims()));
+        let (lo, hi) = (v.clone().min_dim(1), v.max_dim(1));
+        let s = ((hi - lo.clone()) / self.qmax()).clamp(1e-4, 1e4);
+        let z = (lo.neg() / s.clone()).clamp(-1e4, 1e4).round();
+        let shape = self.slot_shape(w.dims());
+        vec![s.reshape(shape), z.reshape(shape)]
+    }
+
+    fn apply<B: LpBackend>(&self, w: Tensor<B, 2>, slots: &LayerSlots<B>, _: StepInfo) -> Tensor<B, 2> {
+        let shape = w.dims();
+        let view = self.sets.view(shape);
+        let qmax = self.qmax();
+        let s = ste(slots.param(SCALE).reshape([view[0], 1]), |s| s.clamp(1e-4, 1e4));
+        let z = ste(slots.param(ZERO).reshape([view[0], 1]), |z| z.round());
+        let z = ste(z, |z| z.clamp(0.0, qmax));
+        let (s, z) = (s.expand(view), z.expand(view));
+        let v = w.reshape(view) / s.clone();
+        let q = (ste(v, |v| v.round()) + z.clone()).clamp(0.0, qmax);
+        ((q - z) * s).reshape(shape)
+    }
+}
