@@ -248,6 +248,18 @@ pub trait LpBackend: Backend {
         Self::attention_forward(q, k, v).0
     }
 
+    /// Whether [`LpBackend::bf16_matmul`] is a fused kernel (Flex): the `bf16` scheme's GEMMs
+    /// then round their operands in the GEMM's packing instead of in separate passes.
+    fn fused_bf16_gemm() -> bool {
+        false
+    }
+
+    /// `bf16(lhs)·bf16(rhs)` with f32 accumulation (lhs `[m, k]`, rhs `[k, n]`, any strides;
+    /// [`crate::fused::bf16_gemm`]). Only where [`LpBackend::fused_bf16_gemm`].
+    fn bf16_matmul(_lhs: FloatTensor<Self>, _rhs: FloatTensor<Self>) -> FloatTensor<Self> {
+        unimplemented!("no fused bf16 GEMM on this backend (check fused_bf16_gemm first)")
+    }
+
     /// Cross-entropy fused with the lm_head: the mean over rows of `−log softmax(h·Wᵀ)[target]`
     /// (h `[n, d]`, w `[v, d]`, targets `[n]`) as a `[1]` tensor and, with `grads`, its
     /// gradients `(dh, dw)` ([`crate::fused::cross_entropy`]).

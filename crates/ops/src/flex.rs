@@ -17,7 +17,7 @@ use crate::backend::{LpBackend, host_prim, unwrap as unwrap2};
 use crate::fused::flex as fused;
 use crate::host;
 
-fn dims2(t: &FlexTensor) -> [usize; 2] {
+pub(crate) fn dims2(t: &FlexTensor) -> [usize; 2] {
     let s = t.layout().shape();
     assert_eq!(s.num_dims(), 2, "low-precision primitives take 2-D tensors");
     [s[0], s[1]]
@@ -115,6 +115,14 @@ impl LpBackend for Flex {
 
     fn swiglu_forward(g: FloatTensor<Self>, u: FloatTensor<Self>) -> FloatTensor<Self> {
         fused::swiglu_forward(g, u)
+    }
+
+    fn fused_bf16_gemm() -> bool {
+        true
+    }
+
+    fn bf16_matmul(lhs: FloatTensor<Self>, rhs: FloatTensor<Self>) -> FloatTensor<Self> {
+        fused::bf16_matmul(lhs, rhs)
     }
 
     fn linear_cross_entropy_forward(

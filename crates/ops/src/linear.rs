@@ -107,6 +107,11 @@ fn maybe_quant<B: LpBackend>(t: Tensor<B, 2>, spec: Option<&QuantSpec>, seed: u6
     }
 }
 
+/// `bf16(a)·bf16(b)` in the backend's fused bf16 GEMM.
+fn bf16_gemm<B: LpBackend>(a: Tensor<B, 2>, b: Tensor<B, 2>) -> Tensor<B, 2> {
+    wrap(B::bf16_matmul(unwrap(a), unwrap(b)))
+}
+
 /// `spec` with a transform fused in (one pass over the operand instead of two).
 fn with_transform(spec: &QuantSpec, transform: Transform) -> QuantSpec {
     QuantSpec { transform, ..*spec }
@@ -147,6 +152,19 @@ pub fn forward<B: LpBackend>(
     };
     if s.is_identity() {
         let y = x.clone().matmul(w.clone().transpose());
+        let saved = save.then(|| Saved {
+            x,
+            w,
+            keep_x: None,
+            keep_w: None,
+            scheme: scheme.clone(),
+            call,
+        });
+        return (y, saved);
+    }
+    if s.is_bf16_autocast() && B::fused_bf16_gemm() {
+        // One pass per GEMM: the operands are rounded inside the GEMM's packing.
+        let y = bf16_gemm(x.clone(), w.clone().transpose());
         let saved = save.then(|| Saved {
             x,
             w,
@@ -221,6 +239,13 @@ pub fn backward<B: LpBackend>(
     want_dw: bool,
 ) -> (Option<Tensor<B, 2>>, Option<Tensor<B, 2>>) {
     let s = saved.scheme.as_ref();
+    if s.is_bf16_autocast() && B::fused_bf16_gemm() {
+        // Saved x and w are f32; rounding them again is what the backward's bf16 specs do.
+        return (
+            want_dx.then(|| bf16_gemm(dy.clone(), saved.w.clone())),
+            want_dw.then(|| bf16_gemm(dy.transpose(), saved.x.clone())),
+        );
+    }
     let call = &saved.call;
     let key = call.key;
     let bq = s.backward.as_ref();

@@ -209,4 +209,23 @@ impl LinearScheme {
                     && b.wgrad_x.is_none()
             })
     }
+
+    /// bf16 autocast: every operand of the three GEMMs rounded to bf16 and nothing else (no
+    /// transform, mask or delayed scale). Rounding is idempotent, so the backward may round
+    /// the saved f32 operands again: a fused bf16 GEMM then computes the whole scheme.
+    pub fn is_bf16_autocast(&self) -> bool {
+        let b = Some(QuantSpec::bf16());
+        self.fwd_hadamard.is_none()
+            && !self.clip_mask
+            && self.delayed.is_none()
+            && self.fwd_x == b
+            && self.fwd_w == b
+            && self.backward.as_ref().is_some_and(|q| {
+                q.rht.is_none()
+                    && q.dgrad_dy == b
+                    && q.dgrad_w == b
+                    && q.wgrad_dy == b
+                    && q.wgrad_x == b
+            })
+    }
 }

@@ -44,13 +44,18 @@ fn gemm_nt(a: &[f64], b: &[f64], m: usize, n: usize, k: usize) -> Vec<f64> {
 }
 
 fn transpose(a: &[f64], rows: usize, cols: usize) -> Vec<f64> {
-    (0..cols * rows).map(|i| a[(i % rows) * cols + i / rows]).collect()
+    (0..cols * rows)
+        .map(|i| a[(i % rows) * cols + i / rows])
+        .collect()
 }
 
 fn close(got: &[f32], want: &[f64], what: &str) {
     let scale = want.iter().fold(0f64, |m, v| m.max(v.abs()));
     for (i, (g, w)) in got.iter().zip(want).enumerate() {
-        assert!((*g as f64 - w).abs() <= 1e-5 * scale, "{what}[{i}]: {g} vs {w}");
+        assert!(
+            (*g as f64 - w).abs() <= 1e-5 * scale,
+            "{what}[{i}]: {g} vs {w}"
+        );
     }
 }
 

@@ -12,8 +12,10 @@ use rayon::prelude::*;
 use super::gemm::{View, matmul_parallel};
 use super::simd::{exp_shifted, max};
 
-/// Logits held at once (16 MiB of f32), at least 64 rows so the `dW` update has depth.
-const CHUNK_FLOATS: usize = 1 << 22;
+/// Logits held at once (64 MiB of f32; a quarter of SmolLM2's 4×256-token logits), at least 64
+/// rows. Each chunk reads and writes all of `dW` once (113 MB for SmolLM2), so fewer, larger
+/// chunks trade memory for that traffic.
+const CHUNK_FLOATS: usize = 1 << 24;
 
 /// Shapes: `n` rows of width `d`, a vocabulary of `v`.
 #[derive(Clone, Copy, Debug)]

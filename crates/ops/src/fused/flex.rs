@@ -8,8 +8,10 @@ use burn::tensor::{Bytes, DType, Shape};
 
 use super::adamw::{self, AdamWStep};
 use super::attention::{self, Dims};
+use super::bf16_gemm::{self, View};
 use super::cross_entropy::{self, CeDims};
 use super::{rms_norm, rope, swiglu};
+use crate::flex::dims2;
 
 fn values(t: &FlexTensor) -> Cow<'_, [f32]> {
     assert_eq!(t.dtype(), DType::F32, "the fused kernels take f32 tensors");
@@ -140,6 +142,45 @@ pub(crate) fn swiglu_backward(
     let shape = dims(&g);
     let (dg, du) = swiglu::backward(&values(&dy), &values(&g), &values(&u));
     (tensor(dg, &shape), tensor(du, &shape))
+}
+
+/// A 2-D f32 tensor whose strides the strided GEMMs take as they are (non-negative), else a
+/// contiguous copy.
+fn strided(t: FlexTensor) -> FlexTensor {
+    assert_eq!(t.dtype(), DType::F32, "the fused kernels take f32 tensors");
+    assert_eq!(dims(&t).len(), 2, "a matrix");
+    if t.layout().strides().iter().all(|&s| s >= 0) {
+        t
+    } else {
+        t.to_contiguous()
+    }
+}
+
+fn view(t: &FlexTensor) -> View<'_> {
+    let l = t.layout();
+    View {
+        data: t.storage::<f32>(),
+        off: l.start_offset(),
+        rs: l.strides()[0] as usize,
+        cs: l.strides()[1] as usize,
+    }
+}
+
+pub(crate) fn bf16_matmul(lhs: FlexTensor, rhs: FlexTensor) -> FlexTensor {
+    let (a, b) = (strided(lhs), strided(rhs));
+    let ([m, k], [k2, n]) = (dims2(&a), dims2(&b));
+    assert_eq!(k, k2, "bf16 GEMM inner dimensions");
+    let mut dst = vec![0f32; m * n];
+    bf16_gemm::bf16_matmul(
+        m,
+        n,
+        k,
+        view(&a),
+        view(&b),
+        &mut dst,
+        rayon::current_num_threads(),
+    );
+    tensor(dst, &[m, n])
 }
 
 /// Token ids (i32 or i64) as indices.

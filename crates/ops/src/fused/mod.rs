@@ -8,6 +8,9 @@
 pub mod adamw;
 pub mod attention;
 pub(crate) mod autodiff;
+pub mod bf16_gemm;
+#[cfg(target_arch = "x86_64")]
+mod bf16_pack;
 pub mod cross_entropy;
 pub(crate) mod flex;
 mod gemm;
