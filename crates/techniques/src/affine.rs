@@ -81,11 +81,18 @@ impl Technique for Affine {
         vec![s.reshape(shape), z.reshape(shape)]
     }
 
-    fn apply<B: LpBackend>(&self, w: Tensor<B, 2>, slots: &LayerSlots<B>, _: StepInfo) -> Tensor<B, 2> {
+    fn apply<B: LpBackend>(
+        &self,
+        w: Tensor<B, 2>,
+        slots: &LayerSlots<B>,
+        _: StepInfo,
+    ) -> Tensor<B, 2> {
         let shape = w.dims();
         let view = self.sets.view(shape);
         let qmax = self.qmax();
-        let s = ste(slots.param(SCALE).reshape([view[0], 1]), |s| s.clamp(1e-4, 1e4));
+        let s = ste(slots.param(SCALE).reshape([view[0], 1]), |s| {
+            s.clamp(1e-4, 1e4)
+        });
         let z = ste(slots.param(ZERO).reshape([view[0], 1]), |z| z.round());
         let z = ste(z, |z| z.clamp(0.0, qmax));
         let (s, z) = (s.expand(view), z.expand(view));

@@ -14,9 +14,9 @@ use crate::ggml_grid::GgmlGrid;
 use crate::lsq::Lsq;
 use crate::nm_ste::NmSte;
 use crate::slots::{LayerSlots, LayerSlotsMut};
+use crate::technique::{SlotSpec, StepInfo, Technique};
 use crate::tequila::Tequila;
 use crate::twn::Twn;
-use crate::technique::{SlotSpec, StepInfo, Technique};
 
 #[derive(Clone, Debug, PartialEq)]
 pub enum AnyTechnique {

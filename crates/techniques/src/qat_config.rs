@@ -8,11 +8,11 @@
 use nibble_config::{KeyError, glob_match};
 use serde::{Deserialize, Serialize};
 
+use crate::absmean::Absmean;
+use crate::affine::Affine;
 use crate::any::AnyTechnique;
 use crate::ct_grid::CtGrid;
 use crate::ggml_grid::GgmlGrid;
-use crate::absmean::Absmean;
-use crate::affine::Affine;
 use crate::lsq::Lsq;
 use crate::tequila::Tequila;
 use crate::ternary_grid::ScaleSets;
@@ -231,7 +231,10 @@ impl QatConfig {
         }
         if self.method != QatMethod::Tequila {
             if self.lambda.is_some() {
-                return Err(KeyError::new("lambda", "applies only to method = \"tequila\""));
+                return Err(KeyError::new(
+                    "lambda",
+                    "applies only to method = \"tequila\"",
+                ));
             }
             if self.lambda_learnable {
                 return Err(KeyError::new(

@@ -36,7 +36,10 @@ fn init_is_min_max_per_group() {
     assert_eq!(q.slots([1, 8]).unwrap()[0].shape, [1, 2]);
     // Group 1: (0.6 + 0.3) / 3 = 0.3, z = round(0.3 / 0.3) = 1; group 2: 0.6 / 3 = 0.2,
     // z = round(−0.1 / 0.2) = round(−0.5) = −0 or −1 depending on the rounding of the ratio.
-    assert!((s[0] - 0.3).abs() < 1e-6 && (s[1] - 0.2).abs() < 1e-6, "{s:?}");
+    assert!(
+        (s[0] - 0.3).abs() < 1e-6 && (s[1] - 0.2).abs() < 1e-6,
+        "{s:?}"
+    );
     assert_eq!(z[0], 1.0);
     assert_eq!(z[1], (-0.1f32 / s[1]).round_ties_even());
 }
@@ -94,13 +97,25 @@ fn forward_and_gradients_follow_the_reference() {
             } else {
                 (v.round_ties_even() * s, 1.0, v.round_ties_even() - v, 0.0)
             };
-            assert!((gy[i] as f64 - want_y).abs() < 1e-6, "y[{i}] {} vs {want_y}", gy[i]);
+            assert!(
+                (gy[i] as f64 - want_y).abs() < 1e-6,
+                "y[{i}] {} vs {want_y}",
+                gy[i]
+            );
             assert!((gw[i] as f64 - dw * r[i] as f64).abs() < 1e-6, "dw[{i}]");
             ws += ds * r[i] as f64;
             wz += dz * r[i] as f64;
         }
-        assert!((gs[row] as f64 - ws).abs() < 1e-5, "ds[{row}] {} vs {ws}", gs[row]);
-        assert!((gz[row] as f64 - wz).abs() < 1e-5, "dz[{row}] {} vs {wz}", gz[row]);
+        assert!(
+            (gs[row] as f64 - ws).abs() < 1e-5,
+            "ds[{row}] {} vs {ws}",
+            gs[row]
+        );
+        assert!(
+            (gz[row] as f64 - wz).abs() < 1e-5,
+            "dz[{row}] {} vs {wz}",
+            gz[row]
+        );
     }
     assert!(clipped >= 2, "the example clips at both ends");
 
@@ -137,7 +152,11 @@ fn forward_and_gradients_follow_the_reference() {
             .map(|i| r[i] as f64 * w[i] as f64 / s)
             .sum();
         let want = fd - inside;
-        assert!((want - gs[row] as f64).abs() < 1e-3, "ds[{row}] {} vs fd − Σv·r {want}", gs[row]);
+        assert!(
+            (want - gs[row] as f64).abs() < 1e-3,
+            "ds[{row}] {} vs fd − Σv·r {want}",
+            gs[row]
+        );
     }
 }
 
@@ -145,8 +164,32 @@ fn forward_and_gradients_follow_the_reference() {
 fn bad_configurations_are_refused() {
     let w = [4, 96];
     let bad = |q: Affine| q.slots(w).unwrap_err();
-    assert!(bad(Affine { bits: 1, sets: ScaleSets::Channel }).contains("2..=8"));
-    assert!(bad(Affine { bits: 9, sets: ScaleSets::Channel }).contains("2..=8"));
-    assert!(bad(Affine { bits: 4, sets: ScaleSets::Group(64) }).contains("does not divide"));
-    assert!(bad(Affine { bits: 4, sets: ScaleSets::Tensor }).contains("per row or per group"));
+    assert!(
+        bad(Affine {
+            bits: 1,
+            sets: ScaleSets::Channel
+        })
+        .contains("2..=8")
+    );
+    assert!(
+        bad(Affine {
+            bits: 9,
+            sets: ScaleSets::Channel
+        })
+        .contains("2..=8")
+    );
+    assert!(
+        bad(Affine {
+            bits: 4,
+            sets: ScaleSets::Group(64)
+        })
+        .contains("does not divide")
+    );
+    assert!(
+        bad(Affine {
+            bits: 4,
+            sets: ScaleSets::Tensor
+        })
+        .contains("per row or per group")
+    );
 }

@@ -92,8 +92,12 @@ fn weights(out: usize, inp: usize) -> Vec<f32> {
 fn tequila_bias_and_backward_match_the_release() {
     let (out, inp, tokens, g, lambda) = (3, 8, 5, 4, 0.01);
     let w = weights(out, inp);
-    let x: Vec<f32> = (0..tokens * inp).map(|i| ((i * 31) % 17) as f32 / 17.0 - 0.5).collect();
-    let c: Vec<f32> = (0..tokens * out).map(|i| ((i * 13) % 11) as f32 / 11.0 - 0.4).collect();
+    let x: Vec<f32> = (0..tokens * inp)
+        .map(|i| ((i * 31) % 17) as f32 / 17.0 - 0.5)
+        .collect();
+    let c: Vec<f32> = (0..tokens * out)
+        .map(|i| ((i * 13) % 11) as f32 / 11.0 - 0.4)
+        .collect();
     let teq = Tequila {
         sets: ScaleSets::Group(g),
         lambda,
@@ -136,17 +140,23 @@ fn tequila_bias_and_backward_match_the_release() {
             let ste: f64 = (0..tokens)
                 .map(|t| c[t * out + i] as f64 * x[t * inp + j] as f64)
                 .sum();
-            let extra = if deadzone[i * inp + j] { lambda * csum } else { 0.0 };
+            let extra = if deadzone[i * inp + j] {
+                lambda * csum
+            } else {
+                0.0
+            };
             let got = gw[i * inp + j] as f64;
-            assert!((got - (ste + extra)).abs() < 1e-5, "dw[{i},{j}]: {got} vs {}", ste + extra);
+            assert!(
+                (got - (ste + extra)).abs() < 1e-5,
+                "dw[{i},{j}]: {got} vs {}",
+                ste + extra
+            );
         }
     }
 
     // The bias path alone against central differences of Σ c·b(w) (codes unchanged by ±h).
     let bias_sum = |w: &[f32]| -> f64 {
-        let b = teq
-            .output_bias(&tensor(w, [out, inp]), &slots, AT)
-            .unwrap();
+        let b = teq.output_bias(&tensor(w, [out, inp]), &slots, AT).unwrap();
         vals(b)
             .iter()
             .enumerate()
@@ -182,7 +192,9 @@ fn tequila_learnable_lambda_gets_the_deadzone_sums() {
     let p = BTreeMap::from([("l.weight_lambda".to_string(), lam.clone())]);
     let b = BTreeMap::new();
     let slots = no_slots(&p, &b);
-    let bias = teq.output_bias(&tensor(&w, [out, inp]), &slots, AT).unwrap();
+    let bias = teq
+        .output_bias(&tensor(&w, [out, inp]), &slots, AT)
+        .unwrap();
     let weights_c = tensor(&[2.0, -3.0], [1, 2]);
     let g = (bias * weights_c).sum().backward();
     let got = vals(lam.grad(&g).map(Tensor::from_inner).unwrap());
@@ -220,7 +232,10 @@ fn qat_section_builds_and_validates_the_ternary_methods() {
         assert_eq!(q.validate().unwrap_err().key, key, "{text}");
     };
     bad("method = \"absmean\"\nlambda = 0.01", "lambda");
-    bad("method = \"twn\"\nlambda_learnable = true", "lambda_learnable");
+    bad(
+        "method = \"twn\"\nlambda_learnable = true",
+        "lambda_learnable",
+    );
     bad("method = \"lsq\"\ngranularity = \"group\"", "granularity");
     bad("method = \"tequila\"\nlambda = -1.0", "lambda");
     let q = QatConfig {
