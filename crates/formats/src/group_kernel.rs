@@ -7,15 +7,17 @@ use crate::block_scale::BlockScale;
 use crate::grid::Grid;
 use crate::hadamard;
 use crate::philox::UniformCursor;
-use crate::quantize::Ctx;
 use crate::spec::ScaleRule;
 use crate::stats::Stats;
+use crate::task::Ctx;
 
 /// Whether the fused path applies to a row layout: 1×N groups with N in {16, 32, 64}, whole
 /// blocks, and a Hadamard (if any) of the block's own size.
 pub(crate) fn fused_size(group: usize, cols: usize, transform: Option<usize>) -> Option<usize> {
-    (matches!(group, 16 | 32 | 64) && cols % group == 0 && transform.is_none_or(|h| h == group))
-        .then_some(group)
+    (matches!(group, 16 | 32 | 64)
+        && cols.is_multiple_of(group)
+        && transform.is_none_or(|h| h == group))
+    .then_some(group)
 }
 
 /// Blocks whose scales are computed together before any of them is rounded.

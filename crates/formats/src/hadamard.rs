@@ -96,7 +96,7 @@ pub fn inverse_block(x: &mut [f32], signs: Option<&[f32]>) {
 /// Forward transform of every g-block of every row of a row-major matrix with `cols` columns.
 pub fn forward_rows(data: &mut [f32], cols: usize, g: usize, signs: Option<&[f32]>) {
     assert!(
-        is_supported(g) && cols % g == 0,
+        is_supported(g) && cols.is_multiple_of(g),
         "cols {cols} must be a multiple of g {g}"
     );
     data.par_chunks_mut(g.max(4096 / g * g)).for_each(|chunk| {
@@ -109,7 +109,7 @@ pub fn forward_rows(data: &mut [f32], cols: usize, g: usize, signs: Option<&[f32
 /// Inverse transform of every g-block of every row.
 pub fn inverse_rows(data: &mut [f32], cols: usize, g: usize, signs: Option<&[f32]>) {
     assert!(
-        is_supported(g) && cols % g == 0,
+        is_supported(g) && cols.is_multiple_of(g),
         "cols {cols} must be a multiple of g {g}"
     );
     data.par_chunks_mut(g.max(4096 / g * g)).for_each(|chunk| {
@@ -138,7 +138,7 @@ pub fn dense(g: usize) -> Vec<f64> {
     let s = 1.0 / (g as f64).sqrt();
     (0..g * g)
         .map(|ij| {
-            if ((ij / g) & (ij % g)).count_ones() % 2 == 0 {
+            if ((ij / g) & (ij % g)).count_ones().is_multiple_of(2) {
                 s
             } else {
                 -s

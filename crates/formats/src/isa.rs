@@ -2,7 +2,9 @@
 //!
 //! The same Rust code is compiled three times (baseline SSE2, AVX2, AVX-512) and picked at run
 //! time. Only IEEE-exact operations are used (no FMA contraction, no reassociation), so every
-//! path returns identical bits; `tests/isa_paths.rs` checks that.
+//! path returns identical bits; `tests/isa_paths.rs` checks that. The AVX2 and AVX-512 paths add
+//! an explicit-SIMD kernel for MX-style blocks (`simd_row.rs`), whose substitutes for
+//! scalar steps are exact (`tests/simd_row.rs`).
 
 use std::sync::atomic::{AtomicU8, Ordering};
 

@@ -22,8 +22,21 @@ pub mod packed;
 pub mod philox;
 pub mod quantize;
 pub mod scaled_cast;
+#[cfg(target_arch = "x86_64")]
+mod simd_avx2;
+#[cfg(target_arch = "x86_64")]
+mod simd_avx512;
+// The SIMD kernel's parameters are built on every target; only x86-64 runs the kernel.
+#[cfg_attr(
+    not(target_arch = "x86_64"),
+    allow(dead_code, unused_imports, unused_macros)
+)]
+mod simd_row;
+#[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
+mod simd_scale;
 pub mod spec;
 pub mod stats;
+mod task;
 pub mod transpose;
 pub mod ue8m0;
 

@@ -18,7 +18,7 @@ pub fn check(n: usize, m: usize, cols: usize) -> Result<()> {
             "N:M sparsity needs 0 <= N <= M and M >= 1 (got {n}:{m})"
         )));
     }
-    if cols % m != 0 {
+    if !cols.is_multiple_of(m) {
         return Err(FormatError::InvalidSpec(format!(
             "N:M sparsity {n}:{m}: the input dimension {cols} is not a multiple of M"
         )));
@@ -36,7 +36,7 @@ pub fn magnitude_key(w: f32) -> u32 {
 /// The keep mask (1.0 kept, 0.0 pruned) of row-major `w` with `cols` columns.
 pub fn nm_mask(w: &[f32], cols: usize, n: usize, m: usize) -> Result<Vec<f32>> {
     check(n, m, cols)?;
-    if w.len() % cols.max(1) != 0 {
+    if !w.len().is_multiple_of(cols.max(1)) {
         return Err(FormatError::ShapeMismatch {
             shape: vec![w.len() / cols.max(1), cols],
             expected: w.len() / cols.max(1) * cols,

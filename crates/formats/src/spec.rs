@@ -155,10 +155,10 @@ impl QuantSpec {
         let bad = |m: &str| Err(FormatError::InvalidSpec(format!("{m} (spec: {self:?})")));
         let mini = self.element.minifloat().is_some();
         let int = matches!(self.element, Element::Int { .. } | Element::Ternary);
-        if let Element::Int { bits, .. } = self.element {
-            if !(2..=8).contains(&bits) {
-                return bad("INT bits must be in 2..=8");
-            }
+        if let Element::Int { bits, .. } = self.element
+            && !(2..=8).contains(&bits)
+        {
+            return bad("INT bits must be in 2..=8");
         }
         match self.scale {
             ScaleRule::None => {}
@@ -229,10 +229,9 @@ impl QuantSpec {
                     signs: Signs::TeFixed16,
                     ..
                 } = self.transform
+                    && g != 16
                 {
-                    if g != 16 {
-                        return bad("TE's fixed sign vector has 16 entries");
-                    }
+                    return bad("TE's fixed sign vector has 16 entries");
                 }
             }
         }
