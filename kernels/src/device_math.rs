@@ -219,7 +219,7 @@ pub fn hadamard_block(v: &mut Array<f32>, norm: f32, zero: u32, #[comptime] g: u
     let mut h = 1usize;
     while h < g {
         for i in 0..g {
-            if (i / h) % 2 == 0 {
+            if (i / h).is_multiple_of(2) {
                 let a = v[i];
                 let c = v[i + h];
                 v[i] = a + c;

@@ -59,7 +59,7 @@ impl GroupParams {
         let Block::Group(g) = spec.block else {
             return None;
         };
-        if !matches!(g, 16 | 32 | 64 | 128) || cols % g != 0 {
+        if !matches!(g, 16 | 32 | 64 | 128) || !cols.is_multiple_of(g) {
             return None;
         }
         let AnyGrid::Mini(m) = spec.element.grid() else {

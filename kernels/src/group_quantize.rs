@@ -138,7 +138,7 @@ pub fn quantize_group<R: Runtime>(
     want_keep: bool,
 ) -> GroupOutput {
     assert!(
-        len % p.g == 0,
+        len.is_multiple_of(p.g),
         "length {len} is not a multiple of the block {}",
         p.g
     );

@@ -63,7 +63,7 @@ pub enum SignSide {
 
 /// Whether the rotation kernels cover block size `g` on rows of `cols` elements.
 pub fn covers(g: usize, cols: usize) -> bool {
-    hadamard::is_supported(g) && cols % g == 0
+    hadamard::is_supported(g) && cols.is_multiple_of(g)
 }
 
 /// `len` contiguous f32 values (rows of a multiple of `g`), every g-block rotated: optionally

@@ -162,19 +162,19 @@ fn validate_arch(a: &Arch) -> Result<(), KeyError> {
     pos("n_kv_heads", a.n_kv_heads)?;
     pos("d_ff", a.d_ff)?;
     pos("seq_len", a.seq_len)?;
-    if a.d_model % a.n_heads != 0 {
+    if !a.d_model.is_multiple_of(a.n_heads) {
         return Err(KeyError::new(
             "n_heads",
             format!("must divide d_model ({} % {} != 0)", a.d_model, a.n_heads),
         ));
     }
-    if a.n_heads % a.n_kv_heads != 0 {
+    if !a.n_heads.is_multiple_of(a.n_kv_heads) {
         return Err(KeyError::new(
             "n_kv_heads",
             format!("must divide n_heads ({})", a.n_heads),
         ));
     }
-    if a.head_dim() % 2 != 0 {
+    if !a.head_dim().is_multiple_of(2) {
         return Err(KeyError::new(
             "n_heads",
             "head dimension d_model / n_heads must be even for RoPE",

@@ -175,7 +175,7 @@ impl LinearScheme {
     /// Checks a GEMM of `t` tokens, `k` inputs and `n` outputs fits the Hadamard sizes.
     pub fn check_shape(&self, t: usize, k: usize, n: usize) -> Result<(), String> {
         let need = |what: &str, dim: usize, g: usize| {
-            if dim % g == 0 {
+            if dim.is_multiple_of(g) {
                 Ok(())
             } else {
                 Err(format!(

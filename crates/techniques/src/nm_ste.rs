@@ -68,7 +68,7 @@ impl Technique for NmSte {
         weight: &Tensor<B, 2>,
         mut slots: LayerSlotsMut<B>,
     ) {
-        if step % self.interval.max(1) == 0 {
+        if step.is_multiple_of(self.interval.max(1)) {
             slots.set_buffer(MASK, self.mask(weight));
         }
     }

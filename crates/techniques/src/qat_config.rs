@@ -202,7 +202,7 @@ impl QatConfig {
             }
             _ => {}
         }
-        if self.group_size == 0 || self.group_size % 8 != 0 {
+        if self.group_size == 0 || !self.group_size.is_multiple_of(8) {
             return Err(KeyError::new(
                 "group_size",
                 format!("must be a positive multiple of 8 (got {})", self.group_size),

@@ -163,8 +163,8 @@ pub fn parse_config_json(text: &str, path: &Path) -> Result<LlamaConfig, ModelFi
         eos_token_id: get_token_id(obj, path, "eos_token_id")?,
     };
     config.validate().map_err(|e| e.with_file(path))?;
-    if let Some(hd) = obj.get("head_dim").filter(|v| !v.is_null()) {
-        if hd.as_u64() != Some(config.head_dim() as u64) {
+    if let Some(hd) = obj.get("head_dim").filter(|v| !v.is_null())
+        && hd.as_u64() != Some(config.head_dim() as u64) {
             return Err(field_err(
                 path,
                 "head_dim",
@@ -174,16 +174,14 @@ pub fn parse_config_json(text: &str, path: &Path) -> Result<LlamaConfig, ModelFi
                 ),
             ));
         }
-    }
-    if let Some(act) = obj.get("hidden_act") {
-        if act != "silu" {
+    if let Some(act) = obj.get("hidden_act")
+        && act != "silu" {
             return Err(field_err(
                 path,
                 "hidden_act",
                 format!("{act} is not supported (only \"silu\")"),
             ));
         }
-    }
     Ok(config)
 }
 

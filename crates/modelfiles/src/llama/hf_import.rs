@@ -36,8 +36,8 @@ pub fn import_hf_dir(dir: &Path) -> Result<LlamaModel, ModelFileError> {
     let config_path = dir.join("config.json");
     let config = parse_config_json(&read_text(&config_path)?, &config_path)?;
     let (mut tensors, origin) = read_weights(dir)?;
-    if config.tie_embeddings {
-        if let Some((_, lm)) = tensors.remove("lm_head.weight") {
+    if config.tie_embeddings
+        && let Some((_, lm)) = tensors.remove("lm_head.weight") {
             let same = tensors
                 .get("model.embed_tokens.weight")
                 .is_some_and(|(_, e)| {
@@ -56,7 +56,6 @@ pub fn import_hf_dir(dir: &Path) -> Result<LlamaModel, ModelFileError> {
                 .with_tensor("lm_head.weight"));
             }
         }
-    }
     let tokenizer_json = read_optional_text(&dir.join("tokenizer.json"))?;
     let tokenizer = match &tokenizer_json {
         Some(text) => {

@@ -161,14 +161,13 @@ impl TokenizerParts {
             ("unk", self.unk),
             ("pad", self.pad),
         ] {
-            if let Some(id) = id {
-                if id as usize >= self.tokens.len() {
+            if let Some(id) = id
+                && id as usize >= self.tokens.len() {
                     return Err(ModelFileError::new(format!(
                         "{what} token id {id} is out of range ({} tokens)",
                         self.tokens.len()
                     )));
                 }
-            }
         }
         Ok(())
     }

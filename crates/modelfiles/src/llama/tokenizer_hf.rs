@@ -19,14 +19,13 @@ fn pre_name(pre: &Json) -> Option<&'static str> {
     }
     if pre.get("type") == Some(&Json::from("Sequence")) {
         let list = pre.get("pretokenizers")?.as_array()?;
-        if let [digits, bl] = list.as_slice() {
-            if digits.get("type") == Some(&Json::from("Digits"))
+        if let [digits, bl] = list.as_slice()
+            && digits.get("type") == Some(&Json::from("Digits"))
                 && digits.get("individual_digits") == Some(&Json::Bool(true))
                 && is_byte_level(bl)
             {
                 return Some("smollm");
             }
-        }
     }
     None
 }

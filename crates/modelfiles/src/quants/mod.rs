@@ -52,7 +52,7 @@ fn quantize_with<C: BlockQuantizer>(src: &[f32], out: &mut [u8]) {
 
 /// Number of values that `n_bytes` bytes of `ty` encode; errors unless whole blocks.
 pub fn element_count(ty: GgmlType, n_bytes: usize) -> Result<usize> {
-    if n_bytes % ty.type_size() != 0 {
+    if !n_bytes.is_multiple_of(ty.type_size()) {
         return Err(GgufErrorKind::NotBlockMultiple {
             what: "byte count",
             ty,
@@ -121,7 +121,7 @@ pub fn quantize(ty: GgmlType, src: &[f32]) -> Result<Vec<u8>> {
         }
         .into());
     }
-    if src.len() % ty.block_size() != 0 {
+    if !src.len().is_multiple_of(ty.block_size()) {
         return Err(GgufErrorKind::NotBlockMultiple {
             what: "element count",
             ty,

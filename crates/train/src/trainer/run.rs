@@ -246,7 +246,7 @@ impl<'a, B: LpBackend> Loop<'a, B> {
             (w.loss, w.steps, w.tokens) = (w.loss + st.loss, w.steps + 1, w.tokens + st.tokens);
             let step = state.step;
             let last = step == run.steps;
-            if step % self.recipe.log.every == 0 || last {
+            if step.is_multiple_of(self.recipe.log.every) || last {
                 self.log(step, lr, st.grad_norm)?;
             }
             self.maybe_eval(state, last)?;
@@ -283,14 +283,14 @@ impl<'a, B: LpBackend> Loop<'a, B> {
     /// Whether an `every`-steps action (0: never) is due after `step`: also at budget
     /// checkpoints (WSD-S) and at the last step.
     fn due(&self, every: u64, step: u64, last: bool) -> bool {
-        (every > 0 && step % every == 0) || self.parts.schedule.is_checkpoint_step(step) || last
+        (every > 0 && step.is_multiple_of(every)) || self.parts.schedule.is_checkpoint_step(step) || last
     }
 
     /// Budget checkpoints (WSD-S) are evaluated too: their loss is what the budget delivers.
     fn maybe_eval(&mut self, state: &mut TrainState, last: bool) -> Result<(), TrainError> {
         let step = state.step;
         let every = self.recipe.eval.every;
-        if !((every > 0 && step % every == 0)
+        if !((every > 0 && step.is_multiple_of(every))
             || self.parts.schedule.is_checkpoint_step(step)
             || last)
         {
