@@ -35,12 +35,13 @@ def timed(cmd, env):
     return r.stdout, rss
 
 
-def nibble(preset, steps, threads, out):
+def write_recipe(out, name, preset, steps, log_every):
+    """A recipe for `preset` on the sample corpus, no evaluation or checkpoints; returns its path."""
     a = PRESETS[preset]
-    recipe = os.path.join(out, f"{preset}.toml")
+    recipe = os.path.join(out, f"{name}.toml")
     open(recipe, "w").write(f"""
 [run]
-name = "{preset}-{time.time_ns()}"
+name = "{name}"
 out_dir = "{out}/runs"
 steps = {steps}
 batch_size = {a['B']}
@@ -55,12 +56,17 @@ cache_dir = "{out}/cache"
 every = 0
 batches = 1
 [log]
-every = 1
+every = {log_every}
 progress = false
 tensorboard = false
 [checkpoint]
 every = 0
 """)
+    return recipe
+
+
+def nibble(preset, steps, threads, out):
+    recipe = write_recipe(out, f"{preset}-{time.time_ns()}", preset, steps, 1)
     env = dict(os.environ, RAYON_NUM_THREADS=str(threads))
     stdout, rss = timed([os.path.join(root, "target/release/nibble"), "train", "--recipe", recipe], env)
     run = re.findall(r"run directory: (.*)", stdout)[-1].strip()
@@ -207,31 +213,7 @@ def growth(steps, threads):
     """Peak-to-peak RSS of a long `tiny` run: sampled every 0.25 s, the maximum over the first
     and the last fifth of the run's steps (by wall time)."""
     out = tempfile.mkdtemp()
-    a = PRESETS["tiny"]
-    recipe = os.path.join(out, "growth.toml")
-    open(recipe, "w").write(f"""
-[run]
-name = "growth"
-out_dir = "{out}/runs"
-steps = {steps}
-batch_size = {a['B']}
-[model]
-preset = "tiny"
-seq_len = {a['T']}
-vocab_size = {a['V']}
-[data]
-source = "sample"
-cache_dir = "{out}/cache"
-[eval]
-every = 0
-batches = 1
-[log]
-every = 50
-progress = false
-tensorboard = false
-[checkpoint]
-every = 0
-""")
+    recipe = write_recipe(out, "growth", "tiny", steps, 50)
     env = dict(os.environ, RAYON_NUM_THREADS=str(threads))
     p = subprocess.Popen([os.path.join(root, "target/release/nibble"), "train", "--recipe", recipe], env=env,
                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

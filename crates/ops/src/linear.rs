@@ -150,21 +150,15 @@ pub fn forward<B: LpBackend>(
             ..call.clone()
         }
     };
-    if s.is_identity() {
-        let y = x.clone().matmul(w.clone().transpose());
-        let saved = save.then(|| Saved {
-            x,
-            w,
-            keep_x: None,
-            keep_w: None,
-            scheme: scheme.clone(),
-            call,
-        });
-        return (y, saved);
-    }
-    if s.is_bf16_autocast() && B::fused_bf16_gemm() {
-        // One pass per GEMM: the operands are rounded inside the GEMM's packing.
-        let y = bf16_gemm(x.clone(), w.clone().transpose());
+    let fused_bf16 = s.is_bf16_autocast() && B::fused_bf16_gemm();
+    if s.is_identity() || fused_bf16 {
+        // Plain f32, or bf16 in one pass per GEMM (the operands rounded inside the GEMM's
+        // packing); either way the backward takes x and w as they are.
+        let y = if fused_bf16 {
+            bf16_gemm(x.clone(), w.clone().transpose())
+        } else {
+            x.clone().matmul(w.clone().transpose())
+        };
         let saved = save.then(|| Saved {
             x,
             w,

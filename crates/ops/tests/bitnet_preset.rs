@@ -3,11 +3,14 @@
 //! tensor, activations `clamp(round(x·q), −128, 127)/q` with `q = 127/max|x_t|` per token, and
 //! the straight-through backward (the GEMMs of the quantized operands).
 
+mod common;
+
 use std::sync::Arc;
 
 use burn::backend::{Autodiff, Flex};
 use burn::prelude::*;
 use burn::tensor::TensorData;
+use common::lcg;
 use nibble_ops::{LayerCall, lp_linear, preset};
 
 type AD = Autodiff<Flex>;
@@ -18,18 +21,6 @@ fn t2(v: &[f32], dims: [usize; 2]) -> Tensor<AD, 2> {
 
 fn host(t: Tensor<Flex, 2>) -> Vec<f32> {
     t.into_data().convert::<f32>().into_vec::<f32>().unwrap()
-}
-
-fn lcg(n: usize, seed: u64) -> Vec<f32> {
-    let mut s = seed;
-    (0..n)
-        .map(|_| {
-            s = s
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
-            (s >> 40) as f32 / (1u64 << 24) as f32 * 2.0 - 1.0
-        })
-        .collect()
 }
 
 /// `a[m×k]·b[n×k]ᵀ` in f64.

@@ -2,19 +2,10 @@
 //! analytic gradients, themselves checked by central finite differences), across chunk
 //! boundaries and thread counts.
 
-use nibble_ops::fused::cross_entropy::{CeDims, linear_cross_entropy_in_chunks};
+mod common;
 
-fn lcg(n: usize, seed: u64, scale: f32) -> Vec<f32> {
-    let mut s = seed;
-    (0..n)
-        .map(|_| {
-            s = s
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
-            ((s >> 40) as f32 / (1u64 << 24) as f32 * 2.0 - 1.0) * scale
-        })
-        .collect()
-}
+use common::{f64s, lcg, rel};
+use nibble_ops::fused::cross_entropy::{CeDims, linear_cross_entropy_in_chunks};
 
 /// The mean loss of h·Wᵀ in f64, and its gradients (dh, dw).
 fn reference(h: &[f64], w: &[f64], t: &[usize], dm: CeDims) -> (f64, Vec<f64>, Vec<f64>) {
@@ -39,19 +30,6 @@ fn reference(h: &[f64], w: &[f64], t: &[usize], dm: CeDims) -> (f64, Vec<f64>, V
     (loss / n as f64, dh, dw)
 }
 
-fn f64s(v: &[f32]) -> Vec<f64> {
-    v.iter().map(|x| *x as f64).collect()
-}
-
-/// max |a − b| / max |b|.
-fn rel(a: &[f32], b: &[f64]) -> f64 {
-    let scale = b.iter().fold(0f64, |m, v| m.max(v.abs()));
-    a.iter()
-        .zip(b)
-        .fold(0f64, |m, (x, y)| m.max((*x as f64 - y).abs()))
-        / scale
-}
-
 struct Case {
     h: Vec<f32>,
     w: Vec<f32>,
@@ -61,8 +39,8 @@ struct Case {
 
 fn case(n: usize, d: usize, v: usize) -> Case {
     Case {
-        h: lcg(n * d, 1, 1.0),
-        w: lcg(v * d, 2, 0.5),
+        h: lcg(n * d, 1),
+        w: lcg(v * d, 2).iter().map(|x| x * 0.5).collect(),
         t: (0..n).map(|i| (i * 7919 + 3) % v).collect(),
         dm: CeDims { n, d, v },
     }

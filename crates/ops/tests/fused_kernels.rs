@@ -2,20 +2,11 @@
 //! forwards against naive f64 loops, their backwards against central finite differences of those
 //! f64 forwards (and the f64 analytic gradients), on shapes with ragged SIMD tails.
 
+mod common;
+
+use common::{f64s, lcg, rel};
 use nibble_ops::fused::attention::{self, Dims};
 use nibble_ops::fused::rms_norm;
-
-fn lcg(n: usize, seed: u64) -> Vec<f32> {
-    let mut s = seed;
-    (0..n)
-        .map(|_| {
-            s = s
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
-            (s >> 40) as f32 / (1u64 << 24) as f32 * 2.0 - 1.0
-        })
-        .collect()
-}
 
 fn rms_ref(x: &[f64], w: &[f64], eps: f64) -> Vec<f64> {
     let d = w.len();
@@ -60,19 +51,6 @@ fn attn_ref(q: &[f64], k: &[f64], v: &[f64], dm: Dims) -> Vec<f64> {
         }
     }
     o
-}
-
-fn f64s(v: &[f32]) -> Vec<f64> {
-    v.iter().map(|x| *x as f64).collect()
-}
-
-/// max |a − b| / max |b|.
-fn rel(a: &[f32], b: &[f64]) -> f64 {
-    let scale = b.iter().fold(0f64, |m, v| m.max(v.abs()));
-    a.iter()
-        .zip(b)
-        .fold(0f64, |m, (x, y)| m.max((*x as f64 - y).abs()))
-        / scale
 }
 
 /// Central differences of `Σ c ⊙ f(x)` w.r.t. each entry of `x` (f64).

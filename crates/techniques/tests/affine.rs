@@ -2,27 +2,13 @@
 //! min–max init, the forward grid, and the gradients of w, s and z inside the range and where
 //! the codes clip; the step gradient also against central differences.
 
+mod common;
+
 use std::collections::BTreeMap;
 
-use burn::backend::{Autodiff, Flex};
 use burn::prelude::*;
-use burn::tensor::TensorData;
-use nibble_techniques::{Affine, LayerSlots, ScaleSets, StepInfo, Technique};
-
-type A = Autodiff<Flex>;
-
-const AT: StepInfo = StepInfo {
-    step: 0,
-    train: true,
-};
-
-fn vals<const D: usize>(t: Tensor<A, D>) -> Vec<f32> {
-    t.inner().into_data().convert::<f32>().into_vec().unwrap()
-}
-
-fn tensor(v: &[f32], shape: [usize; 2]) -> Tensor<A, 2> {
-    Tensor::from_data(TensorData::new(v.to_vec(), shape), &Default::default())
-}
+use common::{AT, tensor, vals};
+use nibble_techniques::{Affine, LayerSlots, ScaleSets, Technique};
 
 #[test]
 fn init_is_min_max_per_group() {

@@ -3,30 +3,16 @@
 //! on deadzone weights) against an independent computation and central finite differences, and
 //! the learnable λ's gradient.
 
+mod common;
+
 use std::collections::BTreeMap;
 
-use burn::backend::{Autodiff, Flex};
 use burn::prelude::*;
-use burn::tensor::TensorData;
+use common::{A, AT, tensor, vals};
 use nibble_techniques::{
-    Absmean, AnyTechnique, Granularity, LayerSlots, QatConfig, QatMethod, ScaleSets, StepInfo,
-    Technique, Tequila, Twn,
+    Absmean, AnyTechnique, Granularity, LayerSlots, QatConfig, QatMethod, ScaleSets, Technique,
+    Tequila, Twn,
 };
-
-type A = Autodiff<Flex>;
-
-const AT: StepInfo = StepInfo {
-    step: 0,
-    train: true,
-};
-
-fn vals<const D: usize>(t: Tensor<A, D>) -> Vec<f32> {
-    t.inner().into_data().convert::<f32>().into_vec().unwrap()
-}
-
-fn tensor(v: &[f32], shape: [usize; 2]) -> Tensor<A, 2> {
-    Tensor::from_data(TensorData::new(v.to_vec(), shape), &Default::default())
-}
 
 fn no_slots<'a>(
     p: &'a BTreeMap<String, Tensor<A, 2>>,

@@ -44,11 +44,13 @@ fn every_recipe_trains_two_steps() {
         // the 135M model on short windows, no checkpoint of its 1.6 GB state).
         let pretrained = std::fs::read_to_string(&p).unwrap().contains("[init]");
         let smollm2 = Path::new(env!("CARGO_TARGET_TMPDIR")).join("smollm2-cache");
-        if pretrained && std::env::var("NIBBLE_PY_REFS").as_deref() != Ok("1")
-            && let Err(e) = nibble_data::smollm2_gguf(&smollm2) {
-                println!("skipped {name}: the pretrained model cannot be fetched ({e})");
-                continue;
-            }
+        if pretrained
+            && std::env::var("NIBBLE_PY_REFS").as_deref() != Ok("1")
+            && let Err(e) = nibble_data::smollm2_gguf(&smollm2)
+        {
+            println!("skipped {name}: the pretrained model cannot be fetched ({e})");
+            continue;
+        }
         let shape: &[&str] = if pretrained {
             &["run.steps=2", "run.batch_size=1", "checkpoint.every=0"]
         } else {

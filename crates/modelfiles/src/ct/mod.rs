@@ -67,11 +67,12 @@ impl CtScheme {
     /// Checks that a `[rows, cols]` weight can take this scheme; the message says why not.
     pub fn check_shape(self, cols: usize) -> Result<(), String> {
         if let Self::W4a16 { group, .. } = self
-            && (group == 0 || group % 8 != 0) {
-                return Err(format!(
-                    "W4A16 groups must be a positive multiple of 8 (got {group})"
-                ));
-            }
+            && (group == 0 || group % 8 != 0)
+        {
+            return Err(format!(
+                "W4A16 groups must be a positive multiple of 8 (got {group})"
+            ));
+        }
         let g = self.group();
         if !cols.is_multiple_of(g) {
             return Err(format!(

@@ -75,13 +75,14 @@ impl GgufWriter {
             }
         }
         if let Value::Array(a) = &value
-            && array_depth(a) > MAX_ARRAY_DEPTH {
-                return Err(GgufErrorKind::NestingTooDeep {
-                    key,
-                    max_depth: MAX_ARRAY_DEPTH,
-                }
-                .into());
+            && array_depth(a) > MAX_ARRAY_DEPTH
+        {
+            return Err(GgufErrorKind::NestingTooDeep {
+                key,
+                max_depth: MAX_ARRAY_DEPTH,
             }
+            .into());
+        }
         self.keys.insert(key.clone());
         self.metadata.push((key, value));
         Ok(self)

@@ -70,13 +70,14 @@ fn read_config(f: &GgufFile, path: &Path) -> Result<LlamaConfig, ModelFileError>
         ));
     }
     if let Some(Value::String(kind)) = f.metadata("llama.rope.scaling.type")
-        && kind != "none" {
-            return Err(key_error(
-                path,
-                "llama.rope.scaling.type",
-                format!("RoPE scaling '{kind}' is not supported"),
-            ));
-        }
+        && kind != "none"
+    {
+        return Err(key_error(
+            path,
+            "llama.rope.scaling.type",
+            format!("RoPE scaling '{kind}' is not supported"),
+        ));
+    }
     let num_heads = uint_key(f, path, "llama.attention.head_count")?;
     // llama.cpp's defaults: KV heads = heads, theta = 10000.
     let num_kv_heads = match f.metadata("llama.attention.head_count_kv") {

@@ -164,24 +164,26 @@ pub fn parse_config_json(text: &str, path: &Path) -> Result<LlamaConfig, ModelFi
     };
     config.validate().map_err(|e| e.with_file(path))?;
     if let Some(hd) = obj.get("head_dim").filter(|v| !v.is_null())
-        && hd.as_u64() != Some(config.head_dim() as u64) {
-            return Err(field_err(
-                path,
-                "head_dim",
-                format!(
-                    "{hd} differs from hidden_size / num_attention_heads = {}",
-                    config.head_dim()
-                ),
-            ));
-        }
+        && hd.as_u64() != Some(config.head_dim() as u64)
+    {
+        return Err(field_err(
+            path,
+            "head_dim",
+            format!(
+                "{hd} differs from hidden_size / num_attention_heads = {}",
+                config.head_dim()
+            ),
+        ));
+    }
     if let Some(act) = obj.get("hidden_act")
-        && act != "silu" {
-            return Err(field_err(
-                path,
-                "hidden_act",
-                format!("{act} is not supported (only \"silu\")"),
-            ));
-        }
+        && act != "silu"
+    {
+        return Err(field_err(
+            path,
+            "hidden_act",
+            format!("{act} is not supported (only \"silu\")"),
+        ));
+    }
     Ok(config)
 }
 

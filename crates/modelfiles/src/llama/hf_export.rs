@@ -123,9 +123,10 @@ pub(crate) fn write_dir_atomic(
             fs::rename(&tmp, dir).map_err(|e| ModelFileError::io("rename into place", dir, e))?;
         }
         if let Some(parent) = dir.parent().filter(|p| !p.as_os_str().is_empty())
-            && let Ok(d) = File::open(parent) {
-                let _ = d.sync_all();
-            }
+            && let Ok(d) = File::open(parent)
+        {
+            let _ = d.sync_all();
+        }
         Ok(())
     })();
     if result.is_err() {

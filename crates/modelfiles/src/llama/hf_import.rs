@@ -37,25 +37,25 @@ pub fn import_hf_dir(dir: &Path) -> Result<LlamaModel, ModelFileError> {
     let config = parse_config_json(&read_text(&config_path)?, &config_path)?;
     let (mut tensors, origin) = read_weights(dir)?;
     if config.tie_embeddings
-        && let Some((_, lm)) = tensors.remove("lm_head.weight") {
-            let same = tensors
-                .get("model.embed_tokens.weight")
-                .is_some_and(|(_, e)| {
-                    e.len() == lm.len()
-                        && e.iter().zip(&lm).all(|(a, b)| a.to_bits() == b.to_bits())
-                });
-            if !same {
-                let file = origin
-                    .get("lm_head.weight")
-                    .cloned()
-                    .unwrap_or_else(|| dir.to_path_buf());
-                return Err(ModelFileError::new(
+        && let Some((_, lm)) = tensors.remove("lm_head.weight")
+    {
+        let same = tensors
+            .get("model.embed_tokens.weight")
+            .is_some_and(|(_, e)| {
+                e.len() == lm.len() && e.iter().zip(&lm).all(|(a, b)| a.to_bits() == b.to_bits())
+            });
+        if !same {
+            let file = origin
+                .get("lm_head.weight")
+                .cloned()
+                .unwrap_or_else(|| dir.to_path_buf());
+            return Err(ModelFileError::new(
                     "config.json has tie_word_embeddings = true but lm_head.weight differs from model.embed_tokens.weight",
                 )
                 .with_file(&file)
                 .with_tensor("lm_head.weight"));
-            }
         }
+    }
     let tokenizer_json = read_optional_text(&dir.join("tokenizer.json"))?;
     let tokenizer = match &tokenizer_json {
         Some(text) => {

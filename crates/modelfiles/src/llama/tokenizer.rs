@@ -162,12 +162,13 @@ impl TokenizerParts {
             ("pad", self.pad),
         ] {
             if let Some(id) = id
-                && id as usize >= self.tokens.len() {
-                    return Err(ModelFileError::new(format!(
-                        "{what} token id {id} is out of range ({} tokens)",
-                        self.tokens.len()
-                    )));
-                }
+                && id as usize >= self.tokens.len()
+            {
+                return Err(ModelFileError::new(format!(
+                    "{what} token id {id} is out of range ({} tokens)",
+                    self.tokens.len()
+                )));
+            }
         }
         Ok(())
     }

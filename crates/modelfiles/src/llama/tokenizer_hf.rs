@@ -21,11 +21,11 @@ fn pre_name(pre: &Json) -> Option<&'static str> {
         let list = pre.get("pretokenizers")?.as_array()?;
         if let [digits, bl] = list.as_slice()
             && digits.get("type") == Some(&Json::from("Digits"))
-                && digits.get("individual_digits") == Some(&Json::Bool(true))
-                && is_byte_level(bl)
-            {
-                return Some("smollm");
-            }
+            && digits.get("individual_digits") == Some(&Json::Bool(true))
+            && is_byte_level(bl)
+        {
+            return Some("smollm");
+        }
     }
     None
 }

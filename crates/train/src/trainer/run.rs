@@ -283,7 +283,9 @@ impl<'a, B: LpBackend> Loop<'a, B> {
     /// Whether an `every`-steps action (0: never) is due after `step`: also at budget
     /// checkpoints (WSD-S) and at the last step.
     fn due(&self, every: u64, step: u64, last: bool) -> bool {
-        (every > 0 && step.is_multiple_of(every)) || self.parts.schedule.is_checkpoint_step(step) || last
+        (every > 0 && step.is_multiple_of(every))
+            || self.parts.schedule.is_checkpoint_step(step)
+            || last
     }
 
     /// Budget checkpoints (WSD-S) are evaluated too: their loss is what the budget delivers.
