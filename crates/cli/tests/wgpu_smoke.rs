@@ -88,6 +88,11 @@ fn mxfp8_naive_mxfp4_and_bf16_steps_on_wgpu_match_the_cpu() {
     }
 }
 
+#[test]
+fn bitnet_steps_on_wgpu_match_the_cpu() {
+    steps_match("bitnet-w158a8");
+}
+
 /// Every preset is exercised above.
 #[test]
 fn every_preset_has_a_wgpu_smoke() {
@@ -100,6 +105,7 @@ fn every_preset_has_a_wgpu_smoke() {
         "mxfp8",
         "naive-mxfp4",
         "bf16",
+        "bitnet-w158a8",
     ];
     for p in nibble_ops::presets::PRESETS.iter().copied() {
         assert!(
