@@ -257,6 +257,25 @@ impl Llama {
             .map_err(|e| format!("lm_head: {e}"))
     }
 
+    /// The `[qat]` techniques act from update `step` on (QAT switched on late, e.g. at the start
+    /// of the LR decay).
+    pub fn set_qat_start(&mut self, step: u64) {
+        for b in &mut self.blocks {
+            for l in [
+                &mut b.q,
+                &mut b.k,
+                &mut b.v,
+                &mut b.o,
+                &mut b.gate,
+                &mut b.up,
+                &mut b.down,
+            ] {
+                l.qat_from = step;
+            }
+        }
+        self.lm_head.qat_from = step;
+    }
+
     /// After optimizer step `step` (the number of steps now done): every technique's hook
     /// (delayed scaling rolls its amax histories, masks are recomputed, ...).
     pub fn end_step<B: LpBackend>(&self, step: u64, p: &mut Params<B>) {

@@ -23,6 +23,8 @@ pub struct LpLinear {
     pub scheme: Arc<LinearScheme>,
     pub index: u64,
     pub techniques: Vec<AnyTechnique>,
+    /// The first update in which the `[qat]` techniques act (0: from the start).
+    pub qat_from: u64,
 }
 
 impl LpLinear {
@@ -40,6 +42,7 @@ impl LpLinear {
             scheme,
             index,
             techniques,
+            qat_from: 0,
         }
     }
 
@@ -94,7 +97,7 @@ impl LpLinear {
     ) -> (Tensor<B, 2>, Option<Tensor<B, 2>>) {
         let slots = self.slots(p);
         let mut bias: Option<Tensor<B, 2>> = None;
-        let w = self.techniques.iter().fold(p.get(&self.weight), |w, t| {
+        let w = self.active(at).fold(p.get(&self.weight), |w, t| {
             if let Some(b) = t.output_bias(&w, &slots, at) {
                 bias = Some(match bias.take() {
                     Some(a) => a + b,
@@ -112,10 +115,18 @@ impl LpLinear {
         p: &Params<B>,
         at: nibble_techniques::StepInfo,
     ) -> Tensor<B, 2> {
-        let slots = self.slots(p);
-        self.techniques
-            .iter()
-            .fold(p.get(&self.weight), |w, t| t.apply(w, &slots, at))
+        self.weight_and_bias(p, at).0
+    }
+
+    /// Whether `t` acts at `at`: every technique does, except the `[qat]` ones before
+    /// `qat_from`.
+    fn acts(&self, t: &AnyTechnique, at: nibble_techniques::StepInfo) -> bool {
+        at.step >= self.qat_from || t.section() != "qat"
+    }
+
+    /// The techniques acting at `at`.
+    fn active(&self, at: nibble_techniques::StepInfo) -> impl Iterator<Item = &AnyTechnique> {
+        self.techniques.iter().filter(move |t| self.acts(t, at))
     }
 
     /// The weight an export to the serving grid `target` should write for this layer: when the
@@ -142,6 +153,7 @@ impl LpLinear {
         let slots = self.slots(p);
         self.techniques[..upto]
             .iter()
+            .filter(|t| self.acts(t, at))
             .fold(p.get(&self.weight), |w, t| t.apply(w, &slots, at))
     }
 

@@ -37,7 +37,9 @@ pub use nibble_modelfiles::ct::CtScheme;
 /// The ggml block types ([`GgmlGrid`]'s grids), re-exported for the layers above.
 pub use nibble_modelfiles::quants::GgmlType;
 pub use nm_ste::NmSte;
-pub use qat_config::{CtGridScheme, GgmlGridType, Granularity, QatConfig, QatMethod};
+pub use qat_config::{
+    CtGridScheme, GgmlGridType, Granularity, QatConfig, QatMethod, QatStart, StartPoint,
+};
 pub use serving_grid::ServingGrid;
 pub use slots::{LayerSlots, LayerSlotsMut};
 pub use sparsity_config::{SparsityConfig, SparsityMethod};

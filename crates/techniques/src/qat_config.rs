@@ -100,6 +100,34 @@ impl GgmlGridType {
     }
 }
 
+/// `start`: the first update the quantizer acts in: a step (default 0), or `"decay"`, the
+/// first update of the LR decay (QAT fused with the cooldown, as compute-optimal QAT suggests).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum QatStart {
+    Step(u64),
+    Named(StartPoint),
+}
+
+impl Default for QatStart {
+    fn default() -> Self {
+        QatStart::Step(0)
+    }
+}
+
+impl QatStart {
+    fn is_zero(&self) -> bool {
+        *self == QatStart::Step(0)
+    }
+}
+
+/// Named start points.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StartPoint {
+    Decay,
+}
+
 /// `tensor` | `channel` (default) | `group` (`group_size` inputs of a row; ternary methods):
 /// how many weights share one step size or scale.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -142,6 +170,11 @@ pub struct QatConfig {
     /// (the paper's differentiable reactivation; not in the released code). Default false.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub lambda_learnable: bool,
+    /// The first update the quantizer acts in (before it, the layer computes with the master
+    /// weight): a step or `"decay"`. Learnable quantizer parameters keep their step-0 init until
+    /// then (they get no gradient).
+    #[serde(skip_serializing_if = "QatStart::is_zero")]
+    pub start: QatStart,
     /// Globs over module names; default every block projection (`model.layers.*`).
     pub modules: Vec<String>,
 }
@@ -158,6 +191,7 @@ impl Default for QatConfig {
             group_size: 128,
             lambda: None,
             lambda_learnable: false,
+            start: QatStart::default(),
             modules: vec!["model.layers.*".into()],
         }
     }
@@ -242,6 +276,9 @@ impl QatConfig {
                     "applies only to method = \"tequila\"",
                 ));
             }
+        }
+        if self.method == QatMethod::None && !self.start.is_zero() {
+            return Err(KeyError::new("start", "needs a QAT method"));
         }
         if let Some(i) = self.modules.iter().position(|g| g.is_empty()) {
             return Err(KeyError::new(format!("modules[{i}]"), "must not be empty"));

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use nibble_data::{Batcher, Dataset, Tokenizer};
-use nibble_model::techniques::techniques_for;
+use nibble_model::techniques::{QatStart, StartPoint, techniques_for};
 use nibble_model::{Arch, Llama, LpBackend, Params};
 
 use super::error::TrainError;
@@ -62,12 +62,13 @@ impl<B: LpBackend> Parts<B> {
             .policy()
             .map_err(|e| e.within("precision"))?;
         let (sparsity, qat) = (&recipe.sparsity, &recipe.qat);
-        let model =
+        let mut model =
             Llama::with_techniques(arch.clone(), policy, |m| techniques_for(sparsity, qat, m))?;
         model
             .check_shapes(run.batch_size * arch.seq_len)
             .map_err(|m| KeyError::new("precision", m))?;
         let schedule = Schedule::new(&recipe.schedule, run.steps).map_err(schedule_key_error)?;
+        model.set_qat_start(qat_start(qat.start, &schedule, run.steps)?);
         let params = match (&initial, resume) {
             (_, true) => model.zero_params::<B>(device),
             (Some(i), false) => model.with_slots(i.params::<B>(device)),
@@ -94,4 +95,20 @@ impl<B: LpBackend> Parts<B> {
             batcher,
         })
     }
+}
+
+/// The update `[qat] start` names: a step before the end of the run, or the first update of the
+/// (first cycle's) LR decay.
+fn qat_start(start: QatStart, schedule: &Schedule, steps: u64) -> Result<u64, KeyError> {
+    let step = match start {
+        QatStart::Step(s) => s,
+        QatStart::Named(StartPoint::Decay) => schedule.cycles()[0].decay_start,
+    };
+    if step >= steps {
+        return Err(KeyError::new(
+            "qat.start",
+            format!("update {step} is not before the end of the run ({steps} steps)"),
+        ));
+    }
+    Ok(step)
 }
