@@ -257,6 +257,18 @@ impl Llama {
             .map_err(|e| format!("lm_head: {e}"))
     }
 
+    /// Every linear layer's `[qat]` grid codes at `at` (layers without one are left out).
+    pub fn qat_codes<B: LpBackend>(
+        &self,
+        p: &Params<B>,
+        at: nibble_techniques::StepInfo,
+    ) -> Vec<(String, nibble_techniques::Codes<B>)> {
+        self.linears()
+            .into_iter()
+            .filter_map(|l| Some((l.name.clone(), l.qat_codes(p, at)?)))
+            .collect()
+    }
+
     /// The `[qat]` techniques act from update `step` on (QAT switched on late, e.g. at the start
     /// of the LR decay).
     pub fn set_qat_start(&mut self, step: u64) {

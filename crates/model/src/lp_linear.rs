@@ -83,6 +83,24 @@ impl LpLinear {
         }
     }
 
+    /// The codes of the last `[qat]` technique that has a grid, on the weight it receives
+    /// (diagnostics), if any acts at `at`.
+    pub fn qat_codes<B: LpBackend>(
+        &self,
+        p: &Params<B>,
+        at: nibble_techniques::StepInfo,
+    ) -> Option<nibble_techniques::Codes<B>> {
+        let slots = self.slots(p);
+        let mut codes = None;
+        self.active(at).fold(p.get(&self.weight), |w, t| {
+            if t.section() == "qat" {
+                codes = t.codes(&w, &slots, at).or(codes.take());
+            }
+            t.apply(w, &slots, at)
+        });
+        codes
+    }
+
     /// Whether a technique adds a term to the output (Tequila's deadzone bias).
     pub fn has_output_bias(&self) -> bool {
         self.techniques.iter().any(AnyTechnique::adds_output_bias)

@@ -8,7 +8,7 @@ use burn::prelude::*;
 use nibble_ops::LpBackend;
 
 use crate::slots::LayerSlots;
-use crate::technique::{SlotSpec, StepInfo, Technique};
+use crate::technique::{Codes, SlotSpec, StepInfo, Technique};
 use crate::ternary_grid::{ScaleSets, absmean, codes, straight_through};
 
 #[derive(Clone, Debug, PartialEq)]
@@ -45,5 +45,14 @@ impl Technique for Absmean {
     fn apply<B: LpBackend>(&self, w: Tensor<B, 2>, _: &LayerSlots<B>, _: StepInfo) -> Tensor<B, 2> {
         let (q, _) = self.grid(&w);
         straight_through(q, w)
+    }
+
+    fn codes<B: LpBackend>(
+        &self,
+        w: &Tensor<B, 2>,
+        _: &LayerSlots<B>,
+        _: StepInfo,
+    ) -> Option<Codes<B>> {
+        Some(Codes::ternary(self.grid(w).1))
     }
 }

@@ -13,7 +13,7 @@ use burn::prelude::*;
 use nibble_ops::LpBackend;
 
 use crate::slots::LayerSlots;
-use crate::technique::{SlotKind, SlotSpec, StepInfo, Technique};
+use crate::technique::{Codes, SlotKind, SlotSpec, StepInfo, Technique};
 use crate::ternary_grid::ScaleSets;
 
 const SCALE: &str = "weight_scale";
@@ -41,6 +41,28 @@ impl Affine {
     fn slot_shape(&self, [out, inp]: [usize; 2]) -> [usize; 2] {
         let [sets, _] = self.sets.view([out, inp]);
         [out, sets / out]
+    }
+}
+
+impl Affine {
+    /// The codes `q`, the zero point and the step, each `[sets, size]`, with the reference's
+    /// straight-through gradients.
+    fn quantize<B: LpBackend>(
+        &self,
+        w: Tensor<B, 2>,
+        slots: &LayerSlots<B>,
+    ) -> (Tensor<B, 2>, Tensor<B, 2>, Tensor<B, 2>) {
+        let view = self.sets.view(w.dims());
+        let qmax = self.qmax();
+        let s = ste(slots.param(SCALE).reshape([view[0], 1]), |s| {
+            s.clamp(1e-4, 1e4)
+        });
+        let z = ste(slots.param(ZERO).reshape([view[0], 1]), |z| z.round());
+        let z = ste(z, |z| z.clamp(0.0, qmax));
+        let (s, z) = (s.expand(view), z.expand(view));
+        let v = w.reshape(view) / s.clone();
+        let q = (ste(v, |v| v.round()) + z.clone()).clamp(0.0, qmax);
+        (q, z, s)
     }
 }
 
@@ -88,16 +110,22 @@ impl Technique for Affine {
         _: StepInfo,
     ) -> Tensor<B, 2> {
         let shape = w.dims();
-        let view = self.sets.view(shape);
-        let qmax = self.qmax();
-        let s = ste(slots.param(SCALE).reshape([view[0], 1]), |s| {
-            s.clamp(1e-4, 1e4)
-        });
-        let z = ste(slots.param(ZERO).reshape([view[0], 1]), |z| z.round());
-        let z = ste(z, |z| z.clamp(0.0, qmax));
-        let (s, z) = (s.expand(view), z.expand(view));
-        let v = w.reshape(view) / s.clone();
-        let q = (ste(v, |v| v.round()) + z.clone()).clamp(0.0, qmax);
+        let (q, z, s) = self.quantize(w, slots);
         ((q - z) * s).reshape(shape)
+    }
+
+    fn codes<B: LpBackend>(
+        &self,
+        w: &Tensor<B, 2>,
+        slots: &LayerSlots<B>,
+        _: StepInfo,
+    ) -> Option<Codes<B>> {
+        let shape = w.dims();
+        let (q, _, _) = self.quantize(w.clone().detach(), slots);
+        Some(Codes {
+            codes: q.detach().reshape(shape),
+            lo: 0.0,
+            hi: self.qmax() as f32,
+        })
     }
 }

@@ -14,7 +14,7 @@ use crate::ggml_grid::GgmlGrid;
 use crate::lsq::Lsq;
 use crate::nm_ste::NmSte;
 use crate::slots::{LayerSlots, LayerSlotsMut};
-use crate::technique::{SlotSpec, StepInfo, Technique};
+use crate::technique::{Codes, SlotSpec, StepInfo, Technique};
 use crate::tequila::Tequila;
 use crate::twn::Twn;
 
@@ -110,6 +110,15 @@ impl Technique for AnyTechnique {
         at: StepInfo,
     ) -> Option<Tensor<B, 2>> {
         each!(self, t => t.output_bias(w, slots, at))
+    }
+
+    fn codes<B: LpBackend>(
+        &self,
+        w: &Tensor<B, 2>,
+        slots: &LayerSlots<B>,
+        at: StepInfo,
+    ) -> Option<Codes<B>> {
+        each!(self, t => t.codes(w, slots, at))
     }
 
     fn end_step<B: LpBackend>(&self, step: u64, weight: &Tensor<B, 2>, slots: LayerSlotsMut<B>) {

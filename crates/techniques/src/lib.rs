@@ -16,6 +16,7 @@ mod delayed_scaling;
 mod ggml_grid;
 mod lsq;
 mod nm_ste;
+mod seq;
 mod qat_config;
 mod serving_grid;
 mod slots;
@@ -37,13 +38,14 @@ pub use nibble_modelfiles::ct::CtScheme;
 /// The ggml block types ([`GgmlGrid`]'s grids), re-exported for the layers above.
 pub use nibble_modelfiles::quants::GgmlType;
 pub use nm_ste::NmSte;
+pub use seq::Seq;
 pub use qat_config::{
     CtGridScheme, GgmlGridType, Granularity, QatConfig, QatMethod, QatStart, StartPoint,
 };
 pub use serving_grid::ServingGrid;
 pub use slots::{LayerSlots, LayerSlotsMut};
 pub use sparsity_config::{SparsityConfig, SparsityMethod};
-pub use technique::{SlotKind, SlotSpec, StepInfo, Technique};
+pub use technique::{Codes, SlotKind, SlotSpec, StepInfo, Technique};
 pub use tequila::Tequila;
 pub use ternary_grid::ScaleSets;
 pub use twn::Twn;

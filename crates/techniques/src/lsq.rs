@@ -11,7 +11,7 @@ use burn::prelude::*;
 use nibble_ops::LpBackend;
 
 use crate::slots::LayerSlots;
-use crate::technique::{SlotKind, SlotSpec, StepInfo, Technique};
+use crate::technique::{Codes, SlotKind, SlotSpec, StepInfo, Technique};
 
 const SCALE: &str = "weight_scale";
 
@@ -87,5 +87,22 @@ impl Technique for Lsq {
         // Round with a straight-through gradient; the clamp above gives 0 outside the range.
         let r = v.clone() + (v.clone().round() - v).detach();
         r * s
+    }
+
+    fn codes<B: LpBackend>(
+        &self,
+        w: &Tensor<B, 2>,
+        slots: &LayerSlots<B>,
+        _: StepInfo,
+    ) -> Option<Codes<B>> {
+        let s = slots.param(SCALE).detach();
+        let v = (w.clone().detach() / s)
+            .clamp(-self.q_n(), self.q_p())
+            .round();
+        Some(Codes {
+            codes: v,
+            lo: -self.q_n() as f32,
+            hi: self.q_p() as f32,
+        })
     }
 }

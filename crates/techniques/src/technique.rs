@@ -22,6 +22,29 @@ pub struct SlotSpec {
     pub kind: SlotKind,
 }
 
+/// A weight's codes on a technique's grid (`[out, in]`) and the grid's lowest and highest code.
+pub struct Codes<B: Backend> {
+    pub codes: Tensor<B, 2>,
+    pub lo: f32,
+    pub hi: f32,
+}
+
+impl<B: Backend> Codes<B> {
+    /// Ternary codes −1, 0, +1.
+    pub fn ternary(codes: Tensor<B, 2>) -> Self {
+        Codes {
+            codes,
+            lo: -1.0,
+            hi: 1.0,
+        }
+    }
+
+    /// Whether the grid is ternary (its diagnostics are the deadzone's).
+    pub fn is_ternary(&self) -> bool {
+        self.lo == -1.0 && self.hi == 1.0
+    }
+}
+
 /// What a technique knows of the call it runs in.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct StepInfo {
@@ -64,6 +87,17 @@ pub trait Technique {
         _slots: &LayerSlots<B>,
         _at: StepInfo,
     ) -> Option<Tensor<B, 2>> {
+        None
+    }
+
+    /// The grid codes of the weight this technique receives, for diagnostics (deadzone, flips,
+    /// clipping): ternary −1/0/+1 or the integer codes with the grid's ends. Default: none.
+    fn codes<B: LpBackend>(
+        &self,
+        _w: &Tensor<B, 2>,
+        _slots: &LayerSlots<B>,
+        _at: StepInfo,
+    ) -> Option<Codes<B>> {
         None
     }
 

@@ -11,7 +11,7 @@ use nibble_ops::LpBackend;
 
 use crate::absmean::Absmean;
 use crate::slots::LayerSlots;
-use crate::technique::{SlotKind, SlotSpec, StepInfo, Technique};
+use crate::technique::{Codes, SlotKind, SlotSpec, StepInfo, Technique};
 use crate::ternary_grid::{ScaleSets, straight_through};
 
 const LAMBDA: &str = "weight_lambda";
@@ -58,6 +58,15 @@ impl Technique for Tequila {
     fn apply<B: LpBackend>(&self, w: Tensor<B, 2>, _: &LayerSlots<B>, _: StepInfo) -> Tensor<B, 2> {
         let (q, _) = self.grid().grid(&w);
         straight_through(q, w)
+    }
+
+    fn codes<B: LpBackend>(
+        &self,
+        w: &Tensor<B, 2>,
+        _: &LayerSlots<B>,
+        _: StepInfo,
+    ) -> Option<Codes<B>> {
+        Some(Codes::ternary(self.grid().grid(w).1))
     }
 
     fn output_bias<B: LpBackend>(

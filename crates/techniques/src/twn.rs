@@ -7,7 +7,7 @@ use burn::prelude::*;
 use nibble_ops::LpBackend;
 
 use crate::slots::LayerSlots;
-use crate::technique::{SlotSpec, StepInfo, Technique};
+use crate::technique::{Codes, SlotSpec, StepInfo, Technique};
 use crate::ternary_grid::{ScaleSets, absmean, straight_through};
 
 #[derive(Clone, Debug, PartialEq)]
@@ -49,5 +49,14 @@ impl Technique for Twn {
     fn apply<B: LpBackend>(&self, w: Tensor<B, 2>, _: &LayerSlots<B>, _: StepInfo) -> Tensor<B, 2> {
         let q = self.grid(&w);
         straight_through(q, w)
+    }
+
+    fn codes<B: LpBackend>(
+        &self,
+        w: &Tensor<B, 2>,
+        _: &LayerSlots<B>,
+        _: StepInfo,
+    ) -> Option<Codes<B>> {
+        Some(Codes::ternary(self.grid(w).sign()))
     }
 }

@@ -35,6 +35,10 @@ fn resume_is_bit_identical_with_technique_params_and_buffers() {
 
     let t6 = ckpt_tensors(&s.run_dir, 6);
     let t8 = ckpt_tensors(&s.run_dir, 8);
+    // LSQ's integer grid: the share of codes at its ends is logged, below 1.
+    let clipped = metric(&s.run_dir, "qat/clipped");
+    assert_eq!(clipped.len(), 8);
+    assert!(clipped.iter().all(|(_, v)| (0.0..1.0).contains(v)), "{clipped:?}");
     // The step size is a trained parameter with optimizer moments.
     let scale = "model.layers.0.self_attn.q_proj.weight_scale";
     assert_eq!(t8[scale].0, [128, 1]);
@@ -130,5 +134,59 @@ fn qat_switched_on_at_the_decay_leaves_the_earlier_updates_unchanged() {
     let bad = "[qat]\nmethod = \"absmean\"\nstart = 8\n";
     let e = run(&recipe_with(&tmp, "bad", 8, bad), false, None).unwrap_err();
     assert!(e.to_string().contains("qat.start"), "{e}");
+    let _ = std::fs::remove_dir_all(&tmp);
+}
+
+/// The logged values of `key`, by step.
+fn metric(run_dir: &std::path::Path, key: &str) -> Vec<(u64, f64)> {
+    std::fs::read_to_string(run_dir.join("metrics.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .filter_map(|v| Some((v["step"].as_u64()?, v[key].as_f64()?)))
+        .collect()
+}
+
+#[test]
+fn ternary_diagnostics_are_logged_and_match_the_checkpoint() {
+    let tmp = tmp_dir("qat-diag");
+    let qat = "[qat]\nmethod = \"absmean\"\n";
+    let s = run(&recipe_with(&tmp, "diag", 6, qat), false, None).unwrap();
+    let dead = metric(&s.run_dir, "qat/deadzone");
+    assert_eq!(dead.len(), 6, "one deadzone fraction per log step");
+    let flips = metric(&s.run_dir, "qat/flip_rate");
+    let escapes = metric(&s.run_dir, "qat/escape_rate");
+    assert_eq!(flips.len(), 5, "flip rates from the second log step on");
+    assert_eq!(escapes.len(), 5);
+    assert!(
+        flips
+            .iter()
+            .chain(&escapes)
+            .all(|(_, v)| (0.0..=1.0).contains(v))
+    );
+    assert!(
+        flips.iter().any(|(_, v)| *v > 0.0),
+        "training moves some codes"
+    );
+    // The step-6 deadzone from the checkpoint's weights, independently: per row, |w| < mean|w|/2.
+    let t = ckpt_tensors(&s.run_dir, 6);
+    let (mut zeros, mut total) = (0usize, 0usize);
+    for (name, (shape, w)) in &t {
+        if !(name.starts_with("model.layers.") && name.ends_with("_proj.weight")) {
+            continue;
+        }
+        for row in w.chunks(shape[1]) {
+            let alpha = row.iter().map(|v| v.abs()).sum::<f32>() / row.len() as f32;
+            zeros += row.iter().filter(|v| v.abs() < alpha * 0.5).count();
+            total += row.len();
+        }
+    }
+    let want = zeros as f64 / total as f64;
+    let (step, got) = dead[5];
+    assert_eq!(step, 6);
+    assert!(
+        (got - want).abs() < 1e-4,
+        "deadzone {got} vs {want} from the checkpoint"
+    );
     let _ = std::fs::remove_dir_all(&tmp);
 }

@@ -6,6 +6,7 @@ mod error;
 mod eval;
 mod initial;
 mod parts;
+mod qat_stats;
 mod report;
 mod resume;
 mod run;

@@ -12,6 +12,7 @@ use nibble_ops::keys::child;
 use super::error::TrainError;
 use super::eval::{EvalResult, evaluate};
 use super::parts::Parts;
+use super::qat_stats::QatStats;
 use super::report::Reporter;
 use super::resume::{fresh_state, resume};
 use super::run_dir::RunDir;
@@ -164,6 +165,7 @@ struct Loop<'a, B: LpBackend> {
     t_start: Instant,
     wall_before: f64,
     window: Window,
+    qat_stats: QatStats,
     last_eval: Option<(u64, EvalResult)>,
     run_tokens: u64,
     run_t: Instant,
@@ -207,6 +209,7 @@ impl<'a, B: LpBackend> Loop<'a, B> {
             t_start,
             wall_before,
             window: Window::new(),
+            qat_stats: QatStats::default(),
             last_eval: None,
             run_tokens: 0,
             run_t: Instant::now(),
@@ -272,6 +275,12 @@ impl<'a, B: LpBackend> Loop<'a, B> {
                 ("train/tokens_per_sec", tps),
             ],
         )?;
+        let qat = self
+            .qat_stats
+            .measure(&self.parts.model, &self.parts.params, step);
+        if !qat.is_empty() {
+            self.report.emit(step, &qat)?;
+        }
         self.report
             .bar
             .set_message(format!("loss {loss:.4} lr {lr:.2e} {tps:.0} tok/s"));
