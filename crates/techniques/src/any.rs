@@ -13,6 +13,7 @@ use crate::delayed_scaling::DelayedScalingState;
 use crate::ggml_grid::GgmlGrid;
 use crate::lsq::Lsq;
 use crate::nm_ste::NmSte;
+use crate::seq::Seq;
 use crate::slots::{LayerSlots, LayerSlotsMut};
 use crate::technique::{Codes, SlotSpec, StepInfo, Technique};
 use crate::tequila::Tequila;
@@ -26,6 +27,7 @@ pub enum AnyTechnique {
     CtGrid(CtGrid),
     Absmean(Absmean),
     Affine(Affine),
+    Seq(Seq),
     Twn(Twn),
     Tequila(Tequila),
     DelayedScaling(DelayedScalingState),
@@ -40,6 +42,7 @@ macro_rules! each {
             AnyTechnique::CtGrid($t) => $e,
             AnyTechnique::Absmean($t) => $e,
             AnyTechnique::Affine($t) => $e,
+            AnyTechnique::Seq($t) => $e,
             AnyTechnique::Twn($t) => $e,
             AnyTechnique::Tequila($t) => $e,
             AnyTechnique::DelayedScaling($t) => $e,
@@ -57,6 +60,7 @@ impl AnyTechnique {
             | AnyTechnique::CtGrid(_)
             | AnyTechnique::Absmean(_)
             | AnyTechnique::Affine(_)
+            | AnyTechnique::Seq(_)
             | AnyTechnique::Twn(_)
             | AnyTechnique::Tequila(_) => "qat",
             AnyTechnique::DelayedScaling(_) => "precision",

@@ -16,8 +16,8 @@ mod delayed_scaling;
 mod ggml_grid;
 mod lsq;
 mod nm_ste;
-mod seq;
 mod qat_config;
+mod seq;
 mod serving_grid;
 mod slots;
 mod sparsity_config;
@@ -38,10 +38,10 @@ pub use nibble_modelfiles::ct::CtScheme;
 /// The ggml block types ([`GgmlGrid`]'s grids), re-exported for the layers above.
 pub use nibble_modelfiles::quants::GgmlType;
 pub use nm_ste::NmSte;
-pub use seq::Seq;
 pub use qat_config::{
     CtGridScheme, GgmlGridType, Granularity, QatConfig, QatMethod, QatStart, StartPoint,
 };
+pub use seq::Seq;
 pub use serving_grid::ServingGrid;
 pub use slots::{LayerSlots, LayerSlotsMut};
 pub use sparsity_config::{SparsityConfig, SparsityMethod};

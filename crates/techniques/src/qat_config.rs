@@ -2,7 +2,8 @@
 //! learned step size on a signed integer grid), `ggml` (exactly a GGUF serving grid, exported
 //! losslessly by `nibble export --format gguf-<ggml_type>`), `ct` (exactly a compressed-tensors
 //! grid, exported losslessly by `--format ct-<ct_scheme>`), `efficientqat` (EfficientQAT's
-//! learned affine grid: a step and zero point per group), or a ternary grid: `absmean`
+//! learned affine grid: a step and zero point per group), `seq` / `seq_ternary` (ParetoQ's
+//! stretched elastic grids, 2-bit and ternary), or a ternary grid: `absmean`
 //! (BitNet b1.58's), `twn`, `tequila` (absmean with the deadzone bias).
 
 use nibble_config::{KeyError, glob_match};
@@ -14,13 +15,15 @@ use crate::any::AnyTechnique;
 use crate::ct_grid::CtGrid;
 use crate::ggml_grid::GgmlGrid;
 use crate::lsq::Lsq;
+use crate::seq::Seq;
 use crate::tequila::Tequila;
 use crate::ternary_grid::ScaleSets;
 use crate::twn::Twn;
 use nibble_modelfiles::ct::CtScheme;
 use nibble_modelfiles::quants::GgmlType;
 
-/// `none` (default) | `lsq` | `ggml` | `ct` | `efficientqat` | `absmean` | `twn` | `tequila`.
+/// `none` (default) | `lsq` | `ggml` | `ct` | `efficientqat` | `seq` | `seq_ternary` |
+/// `absmean` | `twn` | `tequila`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum QatMethod {
@@ -30,6 +33,8 @@ pub enum QatMethod {
     Ggml,
     Ct,
     Efficientqat,
+    Seq,
+    SeqTernary,
     Absmean,
     Twn,
     Tequila,
@@ -277,6 +282,23 @@ impl QatConfig {
                 ));
             }
         }
+        if matches!(self.method, QatMethod::Seq | QatMethod::SeqTernary)
+            && self.granularity != Granularity::Channel
+        {
+            return Err(KeyError::new(
+                "granularity",
+                "seq learns one clipping range per output channel: \"channel\" only",
+            ));
+        }
+        if self.method == QatMethod::Seq && self.bits != 2 {
+            return Err(KeyError::new(
+                "bits",
+                format!(
+                    "seq is ParetoQ's 2-bit grid (bits = 2; got {}); seq_ternary is its ternary",
+                    self.bits
+                ),
+            ));
+        }
         if self.method == QatMethod::None && !self.start.is_zero() {
             return Err(KeyError::new("start", "needs a QAT method"));
         }
@@ -331,6 +353,8 @@ impl QatConfig {
                 bits: self.bits,
                 sets: self.scale_sets(),
             }),
+            QatMethod::Seq => AnyTechnique::Seq(Seq { bits: 2.0 }),
+            QatMethod::SeqTernary => AnyTechnique::Seq(Seq { bits: 1.58 }),
             QatMethod::Absmean => AnyTechnique::Absmean(Absmean {
                 sets: self.scale_sets(),
             }),

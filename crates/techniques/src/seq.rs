@@ -13,10 +13,9 @@
 //! ŵ    = Q(q)·α'
 //! ```
 //!
-//! so ŵ ∈ α'·{−2/3, 0, 2/3} (ternary) or α'·{−3/4, −1/4, 1/4, 3/4} (2-bit): `k = 2n` equal steps
-//! of `α'/n` across `[−α', α']` with the levels at their centres (2-bit) or on the step grid
-//! (ternary). The clamp stops at 0.99, not 1: at exactly 1 the rounding would reach an extra
-//! level (`round(1.5) = 2`).
+//! so ŵ ∈ α'·{−2/3, 0, 2/3} (ternary) or α'·{−3/4, −1/4, 1/4, 3/4} (2-bit): `[−α', α']` cut into
+//! `2n` (3 or 4) equal bins, each mapped to its centre. The clamp stops at 0.99, not 1: at exactly
+//! 1 the rounding would reach an extra level (`round(1.5) = 2`).
 //!
 //! Backward (the reference's own autograd function, rebuilt here with detached terms so that
 //! burn's autodiff yields it exactly), with `small = q < −c`, `big = q > c`, `mid` the rest:
@@ -33,13 +32,13 @@
 //! Where the reference is odd (kept, since this matches the code): for ternary the clipped
 //! gradient uses `Q_p = 1` while the clipped value is `2/3·α` (for 2-bit both are `3/4`); `g`
 //! comes from LSQ's `Q_p = 2^(b−1) − 1` before SEQ reassigns it, which is 1 for both widths, so
-//! `g = 1/√numel`; and the paper's `Clip(W/α, −1, 1)` is 0.99 in the code.
+//! `g = 1/√numel`; and the clip is at ±0.99 rather than ±1 (see above).
 
 use burn::prelude::*;
 use nibble_ops::LpBackend;
 
 use crate::slots::LayerSlots;
-use crate::technique::{SlotKind, SlotSpec, StepInfo, Technique};
+use crate::technique::{Codes, SlotKind, SlotSpec, StepInfo, Technique};
 
 const SCALE: &str = "weight_clip_val";
 /// `|w/α|` beyond this clips (the reference's `clip_val = 1 − 1e-2`).
@@ -61,6 +60,14 @@ impl Seq {
             2.0 => Ok((2.0, 0.5)),
             b => Err(format!("SEQ bits must be 1.58 (ternary) or 2 (got {b})")),
         }
+    }
+}
+
+impl Seq {
+    /// α' (detached): NaN and values ≤ eps become eps, as `torch.where(α > eps, α, eps)`.
+    fn floored<B: Backend>(alpha: Tensor<B, 2>) -> Tensor<B, 2> {
+        let ad = alpha.detach();
+        ad.clone().mask_fill(ad.greater_elem(EPS).bool_not(), EPS)
     }
 }
 
@@ -94,9 +101,7 @@ impl Technique for Seq {
         let g = 1.0 / ((out * inp) as f64).sqrt();
 
         let alpha = slots.param(SCALE);
-        // α' (detached): NaN and values ≤ eps become eps, as `torch.where(α > eps, α, eps)`.
-        let ad = alpha.clone().detach();
-        let a = ad.clone().mask_fill(ad.greater_elem(EPS).bool_not(), EPS);
+        let a = Self::floored(alpha.clone());
         let wd = w.clone().detach();
         let q = wd.clone() / a.clone();
         let lv = ((q.clone().clamp(-CLIP, CLIP) * n - shift).round() + shift) / n;
@@ -112,5 +117,25 @@ impl Technique for Seq {
         let ga = alpha * g;
         let da = ga.clone() - ga.detach();
         lv * a + (mid * dw + dalpha * da)
+    }
+
+    fn codes<B: LpBackend>(
+        &self,
+        w: &Tensor<B, 2>,
+        slots: &LayerSlots<B>,
+        _: StepInfo,
+    ) -> Option<Codes<B>> {
+        let (n, shift) = self.grid().ok()?;
+        let q = w.clone().detach() / Self::floored(slots.param(SCALE));
+        let codes = (q.clamp(-CLIP, CLIP) * n - shift).round();
+        Some(if shift == 0.0 {
+            Codes::ternary(codes)
+        } else {
+            Codes {
+                codes,
+                lo: -2.0,
+                hi: 1.0,
+            }
+        })
     }
 }

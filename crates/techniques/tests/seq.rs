@@ -148,3 +148,27 @@ fn slots_take_ternary_and_two_bits_only() {
         assert!(e.contains("1.58 (ternary) or 2"), "{bits}: {e}");
     }
 }
+
+#[test]
+fn qat_section_builds_seq_and_refuses_what_it_cannot_hold() {
+    use nibble_techniques::{AnyTechnique, Granularity, QatConfig};
+    let q: QatConfig = toml::from_str("method = \"seq_ternary\"").unwrap();
+    q.validate().unwrap();
+    assert_eq!(
+        q.technique_for("model.layers.0.mlp.up_proj"),
+        Some(AnyTechnique::Seq(Seq { bits: 1.58 }))
+    );
+    let q: QatConfig = toml::from_str("method = \"seq\"\nbits = 2").unwrap();
+    q.validate().unwrap();
+    let q: QatConfig = toml::from_str("method = \"seq\"").unwrap();
+    assert_eq!(
+        q.validate().unwrap_err().key,
+        "bits",
+        "the default 4 bits is not SEQ's"
+    );
+    let q = QatConfig {
+        granularity: Granularity::Tensor,
+        ..toml::from_str("method = \"seq_ternary\"").unwrap()
+    };
+    assert_eq!(q.validate().unwrap_err().key, "granularity");
+}

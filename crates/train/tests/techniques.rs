@@ -38,7 +38,10 @@ fn resume_is_bit_identical_with_technique_params_and_buffers() {
     // LSQ's integer grid: the share of codes at its ends is logged, below 1.
     let clipped = metric(&s.run_dir, "qat/clipped");
     assert_eq!(clipped.len(), 8);
-    assert!(clipped.iter().all(|(_, v)| (0.0..1.0).contains(v)), "{clipped:?}");
+    assert!(
+        clipped.iter().all(|(_, v)| (0.0..1.0).contains(v)),
+        "{clipped:?}"
+    );
     // The step size is a trained parameter with optimizer moments.
     let scale = "model.layers.0.self_attn.q_proj.weight_scale";
     assert_eq!(t8[scale].0, [128, 1]);
