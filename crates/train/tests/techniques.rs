@@ -101,16 +101,6 @@ fn tequila_trains_its_lambda_and_resumes_bit_identically() {
     let _ = std::fs::remove_dir_all(&tmp);
 }
 
-/// `train/loss` of every logged step, from a run's metrics.
-fn losses(run_dir: &std::path::Path) -> Vec<(u64, f64)> {
-    std::fs::read_to_string(run_dir.join("metrics.jsonl"))
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
-        .filter_map(|v| Some((v["step"].as_u64()?, v["train/loss"].as_f64()?)))
-        .collect()
-}
-
 #[test]
 fn qat_switched_on_at_the_decay_leaves_the_earlier_updates_unchanged() {
     // 8 updates, WSD with 2 warmup steps and a quarter decay: the decay starts at update 6.
@@ -118,7 +108,10 @@ fn qat_switched_on_at_the_decay_leaves_the_earlier_updates_unchanged() {
     let plain = run(&recipe_with(&tmp, "plain", 8, ""), false, None).unwrap();
     let late = "[qat]\nmethod = \"absmean\"\nstart = \"decay\"\n";
     let late = run(&recipe_with(&tmp, "late", 8, late), false, None).unwrap();
-    let (a, b) = (losses(&plain.run_dir), losses(&late.run_dir));
+    let (a, b) = (
+        metric(&plain.run_dir, "train/loss"),
+        metric(&late.run_dir, "train/loss"),
+    );
     assert_eq!(a.len(), 8);
     for ((sa, la), (sb, lb)) in a.iter().zip(&b) {
         assert_eq!(sa, sb);
