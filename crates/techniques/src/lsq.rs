@@ -3,23 +3,26 @@
 //!
 //! Gradients (through autodiff, by construction of the graph): w gets 1 inside the range and 0
 //! where clipped; s gets `round(w/s) − w/s` inside, `−Q_N` / `Q_P` where clipped, times the
-//! gradient scale `g = 1/√(N·Q_P)`. N is the number of weights sharing the step size (the row for
-//! per-channel steps, the tensor for one step), the per-group reading of the paper's rule;
-//! lsq-net uses the whole tensor even per channel. Init: `s = 2·mean|w|/√Q_P` over the same set.
+//! gradient scale `g = 1/√(N·Q_P)`. N is the number of weights sharing the step size (the group,
+//! the row for per-channel steps, the tensor for one step), the per-group reading of the paper's
+//! rule; lsq-net uses the whole tensor even per channel. Init: `s = 2·mean|w|/√Q_P` over the
+//! same set.
 
 use burn::prelude::*;
 use nibble_ops::LpBackend;
 
 use crate::slots::LayerSlots;
 use crate::technique::{Codes, SlotKind, SlotSpec, StepInfo, Technique};
+use crate::ternary_grid::ScaleSets;
 
 const SCALE: &str = "weight_scale";
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Lsq {
     pub bits: u32,
-    /// One step per output row (`[out, 1]`) instead of one per tensor (`[1, 1]`).
-    pub per_channel: bool,
+    /// The weights sharing one step: the tensor (`[1, 1]`), a row (`[out, 1]`) or groups of
+    /// inputs of a row (`[out, in/g]`).
+    pub sets: ScaleSets,
     /// Apply the gradient scale g (LSQ); without it the step gets the raw gradient (LSQ+ /
     /// EfficientQAT, which use a separate learning rate instead).
     pub grad_scale: bool,
@@ -34,9 +37,17 @@ impl Lsq {
         self.q_n() - 1.0
     }
 
-    /// Elements sharing one step.
-    fn group(&self, [out, inp]: [usize; 2]) -> usize {
-        if self.per_channel { inp } else { out * inp }
+    /// The step sizes' stored shape.
+    fn slot_shape(&self, shape: [usize; 2]) -> [usize; 2] {
+        match self.sets {
+            ScaleSets::Tensor => [1, 1],
+            _ => [shape[0], self.sets.view(shape)[0] / shape[0]],
+        }
+    }
+
+    /// The steps as a column `[sets, 1]` against `w` viewed as `[sets, size]`.
+    fn steps<B: Backend>(&self, slots: &LayerSlots<B>, shape: [usize; 2]) -> Tensor<B, 2> {
+        slots.param(SCALE).reshape([self.sets.view(shape)[0], 1])
     }
 }
 
@@ -45,27 +56,28 @@ impl Technique for Lsq {
         "lsq"
     }
 
-    fn slots(&self, [out, _]: [usize; 2]) -> Result<Vec<SlotSpec>, String> {
+    fn slots(&self, shape: [usize; 2]) -> Result<Vec<SlotSpec>, String> {
         if !(2..=8).contains(&self.bits) {
             return Err(format!("LSQ bits must be 2..=8 (got {})", self.bits));
         }
-        let rows = if self.per_channel { out } else { 1 };
+        self.sets.check(shape)?;
         Ok(vec![SlotSpec {
             suffix: SCALE,
-            shape: [rows, 1],
+            shape: self.slot_shape(shape),
             kind: SlotKind::Param,
         }])
     }
 
     fn init<B: LpBackend>(&self, weight: &Tensor<B, 2>) -> Vec<Tensor<B, 2>> {
-        let a = weight.clone().abs();
-        let mean = if self.per_channel {
-            a.mean_dim(1)
-        } else {
-            a.mean().reshape([1, 1])
-        };
-        // A zero row would give s = 0 (w/s undefined): start such rows at a tiny step.
-        vec![(mean * (2.0 / self.q_p().sqrt())).clamp_min(1e-8)]
+        let shape = weight.dims();
+        let mean = weight
+            .clone()
+            .reshape(self.sets.view(shape))
+            .abs()
+            .mean_dim(1);
+        // A zero set would give s = 0 (w/s undefined): start such sets at a tiny step.
+        let s = (mean * (2.0 / self.q_p().sqrt())).clamp_min(1e-8);
+        vec![s.reshape(self.slot_shape(shape))]
     }
 
     fn apply<B: LpBackend>(
@@ -74,19 +86,22 @@ impl Technique for Lsq {
         slots: &LayerSlots<B>,
         _at: StepInfo,
     ) -> Tensor<B, 2> {
-        let s = slots.param(SCALE);
-        // Gradient scaling: value s, gradient g·∂L/∂s.
+        let shape = w.dims();
+        let view = self.sets.view(shape);
+        let s = self.steps(slots, shape);
+        // Gradient scaling: value s, gradient g·∂L/∂s, N the weights sharing one step.
         let s = if self.grad_scale {
-            let g = 1.0 / (self.group(w.dims()) as f64 * self.q_p()).sqrt();
+            let g = 1.0 / (view[1] as f64 * self.q_p()).sqrt();
             let sg = s.clone() * g;
             sg.clone() + (s - sg).detach()
         } else {
             s
         };
-        let v = (w / s.clone()).clamp(-self.q_n(), self.q_p());
+        let s = s.expand(view);
+        let v = (w.reshape(view) / s.clone()).clamp(-self.q_n(), self.q_p());
         // Round with a straight-through gradient; the clamp above gives 0 outside the range.
         let r = v.clone() + (v.clone().round() - v).detach();
-        r * s
+        (r * s).reshape(shape)
     }
 
     fn codes<B: LpBackend>(
@@ -95,12 +110,14 @@ impl Technique for Lsq {
         slots: &LayerSlots<B>,
         _: StepInfo,
     ) -> Option<Codes<B>> {
-        let s = slots.param(SCALE).detach();
-        let v = (w.clone().detach() / s)
+        let shape = w.dims();
+        let view = self.sets.view(shape);
+        let s = self.steps(slots, shape).detach().expand(view);
+        let v = (w.clone().detach().reshape(view) / s)
             .clamp(-self.q_n(), self.q_p())
             .round();
         Some(Codes {
-            codes: v,
+            codes: v.reshape(shape),
             lo: -self.q_n() as f32,
             hi: self.q_p() as f32,
         })

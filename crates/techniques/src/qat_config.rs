@@ -47,7 +47,7 @@ impl QatMethod {
 
     /// Takes `granularity = "group"`.
     fn grouped(self) -> bool {
-        self.ternary() || self == Self::Efficientqat
+        self.ternary() || matches!(self, Self::Efficientqat | Self::Lsq)
     }
 }
 
@@ -250,8 +250,8 @@ impl QatConfig {
         if self.granularity == Granularity::Group && !self.method.grouped() {
             return Err(KeyError::new(
                 "granularity",
-                "\"group\" applies to efficientqat and the ternary methods (absmean, twn, \
-                 tequila); LSQ takes \"tensor\" or \"channel\"",
+                "\"group\" applies to lsq, efficientqat and the ternary methods (absmean, \
+                 twn, tequila)",
             ));
         }
         if self.method == QatMethod::Efficientqat && self.granularity == Granularity::Tensor {
@@ -368,7 +368,7 @@ impl QatConfig {
             }),
             _ => AnyTechnique::Lsq(Lsq {
                 bits: self.bits,
-                per_channel: self.granularity == Granularity::Channel,
+                sets: self.scale_sets(),
                 grad_scale: self.grad_scale,
             }),
         })

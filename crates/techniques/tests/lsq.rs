@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use burn::backend::{Autodiff, Flex};
 use burn::prelude::*;
 use burn::tensor::TensorData;
-use nibble_techniques::{LayerSlots, Lsq, StepInfo, Technique};
+use nibble_techniques::{LayerSlots, Lsq, ScaleSets, StepInfo, Technique};
 
 type A = Autodiff<Flex>;
 
@@ -28,7 +28,7 @@ fn lsq_matches_the_papers_forward_and_gradients() {
     let r: Vec<f32> = (0..16).map(|i| 0.5 - (i as f32) * 0.13).collect();
     let lsq = Lsq {
         bits,
-        per_channel: true,
+        sets: ScaleSets::Channel,
         grad_scale: true,
     };
     let wt = Tensor::<A, 2>::from_data(TensorData::new(w.clone(), [2, 8]), &dev).require_grad();
@@ -96,5 +96,66 @@ fn lsq_matches_the_papers_forward_and_gradients() {
             .sum::<f64>()
             / 8.0;
         assert!((iv[row] as f64 - 2.0 * mean / qp.sqrt()).abs() < 1e-6);
+    }
+}
+
+#[test]
+fn lsq_per_group_matches_the_formulas() {
+    let dev = Default::default();
+    let (qn, qp) = (4.0f64, 3.0f64); // 3 bits
+    let w = vec![
+        0.05f32, -0.12, 0.33, -0.5, 0.9, -1.3, 0.0, 0.26, //
+        0.01, 0.02, -0.03, 0.2, -0.2, 0.07, -0.5, 0.6,
+    ];
+    // Groups of 4 inputs: steps stored [out, in/4] = [2, 2], set k covers w[4k..4k + 4].
+    let s = [0.25f32, 0.3, 0.1, 0.15];
+    let r: Vec<f32> = (0..16).map(|i| 0.5 - (i as f32) * 0.13).collect();
+    let lsq = Lsq {
+        bits: 3,
+        sets: ScaleSets::Group(4),
+        grad_scale: true,
+    };
+    assert_eq!(lsq.slots([2, 8]).unwrap()[0].shape, [2, 2]);
+    assert!(lsq.slots([2, 6]).is_err(), "a group must divide the row");
+    let wt = Tensor::<A, 2>::from_data(TensorData::new(w.clone(), [2, 8]), &dev).require_grad();
+    let st = Tensor::<A, 2>::from_data(TensorData::new(s.to_vec(), [2, 2]), &dev).require_grad();
+    let params = BTreeMap::from([("l.weight_scale".to_string(), st.clone())]);
+    let buffers = BTreeMap::new();
+    let slots = LayerSlots {
+        module: "l",
+        params: &params,
+        buffers: &buffers,
+    };
+    let at = StepInfo {
+        step: 0,
+        train: true,
+    };
+    let y = lsq.apply(wt.clone(), &slots, at);
+    let rt = Tensor::<A, 2>::from_data(TensorData::new(r.clone(), [2, 8]), &dev);
+    let g = (y.clone() * rt).sum().backward();
+    let (got_y, got_gs) = (vals(y), vals(st.grad(&g).map(Tensor::from_inner).unwrap()));
+    let gscale = 1.0 / (4.0 * qp).sqrt(); // N = 4 weights per step
+    for (k, sk) in s.iter().enumerate() {
+        let sv = *sk as f64;
+        let mut gs = 0.0;
+        for i in 4 * k..4 * k + 4 {
+            let v = w[i] as f64 / sv;
+            let q = v.clamp(-qn, qp).round_ties_even();
+            assert!((got_y[i] as f64 - q * sv).abs() < 1e-6, "value {i}");
+            gs += r[i] as f64
+                * if v > -qn && v < qp {
+                    v.round_ties_even() - v
+                } else if v <= -qn {
+                    -qn
+                } else {
+                    qp
+                };
+        }
+        let want = gs * gscale;
+        assert!(
+            (got_gs[k] as f64 - want).abs() < 1e-5,
+            "dL/ds set {k}: {} vs {want}",
+            got_gs[k]
+        );
     }
 }

@@ -222,7 +222,7 @@ fn qat_section_builds_and_validates_the_ternary_methods() {
         "method = \"twn\"\nlambda_learnable = true",
         "lambda_learnable",
     );
-    bad("method = \"lsq\"\ngranularity = \"group\"", "granularity");
+    bad("granularity = \"group\"", "granularity");
     bad("method = \"tequila\"\nlambda = -1.0", "lambda");
     let q = QatConfig {
         method: QatMethod::Twn,
