@@ -115,9 +115,38 @@ fn every_preset_has_a_wgpu_smoke() {
     }
 }
 
+/// The QAT techniques (burn tensor ops, with learnable parameters and an output bias) train on
+/// wgpu as on the CPU: f32 GEMMs, each technique on every block projection.
+#[test]
+fn qat_techniques_on_wgpu_match_the_cpu() {
+    for (tag, qat) in [
+        (
+            "lsq",
+            "method = \"lsq\"\ngranularity = \"group\"\ngroup_size = 32",
+        ),
+        (
+            "efficientqat",
+            "method = \"efficientqat\"\ngranularity = \"group\"\ngroup_size = 32",
+        ),
+        ("seq-ternary", "method = \"seq_ternary\""),
+        ("twn", "method = \"twn\"\ngranularity = \"tensor\""),
+        (
+            "tequila",
+            "method = \"tequila\"\ngranularity = \"group\"\ngroup_size = 32\nlambda_learnable = true",
+        ),
+    ] {
+        steps_match_with("f32", &format!("\n[qat]\n{qat}\n"), tag);
+    }
+}
+
 fn steps_match(scheme: &str) {
-    let d = scratch(&format!("wgpu-smoke-{scheme}"));
-    fs::write(d.join("r.toml"), RECIPE.replace("SCHEME", scheme)).unwrap();
+    steps_match_with(scheme, "", scheme);
+}
+
+/// `RECIPE` under `scheme` with `extra` appended, on the CPU and on wgpu: the same losses.
+fn steps_match_with(scheme: &str, extra: &str, tag: &str) {
+    let d = scratch(&format!("wgpu-smoke-{tag}"));
+    fs::write(d.join("r.toml"), RECIPE.replace("SCHEME", scheme) + extra).unwrap();
     let (code, _, err) = nibble(
         &[
             "train",
@@ -143,13 +172,13 @@ fn steps_match(scheme: &str) {
     );
     assert_eq!(code, 0, "wgpu run failed: {err}");
     let (a, b) = (losses(&d.join("cpu/smoke")), losses(&d.join("gpu/smoke")));
-    eprintln!("{scheme}: cpu losses {a:?}, wgpu losses {b:?}");
+    eprintln!("{tag}: cpu losses {a:?}, wgpu losses {b:?}");
     assert_eq!(a.len(), 3, "three logged steps");
     assert_eq!(a.len(), b.len());
     for (step, (x, y)) in a.iter().zip(&b).enumerate() {
         assert!(
             (x - y).abs() <= 1e-3 * x.abs(),
-            "{scheme} step {}: cpu loss {x}, wgpu loss {y}",
+            "{tag} step {}: cpu loss {x}, wgpu loss {y}",
             step + 1
         );
     }
