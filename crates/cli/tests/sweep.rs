@@ -31,9 +31,17 @@ fn losses(run: &Path) -> Vec<(u64, f64)> {
         .collect()
 }
 
+/// Whether the run has a complete checkpoint: a `step-N` directory (not a `.tmp` staging one,
+/// which holds its `state.json` for a moment before the rename) with its `state.json`.
 fn has_checkpoint(run: &Path) -> bool {
     fs::read_dir(run.join("checkpoints"))
-        .map(|rd| rd.flatten().any(|e| e.path().join("state.json").is_file()))
+        .map(|rd| {
+            rd.flatten().any(|e| {
+                let name = e.file_name().to_string_lossy().into_owned();
+                let step = name.strip_prefix("step-").map(|n| n.parse::<u64>());
+                matches!(step, Some(Ok(_))) && e.path().join("state.json").is_file()
+            })
+        })
         .unwrap_or(false)
 }
 
