@@ -116,13 +116,14 @@ impl LpLinear {
         let slots = self.slots(p);
         let mut bias: Option<Tensor<B, 2>> = None;
         let w = self.active(at).fold(p.get(&self.weight), |w, t| {
-            if let Some(b) = t.output_bias(&w, &slots, at) {
+            let (w, b) = t.apply_with_bias(w, &slots, at);
+            if let Some(b) = b {
                 bias = Some(match bias.take() {
                     Some(a) => a + b,
                     None => b,
                 });
             }
-            t.apply(w, &slots, at)
+            w
         });
         (w, bias)
     }

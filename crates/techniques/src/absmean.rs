@@ -7,9 +7,10 @@
 use burn::prelude::*;
 use nibble_ops::LpBackend;
 
+use crate::scale_sets::ScaleSets;
 use crate::slots::LayerSlots;
 use crate::technique::{Codes, SlotSpec, StepInfo, Technique};
-use crate::ternary_grid::{ScaleSets, absmean, codes, straight_through};
+use crate::ternary_grid::{absmean, codes, straight_through};
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct Absmean {

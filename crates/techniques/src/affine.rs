@@ -12,9 +12,9 @@
 use burn::prelude::*;
 use nibble_ops::LpBackend;
 
+use crate::scale_sets::ScaleSets;
 use crate::slots::LayerSlots;
 use crate::technique::{Codes, SlotKind, SlotSpec, StepInfo, Technique};
-use crate::ternary_grid::ScaleSets;
 
 const SCALE: &str = "weight_scale";
 const ZERO: &str = "weight_zero_point";
@@ -37,14 +37,6 @@ impl Affine {
         f64::from((1u32 << self.bits) - 1)
     }
 
-    /// `[out, sets per row]`: how the step sizes and zero points are stored.
-    fn slot_shape(&self, [out, inp]: [usize; 2]) -> [usize; 2] {
-        let [sets, _] = self.sets.view([out, inp]);
-        [out, sets / out]
-    }
-}
-
-impl Affine {
     /// The codes `q`, the zero point and the step, each `[sets, size]`, with the reference's
     /// straight-through gradients.
     fn quantize<B: LpBackend>(
@@ -79,7 +71,7 @@ impl Technique for Affine {
             return Err("the affine quantizer takes one step per row or per group".into());
         }
         self.sets.check(shape)?;
-        let shape = self.slot_shape(shape);
+        let shape = self.sets.slot_shape(shape);
         Ok(vec![
             SlotSpec {
                 suffix: SCALE,
@@ -99,7 +91,7 @@ impl Technique for Affine {
         let (lo, hi) = (v.clone().min_dim(1), v.max_dim(1));
         let s = ((hi - lo.clone()) / self.qmax()).clamp(1e-4, 1e4);
         let z = (lo.neg() / s.clone()).clamp(-1e4, 1e4).round();
-        let shape = self.slot_shape(w.dims());
+        let shape = self.sets.slot_shape(w.dims());
         vec![s.reshape(shape), z.reshape(shape)]
     }
 

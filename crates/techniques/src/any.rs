@@ -67,7 +67,7 @@ impl AnyTechnique {
         }
     }
 
-    /// Whether [`Technique::output_bias`] gives a term (Tequila).
+    /// Whether [`Technique::apply_with_bias`] gives a term (Tequila).
     pub fn adds_output_bias(&self) -> bool {
         matches!(self, AnyTechnique::Tequila(_))
     }
@@ -107,13 +107,13 @@ impl Technique for AnyTechnique {
         each!(self, t => t.apply(w, slots, at))
     }
 
-    fn output_bias<B: LpBackend>(
+    fn apply_with_bias<B: LpBackend>(
         &self,
-        w: &Tensor<B, 2>,
+        w: Tensor<B, 2>,
         slots: &LayerSlots<B>,
         at: StepInfo,
-    ) -> Option<Tensor<B, 2>> {
-        each!(self, t => t.output_bias(w, slots, at))
+    ) -> (Tensor<B, 2>, Option<Tensor<B, 2>>) {
+        each!(self, t => t.apply_with_bias(w, slots, at))
     }
 
     fn codes<B: LpBackend>(

@@ -17,6 +17,7 @@ mod ggml_grid;
 mod lsq;
 mod nm_ste;
 mod qat_config;
+mod scale_sets;
 mod seq;
 mod serving_grid;
 mod slots;
@@ -41,13 +42,13 @@ pub use nm_ste::NmSte;
 pub use qat_config::{
     CtGridScheme, GgmlGridType, Granularity, QatConfig, QatMethod, QatStart, StartPoint,
 };
+pub use scale_sets::ScaleSets;
 pub use seq::Seq;
 pub use serving_grid::ServingGrid;
 pub use slots::{LayerSlots, LayerSlotsMut};
 pub use sparsity_config::{SparsityConfig, SparsityMethod};
 pub use technique::{Codes, SlotKind, SlotSpec, StepInfo, Technique};
 pub use tequila::Tequila;
-pub use ternary_grid::ScaleSets;
 pub use twn::Twn;
 
 /// Techniques a recipe attaches to one module (HF name, e.g. `model.layers.3.mlp.up_proj`), in

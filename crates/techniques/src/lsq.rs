@@ -11,9 +11,9 @@
 use burn::prelude::*;
 use nibble_ops::LpBackend;
 
+use crate::scale_sets::ScaleSets;
 use crate::slots::LayerSlots;
 use crate::technique::{Codes, SlotKind, SlotSpec, StepInfo, Technique};
-use crate::ternary_grid::ScaleSets;
 
 const SCALE: &str = "weight_scale";
 
@@ -37,14 +37,6 @@ impl Lsq {
         self.q_n() - 1.0
     }
 
-    /// The step sizes' stored shape.
-    fn slot_shape(&self, shape: [usize; 2]) -> [usize; 2] {
-        match self.sets {
-            ScaleSets::Tensor => [1, 1],
-            _ => [shape[0], self.sets.view(shape)[0] / shape[0]],
-        }
-    }
-
     /// The steps as a column `[sets, 1]` against `w` viewed as `[sets, size]`.
     fn steps<B: Backend>(&self, slots: &LayerSlots<B>, shape: [usize; 2]) -> Tensor<B, 2> {
         slots.param(SCALE).reshape([self.sets.view(shape)[0], 1])
@@ -63,7 +55,7 @@ impl Technique for Lsq {
         self.sets.check(shape)?;
         Ok(vec![SlotSpec {
             suffix: SCALE,
-            shape: self.slot_shape(shape),
+            shape: self.sets.slot_shape(shape),
             kind: SlotKind::Param,
         }])
     }
@@ -77,7 +69,7 @@ impl Technique for Lsq {
             .mean_dim(1);
         // A zero set would give s = 0 (w/s undefined): start such sets at a tiny step.
         let s = (mean * (2.0 / self.q_p().sqrt())).clamp_min(1e-8);
-        vec![s.reshape(self.slot_shape(shape))]
+        vec![s.reshape(self.sets.slot_shape(shape))]
     }
 
     fn apply<B: LpBackend>(

@@ -78,16 +78,17 @@ pub trait Technique {
         at: StepInfo,
     ) -> Tensor<B, 2>;
 
-    /// A per-output-channel term `[1, out]` added to the layer's output, computed from the
-    /// weight this technique receives (Tequila's deadzone bias); gradients flow through it by
-    /// autodiff. Default: none.
-    fn output_bias<B: LpBackend>(
+    /// [`Technique::apply`] and, optionally, a per-output-channel term `[1, out]` added to the
+    /// layer's output, from the weight this technique receives (Tequila's deadzone bias, which
+    /// shares the grid `apply` computes); gradients flow through both by autodiff. Default: no
+    /// term.
+    fn apply_with_bias<B: LpBackend>(
         &self,
-        _w: &Tensor<B, 2>,
-        _slots: &LayerSlots<B>,
-        _at: StepInfo,
-    ) -> Option<Tensor<B, 2>> {
-        None
+        w: Tensor<B, 2>,
+        slots: &LayerSlots<B>,
+        at: StepInfo,
+    ) -> (Tensor<B, 2>, Option<Tensor<B, 2>>) {
+        (self.apply(w, slots, at), None)
     }
 
     /// The grid codes of the weight this technique receives, for diagnostics (deadzone, flips,

@@ -10,9 +10,10 @@ use burn::prelude::*;
 use nibble_ops::LpBackend;
 
 use crate::absmean::Absmean;
+use crate::scale_sets::ScaleSets;
 use crate::slots::LayerSlots;
 use crate::technique::{Codes, SlotKind, SlotSpec, StepInfo, Technique};
-use crate::ternary_grid::{ScaleSets, straight_through};
+use crate::ternary_grid::straight_through;
 
 const LAMBDA: &str = "weight_lambda";
 
@@ -55,9 +56,13 @@ impl Technique for Tequila {
         }
     }
 
-    fn apply<B: LpBackend>(&self, w: Tensor<B, 2>, _: &LayerSlots<B>, _: StepInfo) -> Tensor<B, 2> {
-        let (q, _) = self.grid().grid(&w);
-        straight_through(q, w)
+    fn apply<B: LpBackend>(
+        &self,
+        w: Tensor<B, 2>,
+        slots: &LayerSlots<B>,
+        at: StepInfo,
+    ) -> Tensor<B, 2> {
+        self.apply_with_bias(w, slots, at).0
     }
 
     fn codes<B: LpBackend>(
@@ -69,13 +74,14 @@ impl Technique for Tequila {
         Some(Codes::ternary(self.grid().grid(w).1))
     }
 
-    fn output_bias<B: LpBackend>(
+    /// The ternary weight and the deadzone bias from one computation of the grid.
+    fn apply_with_bias<B: LpBackend>(
         &self,
-        w: &Tensor<B, 2>,
+        w: Tensor<B, 2>,
         slots: &LayerSlots<B>,
         _: StepInfo,
-    ) -> Option<Tensor<B, 2>> {
-        let (_, c) = self.grid().grid(w);
+    ) -> (Tensor<B, 2>, Option<Tensor<B, 2>>) {
+        let (q, c) = self.grid().grid(&w);
         let deadzone = c.equal_elem(0.0).float();
         // Σ over the row's deadzone weights; the mask carries no gradient, w does.
         let s = (w.clone() * deadzone).sum_dim(1);
@@ -84,6 +90,6 @@ impl Technique for Tequila {
         } else {
             s * self.lambda
         };
-        Some(b.transpose())
+        (straight_through(q, w), Some(b.transpose()))
     }
 }

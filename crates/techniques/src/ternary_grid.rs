@@ -1,39 +1,7 @@
-//! What the ternary quantizers share: the sets of weights that share one scale (the whole
-//! tensor, a row, or groups of `g` consecutive inputs of a row), as rows of a reshaped view.
+//! What the ternary quantizers share: the absmean of each scale set, the codes, and the
+//! straight-through weight.
 
 use burn::prelude::*;
-
-/// The weights that share one ternary scale.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ScaleSets {
-    /// One scale for the whole tensor (BitNet b1.58, TWN).
-    Tensor,
-    /// One per output row.
-    Channel,
-    /// One per `g` consecutive inputs of a row (AngelSlim / Tequila: 128).
-    Group(usize),
-}
-
-impl ScaleSets {
-    /// Checks that the sets tile a weight of `[out, in]`.
-    pub fn check(self, [_, inp]: [usize; 2]) -> Result<(), String> {
-        match self {
-            ScaleSets::Group(g) if g == 0 || inp % g != 0 => Err(format!(
-                "group size {g} does not divide the input dimension {inp}"
-            )),
-            _ => Ok(()),
-        }
-    }
-
-    /// `[sets, size]`: the weight reshaped so that each row is one set.
-    pub fn view(self, [out, inp]: [usize; 2]) -> [usize; 2] {
-        match self {
-            ScaleSets::Tensor => [1, out * inp],
-            ScaleSets::Channel => [out, inp],
-            ScaleSets::Group(g) => [out * inp / g, g],
-        }
-    }
-}
 
 /// The mean |w| of each set, `[sets, 1]`, of `w` viewed as `[sets, size]`.
 pub fn absmean<B: Backend>(w: &Tensor<B, 2>) -> Tensor<B, 2> {

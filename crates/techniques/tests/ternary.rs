@@ -92,8 +92,8 @@ fn tequila_bias_and_backward_match_the_release() {
     let (p, b) = (BTreeMap::new(), BTreeMap::new());
     let slots = no_slots(&p, &b);
     let wt = tensor(&w, [out, inp]).require_grad();
-    let bias = teq.output_bias(&wt, &slots, AT).expect("a bias");
-    let wq = teq.apply(wt.clone(), &slots, AT);
+    let (wq, bias) = teq.apply_with_bias(wt.clone(), &slots, AT);
+    let bias = bias.expect("a bias");
     let y = tensor(&x, [tokens, inp]).matmul(wq.clone().transpose()) + bias.clone();
     let grads = (y * tensor(&c, [tokens, out])).sum().backward();
     let gw = vals(wt.grad(&grads).map(Tensor::from_inner).unwrap());
@@ -142,7 +142,10 @@ fn tequila_bias_and_backward_match_the_release() {
 
     // The bias path alone against central differences of Σ c·b(w) (codes unchanged by ±h).
     let bias_sum = |w: &[f32]| -> f64 {
-        let b = teq.output_bias(&tensor(w, [out, inp]), &slots, AT).unwrap();
+        let b = teq
+            .apply_with_bias(tensor(w, [out, inp]), &slots, AT)
+            .1
+            .unwrap();
         vals(b)
             .iter()
             .enumerate()
@@ -179,7 +182,8 @@ fn tequila_learnable_lambda_gets_the_deadzone_sums() {
     let b = BTreeMap::new();
     let slots = no_slots(&p, &b);
     let bias = teq
-        .output_bias(&tensor(&w, [out, inp]), &slots, AT)
+        .apply_with_bias(tensor(&w, [out, inp]), &slots, AT)
+        .1
         .unwrap();
     let weights_c = tensor(&[2.0, -3.0], [1, 2]);
     let g = (bias * weights_c).sum().backward();

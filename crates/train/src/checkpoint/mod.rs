@@ -10,4 +10,4 @@ mod tensors;
 
 pub use atomic::{fsync_dir, write_atomic};
 pub use store::{CheckpointError, TrainState, latest, load, prune, save, step_dir};
-pub use tensors::{HostTensors, read_safetensors, write_safetensors};
+pub use tensors::{HostTensors, read_safetensors};

@@ -6,15 +6,9 @@ use std::path::Path;
 
 use burn::prelude::*;
 use burn::tensor::TensorData;
-use nibble_modelfiles::HfDtype;
 
 /// Host tensors by name: (shape, row-major f32 values).
 pub use nibble_modelfiles::HostTensors;
-
-/// Serialize f32 tensors to safetensors bytes (nibble-modelfiles' writer, f32).
-pub fn write_safetensors(tensors: &HostTensors) -> Result<Vec<u8>, String> {
-    nibble_modelfiles::llama::write_safetensors(tensors, HfDtype::F32).map_err(|e| e.to_string())
-}
 
 /// Parse safetensors bytes (f32; bf16/f16 are widened) into host tensors.
 pub fn read_safetensors(bytes: &[u8]) -> Result<HostTensors, String> {
@@ -92,8 +86,8 @@ pub(crate) enum StreamError {
     Io(std::io::Error),
 }
 
-/// Writes `tensors` as one f32 safetensors file at `path` (the bytes of
-/// [`write_safetensors`]), tensor by tensor, then fsyncs it.
+/// Writes `tensors` as one f32 safetensors file at `path` (metadata `{"format": "pt"}`, the
+/// bytes `nibble_modelfiles::llama::write_safetensors` gives), tensor by tensor, then fsyncs it.
 pub(crate) fn write_f32_safetensors<B: Backend>(
     path: &Path,
     tensors: Vec<LazyTensor<'_, B>>,
