@@ -18,7 +18,7 @@ pub use config::{Arch, ModelConfig};
 pub use ctx::ForwardCtx;
 pub use error::KeyError;
 pub use generate::{GenerateOptions, KvCache, generate};
-pub use llama::{Hidden, Llama, cross_entropy};
+pub use llama::{BlockParams, Hidden, Llama, cross_entropy};
 pub use lp_linear::LpLinear;
 pub use nibble_ops::SchemeTable;
 pub use nibble_ops::{LinearScheme, LpBackend};

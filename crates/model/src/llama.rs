@@ -40,6 +40,19 @@ impl<B: LpBackend> Hidden<'_, B> {
     }
 }
 
+/// The parameters of one decoder block, by name ([`Llama::block_params`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct BlockParams {
+    /// The seven projections' weights (q, k, v, o, gate, up, down).
+    pub weights: Vec<String>,
+    /// `input_layernorm.weight`, `post_attention_layernorm.weight`.
+    pub norms: Vec<String>,
+    /// The block's technique tensors and their kinds.
+    pub slots: Vec<(String, SlotKind)>,
+    /// The projections' module names.
+    pub linears: Vec<String>,
+}
+
 /// The projections of one block, with their schemes resolved from the policy.
 #[derive(Debug, Clone)]
 struct BlockLinears {
@@ -269,6 +282,16 @@ impl Llama {
             .collect()
     }
 
+    /// EfficientQAT's conversion of every layer with an affine grid in its codes form
+    /// ([`LpLinear::convert_to_codes`]); the number of layers converted.
+    pub fn convert_to_codes<B: LpBackend>(&self, p: &mut Params<B>) -> Result<usize, String> {
+        let mut n = 0;
+        for l in self.linears() {
+            n += usize::from(l.convert_to_codes(p)?);
+        }
+        Ok(n)
+    }
+
     /// The `[qat]` techniques act from update `step` on (QAT switched on late, e.g. at the start
     /// of the LR decay).
     pub fn set_qat_start(&mut self, step: u64) {
@@ -366,27 +389,89 @@ impl Llama {
         ctx: &mut ForwardCtx<B>,
         mut cache: Option<&mut KvCache<B>>,
     ) -> Tensor<B, 3> {
-        let a = &self.arch;
         let start = cache.as_ref().map_or(0, |c| c.len());
         let n = tokens.dims()[1];
-        let emb = p.get("model.embed_tokens.weight");
-        let mut h = embedding(emb, tokens);
-        for (layer, blk) in self.blocks.iter().enumerate() {
-            let w = |s: &str| p.get(&format!("{}.{s}", blk.prefix));
-            let x = rms_norm(h.clone(), w("input_layernorm.weight"), a.norm_eps);
-            let attn = self.attention(layer, blk, p, rope, x, ctx, start, cache.as_deref_mut());
-            let attn = tap3(ctx, TapPoint::new(layer, TapKind::AttnOut), attn);
-            h = h + attn;
-            let x = rms_norm(h.clone(), w("post_attention_layernorm.weight"), a.norm_eps);
-            let g = blk.gate.forward(x.clone(), p, ctx);
-            let u = blk.up.forward(x, p, ctx);
-            h = h + blk.down.forward(swiglu(g, u), p, ctx);
-            h = tap3(ctx, TapPoint::new(layer, TapKind::BlockOut), h);
+        let mut h = self.embed(p, tokens);
+        for layer in 0..self.blocks.len() {
+            h = self.block_at(layer, h, p, rope, ctx, start, cache.as_deref_mut());
         }
         if let Some(c) = cache {
             c.advance(n);
         }
-        rms_norm(h, p.get("model.norm.weight"), a.norm_eps)
+        rms_norm(h, p.get("model.norm.weight"), self.arch.norm_eps)
+    }
+
+    /// The token embeddings `[batch, seq, d]` of `tokens` (the first block's input).
+    pub fn embed<B: LpBackend>(&self, p: &Params<B>, tokens: Tensor<B, 2, Int>) -> Tensor<B, 3> {
+        embedding(p.get("model.embed_tokens.weight"), tokens)
+    }
+
+    /// Number of decoder blocks.
+    pub fn n_blocks(&self) -> usize {
+        self.blocks.len()
+    }
+
+    /// Decoder block `layer` alone on its input `h` `[batch, seq, d]` (positions from 0, no
+    /// cache): what block-wise reconstruction (EfficientQAT's Block-AP) trains.
+    pub fn block<B: LpBackend>(
+        &self,
+        layer: usize,
+        h: Tensor<B, 3>,
+        p: &Params<B>,
+        rope: &Rope<B>,
+        ctx: &mut ForwardCtx<B>,
+    ) -> Tensor<B, 3> {
+        self.block_at(layer, h, p, rope, ctx, 0, None)
+    }
+
+    /// The names of block `layer`'s parameters: its projections' weights, its two RMSNorm
+    /// gains, and its layers' technique tensors (slots), each list in model order.
+    pub fn block_params(&self, layer: usize) -> BlockParams {
+        let b = &self.blocks[layer];
+        let lins = [&b.q, &b.k, &b.v, &b.o, &b.gate, &b.up, &b.down];
+        let slots = self.slot_layout().expect("validated when built");
+        let prefix = format!("{}.", b.prefix);
+        BlockParams {
+            weights: lins.iter().map(|l| l.weight.clone()).collect(),
+            norms: ["input_layernorm", "post_attention_layernorm"]
+                .map(|n| format!("{}.{n}.weight", b.prefix))
+                .to_vec(),
+            slots: slots
+                .into_iter()
+                .filter(|(n, _)| n.starts_with(&prefix))
+                .map(|(n, s)| (n, s.kind))
+                .collect(),
+            linears: lins.iter().map(|l| l.name.clone()).collect(),
+        }
+    }
+
+    /// The linear layer named `name` (HF module name), if any.
+    pub fn linear(&self, name: &str) -> Option<&LpLinear> {
+        self.linears().into_iter().find(|l| l.name == name)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn block_at<B: LpBackend>(
+        &self,
+        layer: usize,
+        mut h: Tensor<B, 3>,
+        p: &Params<B>,
+        rope: &Rope<B>,
+        ctx: &mut ForwardCtx<B>,
+        start: usize,
+        cache: Option<&mut KvCache<B>>,
+    ) -> Tensor<B, 3> {
+        let (a, blk) = (&self.arch, &self.blocks[layer]);
+        let w = |s: &str| p.get(&format!("{}.{s}", blk.prefix));
+        let x = rms_norm(h.clone(), w("input_layernorm.weight"), a.norm_eps);
+        let attn = self.attention(layer, blk, p, rope, x, ctx, start, cache);
+        let attn = tap3(ctx, TapPoint::new(layer, TapKind::AttnOut), attn);
+        h = h + attn;
+        let x = rms_norm(h.clone(), w("post_attention_layernorm.weight"), a.norm_eps);
+        let g = blk.gate.forward(x.clone(), p, ctx);
+        let u = blk.up.forward(x, p, ctx);
+        h = h + blk.down.forward(swiglu(g, u), p, ctx);
+        tap3(ctx, TapPoint::new(layer, TapKind::BlockOut), h)
     }
 
     #[allow(clippy::too_many_arguments)]

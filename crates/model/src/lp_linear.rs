@@ -241,6 +241,52 @@ impl LpLinear {
         }
     }
 
+    /// EfficientQAT's conversion ("real quantized" weights): a layer whose quantizer is the
+    /// affine grid in its codes form ([`AnyTechnique::AffineCodes`]) gets its float weight
+    /// replaced by the integer codes, its zero points rounded and clamped and its steps clamped
+    /// (the values the forward uses, so the layer computes bit for bit what it computed before).
+    /// Returns whether the layer was converted.
+    pub fn convert_to_codes<B: LpBackend>(&self, p: &mut Params<B>) -> Result<bool, String> {
+        let Some(grid) = self.techniques.iter().find_map(|t| match t {
+            AnyTechnique::AffineCodes(c) => Some(c.grid.clone()),
+            _ => None,
+        }) else {
+            return Ok(false);
+        };
+        if self.techniques.first().map(AnyTechnique::section) != Some("qat") {
+            return Err(format!(
+                "{}: the codes replace the weight, so the affine quantizer must act first \
+                 (no technique before it)",
+                self.name
+            ));
+        }
+        if self.weight != format!("{}.weight", self.name) {
+            return Err(format!(
+                "{}: its weight is `{}` (tied), which the codes would overwrite",
+                self.name, self.weight
+            ));
+        }
+        let (codes, z, s) = grid.encode(&p.get(&self.weight), &self.slots(p));
+        p.tensors.insert(self.weight.clone(), codes);
+        p.tensors
+            .insert(format!("{}.weight_zero_point", self.name), z);
+        p.tensors.insert(format!("{}.weight_scale", self.name), s);
+        Ok(true)
+    }
+
+    /// Block-AP's freeze: the weight replaced by its `[qat]` quantizer's forward weight (on the
+    /// grid), so that quantizing it again gives it back.
+    pub fn freeze_on_grid<B: LpBackend>(&self, p: &mut Params<B>, at: nibble_techniques::StepInfo) {
+        let slots = self.slots(p);
+        let w = self
+            .techniques
+            .iter()
+            .filter(|t| t.section() == "qat")
+            .fold(p.get(&self.weight), |w, t| t.apply(w, &slots, at))
+            .detach();
+        p.tensors.insert(self.weight.clone(), w);
+    }
+
     /// After optimizer step `step`: every technique's hook on the updated master weight.
     pub fn end_step<B: LpBackend>(&self, step: u64, p: &mut Params<B>) {
         let w = p.get(&self.weight);

@@ -141,6 +141,20 @@ impl<B: Backend> Params<B> {
             .clone()
     }
 
+    /// A copy that shares no storage with `self` (in-place optimizer updates of one leave the
+    /// other as it is).
+    pub fn deep_copy(&self) -> Self {
+        let copy = |m: &BTreeMap<String, Tensor<B, 2>>| {
+            m.iter()
+                .map(|(k, t)| (k.clone(), Tensor::from_data(t.to_data(), &t.device())))
+                .collect()
+        };
+        Self {
+            tensors: copy(&self.tensors),
+            buffers: copy(&self.buffers),
+        }
+    }
+
     /// Total number of trainable scalars.
     pub fn numel(&self) -> usize {
         self.tensors

@@ -16,8 +16,8 @@ use crate::scale_sets::ScaleSets;
 use crate::slots::LayerSlots;
 use crate::technique::{Codes, SlotKind, SlotSpec, StepInfo, Technique};
 
-const SCALE: &str = "weight_scale";
-const ZERO: &str = "weight_zero_point";
+pub(crate) const SCALE: &str = "weight_scale";
+pub(crate) const ZERO: &str = "weight_zero_point";
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct Affine {
@@ -27,13 +27,16 @@ pub struct Affine {
 }
 
 /// `v` in the forward with `f(v)`'s value and the identity gradient.
-fn ste<B: Backend>(v: Tensor<B, 2>, f: impl FnOnce(Tensor<B, 2>) -> Tensor<B, 2>) -> Tensor<B, 2> {
+pub(crate) fn ste<B: Backend>(
+    v: Tensor<B, 2>,
+    f: impl FnOnce(Tensor<B, 2>) -> Tensor<B, 2>,
+) -> Tensor<B, 2> {
     let d = v.clone().detach();
     v + (f(d.clone()) - d)
 }
 
 impl Affine {
-    fn qmax(&self) -> f64 {
+    pub(crate) fn qmax(&self) -> f64 {
         f64::from((1u32 << self.bits) - 1)
     }
 
@@ -55,6 +58,25 @@ impl Affine {
         let v = w.reshape(view) / s.clone();
         let q = (ste(v, |v| v.round()) + z.clone()).clamp(0.0, qmax);
         (q, z, s)
+    }
+}
+
+impl Affine {
+    /// The layer's grid as E2E-QP keeps it ("convert"): the codes `[out, in]` (integers
+    /// `0..=2^b − 1` as f32), and the zero points and steps in their stored shape, each exactly
+    /// the value the forward uses (`z` rounded and clamped, `s` clamped). `(codes − z)·s` is this
+    /// quantizer's forward weight bit for bit.
+    pub fn encode<B: LpBackend>(
+        &self,
+        w: &Tensor<B, 2>,
+        slots: &LayerSlots<B>,
+    ) -> (Tensor<B, 2>, Tensor<B, 2>, Tensor<B, 2>) {
+        let shape = w.dims();
+        let stored = self.sets.slot_shape(shape);
+        let (q, _, _) = self.quantize(w.clone().detach(), slots);
+        let z = slots.param(ZERO).detach().round().clamp(0.0, self.qmax());
+        let s = slots.param(SCALE).detach().clamp(1e-4, 1e4);
+        (q.reshape(shape), z.reshape(stored), s.reshape(stored))
     }
 }
 

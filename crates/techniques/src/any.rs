@@ -8,6 +8,7 @@ use nibble_ops::{DelayedState, LpBackend};
 
 use crate::absmean::Absmean;
 use crate::affine::Affine;
+use crate::affine_codes::AffineCodes;
 use crate::ct_grid::CtGrid;
 use crate::delayed_scaling::DelayedScalingState;
 use crate::ggml_grid::GgmlGrid;
@@ -27,6 +28,7 @@ pub enum AnyTechnique {
     CtGrid(CtGrid),
     Absmean(Absmean),
     Affine(Affine),
+    AffineCodes(AffineCodes),
     Seq(Seq),
     Twn(Twn),
     Tequila(Tequila),
@@ -42,6 +44,7 @@ macro_rules! each {
             AnyTechnique::CtGrid($t) => $e,
             AnyTechnique::Absmean($t) => $e,
             AnyTechnique::Affine($t) => $e,
+            AnyTechnique::AffineCodes($t) => $e,
             AnyTechnique::Seq($t) => $e,
             AnyTechnique::Twn($t) => $e,
             AnyTechnique::Tequila($t) => $e,
@@ -60,10 +63,20 @@ impl AnyTechnique {
             | AnyTechnique::CtGrid(_)
             | AnyTechnique::Absmean(_)
             | AnyTechnique::Affine(_)
+            | AnyTechnique::AffineCodes(_)
             | AnyTechnique::Seq(_)
             | AnyTechnique::Twn(_)
             | AnyTechnique::Tequila(_) => "qat",
             AnyTechnique::DelayedScaling(_) => "precision",
+        }
+    }
+
+    /// This technique with EfficientQAT's affine grid in its E2E-QP form (the weight holds the
+    /// codes, only the steps train); every other technique unchanged.
+    pub fn into_codes(self) -> Self {
+        match self {
+            AnyTechnique::Affine(grid) => AnyTechnique::AffineCodes(AffineCodes { grid }),
+            t => t,
         }
     }
 

@@ -10,6 +10,7 @@
 
 mod absmean;
 mod affine;
+mod affine_codes;
 mod any;
 mod ct_grid;
 mod delayed_scaling;
@@ -29,6 +30,7 @@ mod twn;
 
 pub use absmean::Absmean;
 pub use affine::Affine;
+pub use affine_codes::AffineCodes;
 pub use any::AnyTechnique;
 pub use ct_grid::CtGrid;
 pub use delayed_scaling::DelayedScalingState;

@@ -179,3 +179,89 @@ fn bad_configurations_are_refused() {
         .contains("per row or per group")
     );
 }
+
+/// E2E-QP's form: the codes `Affine::encode` writes, dequantized by `AffineCodes`, are the
+/// affine quantizer's forward weight bit for bit, even from trained (non-integer) zero points and
+/// steps outside the clamp range; the codes are integers on the grid; the step gradient is
+/// exactly `Σ (q − z)·g` per set and nothing reaches the codes or the zero points.
+#[test]
+fn codes_dequantize_to_the_forward_and_train_only_the_step() {
+    use nibble_techniques::AffineCodes;
+    let grid = Affine {
+        bits: 3,
+        sets: ScaleSets::Group(4),
+    };
+    let w: Vec<f32> = (0..24)
+        .map(|i| ((i * 37 % 23) as f32 - 11.0) * 0.037)
+        .collect();
+    // Group 2's step is below the clamp (1e-4 is used), group 0's zero point non-integer.
+    let s0 = [0.031f32, 0.05, 0.00005, 0.07, 0.02, 0.11];
+    let z0 = [2.6f32, 4.0, 3.0, -1.2, 9.5, 3.49];
+    let make = |s: &[f32], z: &[f32]| {
+        BTreeMap::from([
+            ("l.weight_scale".to_string(), tensor(s, [2, 3])),
+            ("l.weight_zero_point".to_string(), tensor(z, [2, 3])),
+        ])
+    };
+    let buffers = BTreeMap::new();
+    let params = make(&s0, &z0);
+    let slots = LayerSlots {
+        module: "l",
+        params: &params,
+        buffers: &buffers,
+    };
+    let fake = vals(grid.apply(tensor(&w, [2, 12]), &slots, AT));
+    let (codes, z, s) = grid.encode(&tensor(&w, [2, 12]), &slots);
+    let (codes_v, z_v) = (vals(codes.clone()), vals(z.clone()));
+    assert!(
+        codes_v
+            .iter()
+            .all(|c| c.fract() == 0.0 && (0.0..=7.0).contains(c))
+    );
+    assert!(
+        z_v.iter()
+            .all(|c| c.fract() == 0.0 && (0.0..=7.0).contains(c))
+    );
+    assert_eq!(z_v, [3.0, 4.0, 3.0, 0.0, 7.0, 3.0]);
+    assert_eq!(vals(s.clone())[2], 1e-4);
+    let conv = AffineCodes { grid: grid.clone() };
+    let st = s.require_grad();
+    let params = BTreeMap::from([
+        ("l.weight_scale".to_string(), st.clone()),
+        ("l.weight_zero_point".to_string(), z),
+    ]);
+    let slots = LayerSlots {
+        module: "l",
+        params: &params,
+        buffers: &buffers,
+    };
+    let out = conv.apply(codes.require_grad(), &slots, AT);
+    let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+    assert_eq!(
+        bits(&vals(out.clone())),
+        bits(&fake),
+        "(codes − z)·s = forward"
+    );
+    let g: Vec<f32> = (0..24).map(|i| (i as f32 * 0.61).sin()).collect();
+    let grads = (out * tensor(&g, [2, 12])).sum().backward();
+    let gs: Vec<f32> = st
+        .grad(&grads)
+        .unwrap()
+        .into_data()
+        .convert::<f32>()
+        .into_vec()
+        .unwrap();
+    for set in 0..6 {
+        let want: f64 = (0..4)
+            .map(|j| {
+                let i = set * 4 + j;
+                (codes_v[i] as f64 - z_v[set] as f64) * g[i] as f64
+            })
+            .sum();
+        assert!(
+            (gs[set] as f64 - want).abs() < 1e-5,
+            "set {set}: {} vs {want}",
+            gs[set]
+        );
+    }
+}

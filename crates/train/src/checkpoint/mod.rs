@@ -9,5 +9,5 @@ mod store;
 mod tensors;
 
 pub use atomic::{fsync_dir, write_atomic};
-pub use store::{CheckpointError, TrainState, latest, load, prune, save, step_dir};
+pub use store::{CheckpointError, TrainState, latest, load, prune, save, saved_step, step_dir};
 pub use tensors::{HostTensors, read_safetensors};

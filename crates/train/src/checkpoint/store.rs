@@ -216,6 +216,24 @@ pub fn load<B: Backend>(
     Ok(state)
 }
 
+/// The step a checkpoint holds (from its `state.json`), before loading it: which stage's
+/// optimizer its moments belong to.
+pub fn saved_step(dir: &Path) -> Result<u64, CheckpointError> {
+    let path = dir.join("state.json");
+    let bytes = fs::read(&path).map_err(io(&path))?;
+    let meta: serde_json::Value =
+        serde_json::from_slice(&bytes).map_err(|e| CheckpointError::Format {
+            path: path.clone(),
+            message: e.to_string(),
+        })?;
+    meta["state"]["step"]
+        .as_u64()
+        .ok_or_else(|| CheckpointError::Format {
+            path,
+            message: "missing state.step".into(),
+        })
+}
+
 /// Complete checkpoints of a run, oldest first.
 fn complete(run_dir: &Path) -> Vec<(u64, PathBuf)> {
     let Ok(rd) = fs::read_dir(run_dir.join("checkpoints")) else {

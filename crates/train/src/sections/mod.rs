@@ -3,6 +3,7 @@
 //! (`nibble_model::ModelConfig`, `nibble_data::DataConfig`, ...); `Recipe` composes them.
 
 mod checkpoint;
+mod efficientqat;
 mod eval;
 mod init;
 mod log;
@@ -10,6 +11,7 @@ mod recipe;
 mod run;
 
 pub use checkpoint::CheckpointConfig;
+pub use efficientqat::{BlockApConfig, E2eQpConfig};
 pub use eval::EvalConfig;
 pub use init::{InitConfig, InitSource, PRETRAINED};
 pub use log::LogConfig;

@@ -1,10 +1,15 @@
 use serde::{Deserialize, Serialize};
 
 use nibble_data::{DataConfig, TokenizerKind};
-use nibble_model::techniques::{QatConfig, SparsityConfig};
+use nibble_model::Llama;
+use nibble_model::techniques::{
+    Granularity, QatConfig, QatMethod, QatStart, SparsityConfig, SparsityMethod, techniques_for,
+};
 use nibble_model::{ModelConfig, PrecisionConfig};
 
-use super::{CheckpointConfig, EvalConfig, InitConfig, LogConfig, RunConfig};
+use super::{
+    BlockApConfig, CheckpointConfig, E2eQpConfig, EvalConfig, InitConfig, LogConfig, RunConfig,
+};
 use crate::optim::OptimConfig;
 use crate::recipe::KeyError;
 use crate::schedule::{ScheduleConfig, ScheduleError};
@@ -25,6 +30,10 @@ pub struct Recipe {
     pub sparsity: SparsityConfig,
     /// Learnable weight quantizers by module glob (`[qat]`).
     pub qat: QatConfig,
+    /// EfficientQAT's Block-AP stage (`[block_ap]`).
+    pub block_ap: BlockApConfig,
+    /// EfficientQAT's E2E-QP stage (`[e2e_qp]`).
+    pub e2e_qp: E2eQpConfig,
     pub eval: EvalConfig,
     pub log: LogConfig,
     pub checkpoint: CheckpointConfig,
@@ -44,6 +53,9 @@ impl Recipe {
             .map_err(|e| e.within("precision"))?;
         self.sparsity.validate().map_err(|e| e.within("sparsity"))?;
         self.qat.validate().map_err(|e| e.within("qat"))?;
+        self.block_ap.validate().map_err(|e| e.within("block_ap"))?;
+        self.validate_stages()?;
+        self.validate_layer_fit()?;
         self.eval.validate().map_err(|e| e.within("eval"))?;
         self.log.validate().map_err(|e| e.within("log"))?;
         self.checkpoint
@@ -66,9 +78,109 @@ impl Recipe {
             }
             _ => {}
         }
-        // Cross-section: the schedule must fit the run length.
-        crate::schedule::Schedule::new(&self.schedule, self.run.steps)
-            .map_err(schedule_key_error)?;
+        // Cross-section: the schedule must fit the run length (a conversion-only run has none).
+        if self.run.steps > 0 {
+            crate::schedule::Schedule::new(&self.schedule, self.run.steps)
+                .map_err(schedule_key_error)?;
+        }
+        Ok(())
+    }
+
+    /// EfficientQAT's stages run: the model's efficientqat layers hold integer codes after the
+    /// conversion (and Block-AP runs first if enabled).
+    pub fn efficientqat_stages(&self) -> bool {
+        self.block_ap.enabled || self.e2e_qp.enabled
+    }
+
+    /// The techniques against the model's layers, when the recipe fixes the architecture (an
+    /// `[init]` model brings its own; the trainer checks that one before any work): a group or
+    /// N:M pattern must tile every selected layer's inputs, and Block-AP needs a decoder block
+    /// with a `[qat]` layer. The error points at the key to change.
+    fn validate_layer_fit(&self) -> Result<(), KeyError> {
+        let has_techniques =
+            self.qat.method != QatMethod::None || self.sparsity.method != SparsityMethod::None;
+        if self.init.source().is_some() || !has_techniques {
+            return Ok(());
+        }
+        let arch = self.model.resolve(None).map_err(|e| e.within("model"))?;
+        let policy = self.precision.policy().map_err(|e| e.within("precision"))?;
+        let model = Llama::with_techniques(arch, policy, |m| {
+            techniques_for(&self.sparsity, &self.qat, m)
+        })
+        .map_err(|e| {
+            let key = match e.key.as_str() {
+                "sparsity" => "sparsity.pattern",
+                "qat" if self.qat.granularity == Granularity::Group => "qat.group_size",
+                "qat" => "qat.method",
+                k => k,
+            };
+            KeyError::new(key, e.message)
+        })?;
+        if self.block_ap.enabled
+            && !(0..model.n_blocks()).any(|k| !model.block_params(k).slots.is_empty())
+        {
+            return Err(KeyError::new(
+                "block_ap.enabled",
+                format!(
+                    "Block-AP trains decoder blocks, and no block of this model ({} blocks) has \
+                     a [qat] layer (qat.modules)",
+                    model.n_blocks()
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// `[block_ap]` / `[e2e_qp]` against `[qat]`, `[optim]` and `run.steps`.
+    fn validate_stages(&self) -> Result<(), KeyError> {
+        if !self.efficientqat_stages() {
+            if self.run.steps == 0 {
+                return Err(KeyError::new(
+                    "run.steps",
+                    "must be > 0 (0 only converts an efficientqat model: [block_ap] or \
+                     [e2e_qp] enabled)",
+                ));
+            }
+            return Ok(());
+        }
+        let key = if self.block_ap.enabled {
+            "block_ap.enabled"
+        } else {
+            "e2e_qp.enabled"
+        };
+        if self.qat.method != QatMethod::Efficientqat {
+            return Err(KeyError::new(
+                key,
+                "EfficientQAT's stages train its affine grid: set [qat] method = \"efficientqat\"",
+            ));
+        }
+        if self.qat.start != QatStart::Step(0) {
+            return Err(KeyError::new(
+                "qat.start",
+                "EfficientQAT's stages quantize from the start (Block-AP, then the codes)",
+            ));
+        }
+        if !self.e2e_qp.enabled && self.run.steps > 0 {
+            return Err(KeyError::new(
+                "run.steps",
+                "after the conversion to codes only E2E-QP trains: enable [e2e_qp] or set \
+                 run.steps = 0 (a Block-AP-only or RTN run)",
+            ));
+        }
+        if self.sparsity.method != SparsityMethod::None {
+            return Err(KeyError::new(
+                "sparsity.method",
+                "EfficientQAT's stages replace the weights by their codes, which an N:M mask \
+                 before the quantizer would zero: not supported together",
+            ));
+        }
+        if self.e2e_qp.enabled && !self.optim.groups.is_empty() {
+            return Err(KeyError::new(
+                "optim.groups",
+                "E2E-QP trains only the quantizers' steps and freezes everything else: its \
+                 groups are fixed",
+            ));
+        }
         Ok(())
     }
 }

@@ -2,6 +2,7 @@
 //! and checkpoints; `resume` continues bit-identically from the newest checkpoint. One file per
 //! lifecycle piece: run_dir, parts, resume, run (the loop), eval, step, report, summary.
 
+mod block_ap;
 mod error;
 mod eval;
 mod initial;

@@ -9,7 +9,7 @@ use nibble_model::{Arch, Llama, LpBackend, Params};
 
 use super::error::TrainError;
 use super::initial::{Initial, Origin};
-use crate::optim::AdamW;
+use crate::optim::{AdamW, GroupConfig, OptimConfig};
 use crate::recipe::KeyError;
 use crate::schedule::Schedule;
 use crate::sections::{Recipe, schedule_key_error};
@@ -27,6 +27,24 @@ pub struct Parts<B: LpBackend> {
     pub params: Params<B>,
     pub opt: AdamW<B>,
     pub batcher: Batcher,
+    /// EfficientQAT's Block-AP stage, when `[block_ap]` is enabled.
+    pub block_ap: Option<BlockApParts<B>>,
+}
+
+/// What Block-AP needs besides the run's parts: the model with the affine quantizer on float
+/// weights (the run's own model holds codes), the full-precision weights the targets come from,
+/// and its length in iterations (the steps before the main ones).
+pub struct BlockApParts<B: LpBackend> {
+    pub model: Llama,
+    pub fp_params: Params<B>,
+    pub iters: u64,
+}
+
+impl<B: LpBackend> Parts<B> {
+    /// Optimizer steps before the main ones (Block-AP's iterations).
+    pub fn prologue(&self) -> u64 {
+        self.block_ap.as_ref().map_or(0, |b| b.iters)
+    }
 }
 
 impl<B: LpBackend> Parts<B> {
@@ -62,19 +80,53 @@ impl<B: LpBackend> Parts<B> {
             .policy()
             .map_err(|e| e.within("precision"))?;
         let (sparsity, qat) = (&recipe.sparsity, &recipe.qat);
-        let mut model =
-            Llama::with_techniques(arch.clone(), policy, |m| techniques_for(sparsity, qat, m))?;
+        let stages = recipe.efficientqat_stages();
+        let fake_quant = Llama::with_techniques(arch.clone(), policy.clone(), |m| {
+            techniques_for(sparsity, qat, m)
+        })?;
+        let mut model = Llama::with_techniques(arch.clone(), policy, |m| {
+            let t = techniques_for(sparsity, qat, m);
+            match stages {
+                true => t.into_iter().map(|t| t.into_codes()).collect(),
+                false => t,
+            }
+        })?;
         model
             .check_shapes(run.batch_size * arch.seq_len)
             .map_err(|m| KeyError::new("precision", m))?;
-        let schedule = Schedule::new(&recipe.schedule, run.steps).map_err(schedule_key_error)?;
-        model.set_qat_start(qat_start(qat.start, &schedule, run.steps)?);
-        let params = match (&initial, resume) {
-            (_, true) => model.zero_params::<B>(device),
-            (Some(i), false) => model.with_slots(i.params::<B>(device)),
-            (None, false) => model.init_params::<B>(run.seed, device),
+        let schedule = match run.steps {
+            0 => Schedule::new(&Default::default(), 1).expect("constant schedule"),
+            n => Schedule::new(&recipe.schedule, n).map_err(schedule_key_error)?,
         };
-        let opt = AdamW::for_model(recipe.optim.clone(), &model, &params)?;
+        if run.steps > 0 {
+            model.set_qat_start(qat_start(qat.start, &schedule, run.steps)?);
+        }
+        let fresh = || match &initial {
+            Some(i) => model.with_slots(i.params::<B>(device)),
+            None => model.init_params::<B>(run.seed, device),
+        };
+        let mut params = match resume {
+            true => model.zero_params::<B>(device),
+            false => fresh(),
+        };
+        let block_ap = match recipe.block_ap.enabled {
+            true => Some(BlockApParts {
+                iters: block_ap_iters(recipe, &fake_quant)?,
+                model: fake_quant,
+                fp_params: fresh().deep_copy(),
+            }),
+            false => None,
+        };
+        if stages && block_ap.is_none() && !resume {
+            model
+                .convert_to_codes(&mut params)
+                .map_err(|m| KeyError::new("qat.modules", m))?;
+        }
+        let optim = match recipe.e2e_qp.enabled {
+            true => e2e_qp_optim(&recipe.optim),
+            false => recipe.optim.clone(),
+        };
+        let opt = AdamW::for_model(optim, &model, &params)?;
         let batcher = Batcher::new(
             data.train.tokens.clone(),
             run.batch_size,
@@ -93,7 +145,46 @@ impl<B: LpBackend> Parts<B> {
             params,
             opt,
             batcher,
+            block_ap,
         })
+    }
+}
+
+/// Block-AP's length: iterations per block × blocks, refused on a model without decoder blocks
+/// holding a quantized layer.
+fn block_ap_iters(recipe: &Recipe, model: &Llama) -> Result<u64, KeyError> {
+    let quantized = (0..model.n_blocks())
+        .filter(|&k| !model.block_params(k).slots.is_empty())
+        .count();
+    if quantized == 0 {
+        return Err(KeyError::new(
+            "block_ap.enabled",
+            format!(
+                "Block-AP trains decoder blocks, and no block of this model ({} blocks) has a \
+                 [qat] layer (qat.modules)",
+                model.n_blocks()
+            ),
+        ));
+    }
+    Ok(model.n_blocks() as u64 * recipe.block_ap.iters_per_block())
+}
+
+/// E2E-QP's optimizer: the quantizers' steps train (no weight decay), everything else is frozen.
+fn e2e_qp_optim(base: &OptimConfig) -> OptimConfig {
+    let group = |pattern: &str, name: &str, frozen: bool| GroupConfig {
+        pattern: pattern.into(),
+        name: Some(name.into()),
+        lr_mult: None,
+        lr: None,
+        weight_decay: Some(0.0),
+        frozen,
+    };
+    OptimConfig {
+        groups: vec![
+            group("*.weight_scale", "scales", false),
+            group("*", "frozen", true),
+        ],
+        ..base.clone()
     }
 }
 

@@ -9,6 +9,7 @@ use nibble_model::LpBackend;
 use super::error::TrainError;
 use super::parts::Parts;
 use crate::checkpoint::{self, CheckpointError, TrainState, write_atomic};
+use crate::optim::AdamW;
 
 /// A fresh run's state.
 pub fn fresh_state(hash: &str) -> TrainState {
@@ -23,15 +24,21 @@ pub fn fresh_state(hash: &str) -> TrainState {
 }
 
 /// Loads `dir` into `parts` (the optimizer's grouping must match the checkpoint's, then the
-/// recipe hash) and drops metric lines logged after its step.
+/// recipe hash) and drops metric lines logged after its step. `stage_opt`: the optimizer the
+/// checkpoint's moments belong to when it is not the run's (a Block-AP block's).
 pub fn resume<B: LpBackend>(
     dir: &Path,
     run_dir: &Path,
     hash: &str,
     parts: &mut Parts<B>,
+    stage_opt: Option<&mut AdamW<B>>,
     device: &B::Device,
 ) -> Result<TrainState, TrainError> {
-    let state = checkpoint::load(dir, &mut parts.params, &mut parts.opt, device)?;
+    let opt = match stage_opt {
+        Some(o) => o,
+        None => &mut parts.opt,
+    };
+    let state = checkpoint::load(dir, &mut parts.params, opt, device)?;
     if state.recipe_hash != hash {
         return Err(TrainError::RecipeMismatch {
             dir: dir.to_path_buf(),

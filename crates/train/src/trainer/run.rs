@@ -9,6 +9,7 @@ use nibble_model::LpBackend;
 use nibble_ops::fallbacks;
 use nibble_ops::keys::child;
 
+use super::block_ap::{BlockAp, block_optimizer};
 use super::error::TrainError;
 use super::eval::{EvalResult, evaluate};
 use super::parts::Parts;
@@ -20,6 +21,7 @@ use super::step::{StepSetup, train_step};
 use super::summary::RunSummaryFile;
 use crate::checkpoint::{self, TrainState};
 use crate::objective::CrossEntropy;
+use crate::recipe::KeyError;
 use crate::sections::Recipe;
 
 /// How to run.
@@ -61,11 +63,31 @@ pub fn train<B: LpBackend>(
     let t_start = Instant::now();
     let dir = RunDir::prepare(recipe, resolved_toml, opts)?;
     let mut parts = Parts::<B>::build(recipe, opts.resume, device)?;
+    let prologue = parts.prologue();
+    let total = prologue + recipe.run.steps;
+    // A checkpoint inside Block-AP holds the current block's optimizer, not the run's.
+    let mut stage_opt = None;
     let mut state = match &dir.resume_from {
-        Some(ckpt) => resume(ckpt, &dir.path, &dir.hash, &mut parts, device)?,
+        Some(ckpt) => {
+            let step = checkpoint::saved_step(ckpt)?;
+            if step < prologue {
+                let bap = parts.block_ap.as_ref().expect("prologue is Block-AP");
+                let k = (step / recipe.block_ap.iters_per_block()) as usize;
+                stage_opt = Some(block_optimizer(recipe, &bap.model, &parts.params, k)?);
+            }
+            resume(
+                ckpt,
+                &dir.path,
+                &dir.hash,
+                &mut parts,
+                stage_opt.as_mut(),
+                device,
+            )?
+        }
         None => fresh_state(&dir.hash),
     };
     let mut report = Reporter::new(recipe, &dir.path, opts.quiet, state.step)?;
+    report.bar.set_length(total);
     report.say(format!(
         "{}: {} params ({} non-embedding), {} train / {} val tokens, unigram baseline {:.3} bpb",
         dir.path.display(),
@@ -77,6 +99,35 @@ pub fn train<B: LpBackend>(
     ));
     fallbacks::reset();
     let wall_before = state.wall_secs;
+    let mut converted = false;
+    if state.step < prologue {
+        let bap = parts.block_ap.as_ref().expect("prologue is Block-AP");
+        let k = (state.step / recipe.block_ap.iters_per_block()) as usize;
+        let opt = match stage_opt {
+            Some(o) => o,
+            None => block_optimizer(recipe, &bap.model, &parts.params, k)?,
+        };
+        let wall = || wall_before + t_start.elapsed().as_secs_f64();
+        let mut stage = BlockAp {
+            recipe,
+            dir: &dir,
+            report: &mut report,
+            device,
+            stop_after: opts.stop_after,
+            wall_secs: &wall,
+        };
+        if stage.run(&mut parts, &mut state, opt)? {
+            let n = parts
+                .model
+                .convert_to_codes(&mut parts.params)
+                .map_err(|m| KeyError::new("qat.modules", m))?;
+            report.say(format!(
+                "step {}: Block-AP done; {n} layers converted to integer codes",
+                state.step
+            ));
+            converted = true;
+        }
+    }
     let mut lp = Loop::new(
         recipe,
         &dir,
@@ -86,7 +137,13 @@ pub fn train<B: LpBackend>(
         t_start,
         wall_before,
     );
-    lp.run(&mut state, opts.stop_after)?;
+    if converted {
+        let last = state.step == total;
+        lp.maybe_checkpoint(&mut state, last)?;
+    }
+    if state.step >= prologue {
+        lp.run(&mut state, opts.stop_after)?;
+    }
     let (last_eval, run_tokens, run_t) = (lp.last_eval, lp.run_tokens, lp.run_t);
     report.bar.finish_and_clear();
     let final_eval = match last_eval {
@@ -104,7 +161,7 @@ pub fn train<B: LpBackend>(
         tokens_per_sec: run_tokens as f64 / run_t.elapsed().as_secs_f64().max(1e-9),
         wall_secs: t_start.elapsed().as_secs_f64(),
     };
-    if state.step == recipe.run.steps {
+    if state.step == total {
         RunSummaryFile {
             recipe_hash: dir.hash.clone(),
             steps: state.step,
@@ -136,15 +193,21 @@ fn report_fallbacks(report: &mut Reporter, step: u64) -> Result<(), TrainError> 
     report.emit(step, &values)
 }
 
+/// Evaluation after `step` steps, with the model the parameters belong to at that step (inside
+/// Block-AP: the fake-quantized one, whose weights are still floats).
 fn eval_now<B: LpBackend>(
     recipe: &Recipe,
     parts: &Parts<B>,
     step: u64,
     device: &B::Device,
 ) -> Result<EvalResult, TrainError> {
-    let rope = parts.model.rope::<B>(device);
+    let model = match &parts.block_ap {
+        Some(b) if step < b.iters => &b.model,
+        _ => &parts.model,
+    };
+    let rope = model.rope::<B>(device);
     Ok(evaluate(
-        &parts.model,
+        model,
         step,
         &rope,
         &parts.params,
@@ -218,9 +281,14 @@ impl<'a, B: LpBackend> Loop<'a, B> {
 
     fn run(&mut self, state: &mut TrainState, stop_after: Option<u64>) -> Result<(), TrainError> {
         let run = &self.recipe.run;
+        let prologue = self.parts.prologue();
+        let total = prologue + run.steps;
         let rope = self.parts.model.rope::<Autodiff<B>>(self.device);
-        while state.step < run.steps {
-            let lr = self.parts.schedule.lr(state.step, self.recipe.optim.lr);
+        while state.step < total {
+            let lr = self
+                .parts
+                .schedule
+                .lr(state.step - prologue, self.recipe.optim.lr);
             let micro: Vec<_> = (0..run.grad_accum)
                 .map(|_| self.parts.batcher.next_batch())
                 .collect();
@@ -248,7 +316,7 @@ impl<'a, B: LpBackend> Loop<'a, B> {
             let w = &mut self.window;
             (w.loss, w.steps, w.tokens) = (w.loss + st.loss, w.steps + 1, w.tokens + st.tokens);
             let step = state.step;
-            let last = step == run.steps;
+            let last = step == total;
             if step.is_multiple_of(self.recipe.log.every) || last {
                 self.log(step, lr, st.grad_norm)?;
             }
@@ -292,19 +360,20 @@ impl<'a, B: LpBackend> Loop<'a, B> {
     /// Whether an `every`-steps action (0: never) is due after `step`: also at budget
     /// checkpoints (WSD-S) and at the last step.
     fn due(&self, every: u64, step: u64, last: bool) -> bool {
-        (every > 0 && step.is_multiple_of(every))
-            || self.parts.schedule.is_checkpoint_step(step)
-            || last
+        (every > 0 && step.is_multiple_of(every)) || self.budget_end(step) || last
+    }
+
+    /// Whether `step` (global) ends a WSD-S budget of the main steps.
+    fn budget_end(&self, step: u64) -> bool {
+        let main = step.checked_sub(self.parts.prologue());
+        main.is_some_and(|m| m > 0 && self.parts.schedule.is_checkpoint_step(m))
     }
 
     /// Budget checkpoints (WSD-S) are evaluated too: their loss is what the budget delivers.
     fn maybe_eval(&mut self, state: &mut TrainState, last: bool) -> Result<(), TrainError> {
         let step = state.step;
         let every = self.recipe.eval.every;
-        if !((every > 0 && step.is_multiple_of(every))
-            || self.parts.schedule.is_checkpoint_step(step)
-            || last)
-        {
+        if !self.due(every, step, last) {
             return Ok(());
         }
         let ev = eval_now(self.recipe, self.parts, step, self.device)?;
@@ -329,7 +398,13 @@ impl<'a, B: LpBackend> Loop<'a, B> {
         state.data_cursor = serde_json::to_value(self.parts.batcher.cursor()).expect("cursor json");
         self.report.flush()?;
         checkpoint::save(&self.dir.path, &self.parts.params, &self.parts.opt, state)?;
-        checkpoint::prune(&self.dir.path, ck.keep_last, schedule.checkpoint_steps())?;
+        let prologue = self.parts.prologue();
+        let protect: Vec<u64> = schedule
+            .checkpoint_steps()
+            .iter()
+            .map(|s| s + prologue)
+            .collect();
+        checkpoint::prune(&self.dir.path, ck.keep_last, &protect)?;
         Ok(())
     }
 }

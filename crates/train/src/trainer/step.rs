@@ -44,7 +44,7 @@ pub struct StepSetup<'a, B: LpBackend> {
 
 /// Autodiff leaves of `params`: trainable tensors require a gradient unless their group is
 /// frozen; buffers never do.
-fn leaves<B: LpBackend>(params: &Params<B>, opt: &AdamW<B>) -> Params<Autodiff<B>> {
+pub(super) fn leaves<B: LpBackend>(params: &Params<B>, opt: &AdamW<B>) -> Params<Autodiff<B>> {
     let lift = |t: &Tensor<B, 2>| Tensor::<Autodiff<B>, 2>::from_inner(t.clone());
     Params {
         tensors: params
