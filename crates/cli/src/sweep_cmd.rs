@@ -20,7 +20,14 @@ pub fn run(file: &Path, jobs: Option<usize>, dry_run: bool) -> Result<(), (u8, S
     for r in &plan.runs {
         if !seen.contains(&&r.recipe.data) {
             seen.push(&r.recipe.data);
-            nibble_data::load(&r.recipe.data).map_err(|e| (1, e.to_string()))?;
+            // An [init] model's tokenizer comes with the model: fetch the corpus alone.
+            match r.recipe.data.tokenizer {
+                nibble_data::TokenizerKind::Model => {
+                    nibble_data::load_corpus(&r.recipe.data).map(drop)
+                }
+                _ => nibble_data::load(&r.recipe.data).map(drop),
+            }
+            .map_err(|e| (1, e.to_string()))?;
         }
     }
     let trainer = |run: &PlannedRun, resume: bool| -> Result<(), String> {

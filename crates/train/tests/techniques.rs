@@ -46,6 +46,32 @@ fn resume_is_bit_identical_with_technique_params_and_buffers() {
     let scale = "model.layers.0.self_attn.q_proj.weight_scale";
     assert_eq!(t8[scale].0, [128, 1]);
     assert!(t6[scale].1 != t8[scale].1, "the LSQ step sizes train");
+    // Per-layer statistics of the learned steps, logged at every log step (here: every step).
+    for (stat, want) in [
+        (
+            "mean",
+            t6[scale].1.iter().map(|&x| f64::from(x)).sum::<f64>() / 128.0,
+        ),
+        (
+            "min",
+            f64::from(t6[scale].1.iter().fold(f32::INFINITY, |m, &x| m.min(x))),
+        ),
+        (
+            "max",
+            f64::from(t6[scale].1.iter().fold(f32::NEG_INFINITY, |m, &x| m.max(x))),
+        ),
+    ] {
+        let got = metric(&s.run_dir, &format!("qat/{scale}/{stat}"));
+        let at6 = got
+            .iter()
+            .find(|(st, _)| *st == 6)
+            .expect("logged at step 6")
+            .1;
+        assert!(
+            (at6 - want).abs() <= 1e-12 * want.abs(),
+            "{stat}: {at6} vs {want}"
+        );
+    }
     let opt = nibble_train::checkpoint::read_safetensors(&a_opt).unwrap();
     assert!(opt.contains_key(&format!("{scale}.exp_avg")));
     // The mask is a buffer: no moments; 2 of every 4 inputs kept; recomputed at step 6 from the

@@ -347,6 +347,7 @@ impl<'a, B: LpBackend> Loop<'a, B> {
             .qat_stats
             .measure(&self.parts.model, &self.parts.params, step);
         if !qat.is_empty() {
+            let qat: Vec<(&str, f64)> = qat.iter().map(|(k, v)| (k.as_str(), *v)).collect();
             self.report.emit(step, &qat)?;
         }
         self.report
