@@ -12,10 +12,10 @@ use std::path::Path;
 
 use burn::backend::Flex;
 use nibble_data::{Gpt2Tokenizer, TokenizerKind, byte_to_unicode};
-use nibble_model::techniques::{CtScheme, QatMethod, ServingGrid};
+use nibble_model::techniques::{CtScheme, Granularity, QatMethod, ServingGrid};
 use nibble_modelfiles::llama::{
-    GgufWeightType, HfDtype, HostTensors, LlamaConfig, LlamaModel, TokenizerParts, export_ct_dir,
-    export_gguf, export_hf_dir,
+    GgufWeightType, GridTensor, HfDtype, HostTensors, LlamaConfig, LlamaModel, TokenizerParts,
+    export_ct_dir, export_gguf, export_hf_dir,
 };
 use nibble_train::trainer::Parts;
 
@@ -122,11 +122,13 @@ pub fn run(checkpoint: &Path, format: &str, out: &Path) -> Result<(), (u8, Strin
 }
 
 /// The W4A16 group of a compressed-tensors export: the run's `[qat] group_size` when it trained
-/// on a compressed-tensors grid, else the largest of vLLM's Marlin groups (128, 64, 32) that
+/// on a compressed-tensors grid or a grid with groups (its scales are then written as they are), else the largest of vLLM's Marlin groups (128, 64, 32) that
 /// divides every projection's input dimension (SmolLM2's 576 takes 64), else 128 (refused
 /// then, naming the tensor).
 fn ct_group(recipe: &nibble_train::sections::Recipe, parts: &Parts<Flex>) -> usize {
-    if recipe.qat.method == QatMethod::Ct {
+    let grouped =
+        recipe.qat.granularity == Granularity::Group && recipe.qat.method != QatMethod::None;
+    if recipe.qat.method == QatMethod::Ct || grouped {
         return recipe.qat.group_size;
     }
     let a = &parts.arch;
@@ -161,6 +163,22 @@ fn llama_model(
         eos_token_id: origin.and_then(|o| o.eos_token_id),
     };
     let weights = parts.model.export_weights(&parts.params, step, grid)?;
+    let host = |t| nibble_ops::host::to_host(t).0;
+    let grids = parts
+        .model
+        .export_grids(&parts.params, step)
+        .into_iter()
+        .map(|(name, g)| {
+            let grid = GridTensor {
+                group: g.group,
+                scales: host(g.scales),
+                zeros: g.zeros.map(host),
+                lo: g.lo,
+                hi: g.hi,
+            };
+            (name, grid)
+        })
+        .collect();
     let tensors: HostTensors = weights
         .into_iter()
         .map(|(name, t)| {
@@ -185,6 +203,7 @@ fn llama_model(
         tensors,
         tokenizer,
         tokenizer_json: origin.and_then(|o| o.tokenizer_json.clone()),
+        grids,
     })
 }
 

@@ -226,6 +226,20 @@ impl Llama {
         Ok(out)
     }
 
+    /// The grids of the projections trained on one (see [`LpLinear::export_grid`]), by weight
+    /// name, after `step` steps.
+    pub fn export_grids<B: LpBackend>(
+        &self,
+        p: &Params<B>,
+        step: u64,
+    ) -> std::collections::BTreeMap<String, nibble_techniques::GridScales<B>> {
+        let at = nibble_techniques::StepInfo { step, train: false };
+        self.linears()
+            .into_iter()
+            .filter_map(|l| Some((l.weight.clone(), l.export_grid(p, at)?)))
+            .collect()
+    }
+
     /// Zero tensors of the full layout (weights and technique tensors): a checkpoint's target.
     pub fn zero_params<B: LpBackend>(&self, device: &B::Device) -> Params<B> {
         let mut p = Params::zeros(&self.arch, device);

@@ -101,6 +101,30 @@ impl LpLinear {
         codes
     }
 
+    /// The scales of the grid the layer's weight ends on, when its last weight-changing
+    /// technique is a `[qat]` quantizer with one (LSQ, the affine grid, the ternary grids):
+    /// what a lossless export stores beside the codes.
+    pub fn export_grid<B: LpBackend>(
+        &self,
+        p: &Params<B>,
+        at: nibble_techniques::StepInfo,
+    ) -> Option<nibble_techniques::GridScales<B>> {
+        let last = self
+            .techniques
+            .iter()
+            .rposition(|t| !matches!(t, AnyTechnique::DelayedScaling(_)))?;
+        let t = &self.techniques[last];
+        if t.section() != "qat" || !self.acts(t, at) {
+            return None;
+        }
+        let slots = self.slots(p);
+        let w = self.techniques[..last]
+            .iter()
+            .filter(|t| self.acts(t, at))
+            .fold(p.get(&self.weight), |w, t| t.apply(w, &slots, at));
+        t.grid_scales(&w, &slots, at)
+    }
+
     /// Whether a technique adds a term to the output (Tequila's deadzone bias).
     pub fn has_output_bias(&self) -> bool {
         self.techniques.iter().any(AnyTechnique::adds_output_bias)

@@ -32,6 +32,7 @@ fn small_model() -> LlamaModel {
         config,
         tensors,
         tokenizer_json: None,
+        grids: Default::default(),
     }
 }
 

@@ -7,14 +7,17 @@
 use burn::prelude::*;
 use nibble_ops::LpBackend;
 
+use crate::scale_dtype::ScaleDtype;
 use crate::scale_sets::ScaleSets;
 use crate::slots::LayerSlots;
-use crate::technique::{Codes, SlotSpec, StepInfo, Technique};
+use crate::technique::{Codes, GridScales, SlotSpec, StepInfo, Technique};
 use crate::ternary_grid::{absmean, codes, straight_through};
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct Absmean {
     pub sets: ScaleSets,
+    /// The precision α is used in (rounded; the threshold α/2 uses the exact mean).
+    pub scale: ScaleDtype,
 }
 
 impl Absmean {
@@ -24,8 +27,24 @@ impl Absmean {
         let v = w.clone().detach().reshape(self.sets.view(shape));
         let alpha = absmean(&v);
         let c = codes(&v, alpha.clone() * 0.5);
-        let q = c.clone() * alpha.expand(v.dims());
+        let q = c.clone() * self.scale.round(alpha).expand(v.dims());
         (q.reshape(shape), c.reshape(shape))
+    }
+}
+
+impl Absmean {
+    /// α per set as the forward uses it, per set of inputs of a row.
+    pub(crate) fn ternary_scales<B: Backend>(&self, w: &Tensor<B, 2>) -> GridScales<B> {
+        let shape = w.dims();
+        let v = w.clone().detach().reshape(self.sets.view(shape));
+        let (scales, group) = self.sets.per_row(self.scale.round(absmean(&v)), shape);
+        GridScales {
+            group,
+            scales,
+            zeros: None,
+            lo: -1,
+            hi: 1,
+        }
     }
 }
 
@@ -46,6 +65,15 @@ impl Technique for Absmean {
     fn apply<B: LpBackend>(&self, w: Tensor<B, 2>, _: &LayerSlots<B>, _: StepInfo) -> Tensor<B, 2> {
         let (q, _) = self.grid(&w);
         straight_through(q, w)
+    }
+
+    fn grid_scales<B: LpBackend>(
+        &self,
+        w: &Tensor<B, 2>,
+        _: &LayerSlots<B>,
+        _: StepInfo,
+    ) -> Option<GridScales<B>> {
+        Some(self.ternary_scales(w))
     }
 
     fn codes<B: LpBackend>(

@@ -12,9 +12,10 @@
 use burn::prelude::*;
 use nibble_ops::LpBackend;
 
+use crate::scale_dtype::ScaleDtype;
 use crate::scale_sets::ScaleSets;
 use crate::slots::LayerSlots;
-use crate::technique::{Codes, SlotKind, SlotSpec, StepInfo, Technique};
+use crate::technique::{Codes, GridScales, SlotKind, SlotSpec, StepInfo, Technique};
 
 pub(crate) const SCALE: &str = "weight_scale";
 pub(crate) const ZERO: &str = "weight_zero_point";
@@ -24,6 +25,8 @@ pub struct Affine {
     pub bits: u32,
     /// `Channel` or `Group(g)` (the reference's G = −1 or G).
     pub sets: ScaleSets,
+    /// The precision the steps are used in (rounded in the forward).
+    pub scale: ScaleDtype,
 }
 
 /// `v` in the forward with `f(v)`'s value and the identity gradient.
@@ -52,6 +55,7 @@ impl Affine {
         let s = ste(slots.param(SCALE).reshape([view[0], 1]), |s| {
             s.clamp(1e-4, 1e4)
         });
+        let s = self.scale.round(s);
         let z = ste(slots.param(ZERO).reshape([view[0], 1]), |z| z.round());
         let z = ste(z, |z| z.clamp(0.0, qmax));
         let (s, z) = (s.expand(view), z.expand(view));
@@ -75,8 +79,33 @@ impl Affine {
         let stored = self.sets.slot_shape(shape);
         let (q, _, _) = self.quantize(w.clone().detach(), slots);
         let z = slots.param(ZERO).detach().round().clamp(0.0, self.qmax());
-        let s = slots.param(SCALE).detach().clamp(1e-4, 1e4);
+        let s = self
+            .scale
+            .round(slots.param(SCALE).detach().clamp(1e-4, 1e4));
         (q.reshape(shape), z.reshape(stored), s.reshape(stored))
+    }
+}
+
+impl Affine {
+    /// The steps and zero points as the forward uses them, per set of inputs of a row.
+    pub(crate) fn grid_of<B: LpBackend>(
+        &self,
+        shape: [usize; 2],
+        slots: &LayerSlots<B>,
+    ) -> GridScales<B> {
+        let s = self
+            .scale
+            .round(slots.param(SCALE).detach().clamp(1e-4, 1e4));
+        let z = slots.param(ZERO).detach().round().clamp(0.0, self.qmax());
+        let (scales, group) = self.sets.per_row(s, shape);
+        let (zeros, _) = self.sets.per_row(z, shape);
+        GridScales {
+            group,
+            scales,
+            zeros: Some(zeros),
+            lo: 0,
+            hi: self.qmax() as i32,
+        }
     }
 }
 
@@ -126,6 +155,15 @@ impl Technique for Affine {
         let shape = w.dims();
         let (q, z, s) = self.quantize(w, slots);
         ((q - z) * s).reshape(shape)
+    }
+
+    fn grid_scales<B: LpBackend>(
+        &self,
+        w: &Tensor<B, 2>,
+        slots: &LayerSlots<B>,
+        _: StepInfo,
+    ) -> Option<GridScales<B>> {
+        Some(self.grid_of(w.dims(), slots))
     }
 
     fn codes<B: LpBackend>(

@@ -13,7 +13,7 @@ use nibble_ops::LpBackend;
 
 use crate::affine::{Affine, SCALE, ZERO, ste};
 use crate::slots::LayerSlots;
-use crate::technique::{Codes, SlotSpec, StepInfo, Technique};
+use crate::technique::{Codes, GridScales, SlotSpec, StepInfo, Technique};
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct AffineCodes {
@@ -47,9 +47,19 @@ impl Technique for AffineCodes {
         let s = ste(slots.param(SCALE).reshape([view[0], 1]), |s| {
             s.clamp(1e-4, 1e4)
         });
+        let s = self.grid.scale.round(s);
         let z = slots.param(ZERO).detach().reshape([view[0], 1]);
         let z = z.round().clamp(0.0, self.grid.qmax());
         ((codes.detach().reshape(view) - z.expand(view)) * s.expand(view)).reshape(shape)
+    }
+
+    fn grid_scales<B: LpBackend>(
+        &self,
+        codes: &Tensor<B, 2>,
+        slots: &LayerSlots<B>,
+        _: StepInfo,
+    ) -> Option<GridScales<B>> {
+        Some(self.grid.grid_of(codes.dims(), slots))
     }
 
     fn codes<B: LpBackend>(

@@ -16,7 +16,7 @@ use crate::lsq::Lsq;
 use crate::nm_ste::NmSte;
 use crate::seq::Seq;
 use crate::slots::{LayerSlots, LayerSlotsMut};
-use crate::technique::{Codes, SlotSpec, StepInfo, Technique};
+use crate::technique::{Codes, GridScales, SlotSpec, StepInfo, Technique};
 use crate::tequila::Tequila;
 use crate::twn::Twn;
 
@@ -136,6 +136,15 @@ impl Technique for AnyTechnique {
         at: StepInfo,
     ) -> Option<Codes<B>> {
         each!(self, t => t.codes(w, slots, at))
+    }
+
+    fn grid_scales<B: LpBackend>(
+        &self,
+        w: &Tensor<B, 2>,
+        slots: &LayerSlots<B>,
+        at: StepInfo,
+    ) -> Option<GridScales<B>> {
+        each!(self, t => t.grid_scales(w, slots, at))
     }
 
     fn end_step<B: LpBackend>(&self, step: u64, weight: &Tensor<B, 2>, slots: LayerSlotsMut<B>) {

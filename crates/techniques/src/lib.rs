@@ -18,6 +18,7 @@ mod ggml_grid;
 mod lsq;
 mod nm_ste;
 mod qat_config;
+mod scale_dtype;
 mod scale_sets;
 mod seq;
 mod serving_grid;
@@ -44,12 +45,13 @@ pub use nm_ste::NmSte;
 pub use qat_config::{
     CtGridScheme, GgmlGridType, Granularity, QatConfig, QatMethod, QatStart, StartPoint,
 };
+pub use scale_dtype::ScaleDtype;
 pub use scale_sets::ScaleSets;
 pub use seq::Seq;
 pub use serving_grid::ServingGrid;
 pub use slots::{LayerSlots, LayerSlotsMut};
 pub use sparsity_config::{SparsityConfig, SparsityMethod};
-pub use technique::{Codes, SlotKind, SlotSpec, StepInfo, Technique};
+pub use technique::{Codes, GridScales, SlotKind, SlotSpec, StepInfo, Technique};
 pub use tequila::Tequila;
 pub use twn::Twn;
 

@@ -11,9 +11,10 @@
 use burn::prelude::*;
 use nibble_ops::LpBackend;
 
+use crate::scale_dtype::ScaleDtype;
 use crate::scale_sets::ScaleSets;
 use crate::slots::LayerSlots;
-use crate::technique::{Codes, SlotKind, SlotSpec, StepInfo, Technique};
+use crate::technique::{Codes, GridScales, SlotKind, SlotSpec, StepInfo, Technique};
 
 const SCALE: &str = "weight_scale";
 
@@ -26,6 +27,8 @@ pub struct Lsq {
     /// Apply the gradient scale g (LSQ); without it the step gets the raw gradient (LSQ+ /
     /// EfficientQAT, which use a separate learning rate instead).
     pub grad_scale: bool,
+    /// The precision the steps are used in (rounded in the forward).
+    pub scale: ScaleDtype,
 }
 
 impl Lsq {
@@ -39,7 +42,8 @@ impl Lsq {
 
     /// The steps as a column `[sets, 1]` against `w` viewed as `[sets, size]`.
     fn steps<B: Backend>(&self, slots: &LayerSlots<B>, shape: [usize; 2]) -> Tensor<B, 2> {
-        slots.param(SCALE).reshape([self.sets.view(shape)[0], 1])
+        let s = slots.param(SCALE).reshape([self.sets.view(shape)[0], 1]);
+        self.scale.round(s)
     }
 }
 
@@ -94,6 +98,24 @@ impl Technique for Lsq {
         // Round with a straight-through gradient; the clamp above gives 0 outside the range.
         let r = v.clone() + (v.clone().round() - v).detach();
         (r * s).reshape(shape)
+    }
+
+    fn grid_scales<B: LpBackend>(
+        &self,
+        w: &Tensor<B, 2>,
+        slots: &LayerSlots<B>,
+        _: StepInfo,
+    ) -> Option<GridScales<B>> {
+        let (scales, group) = self
+            .sets
+            .per_row(self.steps(slots, w.dims()).detach(), w.dims());
+        Some(GridScales {
+            group,
+            scales,
+            zeros: None,
+            lo: -(self.q_n() as i32),
+            hi: self.q_p() as i32,
+        })
     }
 
     fn codes<B: LpBackend>(

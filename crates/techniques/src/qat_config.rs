@@ -15,6 +15,7 @@ use crate::any::AnyTechnique;
 use crate::ct_grid::CtGrid;
 use crate::ggml_grid::GgmlGrid;
 use crate::lsq::Lsq;
+use crate::scale_dtype::ScaleDtype;
 use crate::scale_sets::ScaleSets;
 use crate::seq::Seq;
 use crate::tequila::Tequila;
@@ -180,6 +181,11 @@ pub struct QatConfig {
     /// then (they get no gradient).
     #[serde(skip_serializing_if = "QatStart::is_zero")]
     pub start: QatStart,
+    /// `f32` (default) | `f16` | `bf16`: the precision the grid's scales (LSQ and EfficientQAT
+    /// steps, the ternary α) are used in; `f16` makes a grid GGUF-exact, `bf16`
+    /// compressed-tensors-exact (`nibble export` then writes the trained codes and scales).
+    #[serde(skip_serializing_if = "ScaleDtype::is_f32")]
+    pub scale_dtype: ScaleDtype,
     /// Globs over module names; default every block projection (`model.layers.*`).
     pub modules: Vec<String>,
 }
@@ -197,6 +203,7 @@ impl Default for QatConfig {
             lambda: None,
             lambda_learnable: false,
             start: QatStart::default(),
+            scale_dtype: ScaleDtype::F32,
             modules: vec!["model.layers.*".into()],
         }
     }
@@ -299,6 +306,13 @@ impl QatConfig {
                 ),
             ));
         }
+        let learned_grid = self.method.grouped() || self.method == QatMethod::Lsq;
+        if self.scale_dtype != ScaleDtype::F32 && !learned_grid {
+            return Err(KeyError::new(
+                "scale_dtype",
+                "applies to lsq, efficientqat and the ternary methods (absmean, twn, tequila)",
+            ));
+        }
         if self.method == QatMethod::None && !self.start.is_zero() {
             return Err(KeyError::new("start", "needs a QAT method"));
         }
@@ -350,23 +364,28 @@ impl QatConfig {
                     .scheme(self.group_size),
             }),
             QatMethod::Efficientqat => AnyTechnique::Affine(Affine {
+                scale: self.scale_dtype,
                 bits: self.bits,
                 sets: self.scale_sets(),
             }),
             QatMethod::Seq => AnyTechnique::Seq(Seq { bits: 2.0 }),
             QatMethod::SeqTernary => AnyTechnique::Seq(Seq { bits: 1.58 }),
             QatMethod::Absmean => AnyTechnique::Absmean(Absmean {
+                scale: self.scale_dtype,
                 sets: self.scale_sets(),
             }),
             QatMethod::Twn => AnyTechnique::Twn(Twn {
+                scale: self.scale_dtype,
                 sets: self.scale_sets(),
             }),
             QatMethod::Tequila => AnyTechnique::Tequila(Tequila {
+                scale: self.scale_dtype,
                 sets: self.scale_sets(),
                 lambda: self.lambda.unwrap_or(1e-3),
                 learnable: self.lambda_learnable,
             }),
             _ => AnyTechnique::Lsq(Lsq {
+                scale: self.scale_dtype,
                 bits: self.bits,
                 sets: self.scale_sets(),
                 grad_scale: self.grad_scale,

@@ -32,6 +32,21 @@ impl ScaleSets {
         }
     }
 
+    /// One value per set (`[sets, 1]` or the stored shape) as `[out, in/group]` with `group`
+    /// the inputs each covers (the row length per tensor or per row): the layout a serving
+    /// format stores scales in.
+    pub fn per_row<B: burn::prelude::Backend>(
+        self,
+        v: burn::prelude::Tensor<B, 2>,
+        [out, inp]: [usize; 2],
+    ) -> (burn::prelude::Tensor<B, 2>, usize) {
+        match self {
+            ScaleSets::Tensor => (v.reshape([1, 1]).expand([out, 1]), inp),
+            ScaleSets::Channel => (v.reshape([out, 1]), inp),
+            ScaleSets::Group(g) => (v.reshape([out, inp / g]), g),
+        }
+    }
+
     /// `[sets, size]`: the weight reshaped so that each row is one set.
     pub fn view(self, [out, inp]: [usize; 2]) -> [usize; 2] {
         match self {

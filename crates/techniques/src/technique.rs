@@ -45,6 +45,17 @@ impl<B: Backend> Codes<B> {
     }
 }
 
+/// A weight's grid as a serving format stores it: a scale (and, asymmetric, an integer zero
+/// point) per set of `group` consecutive inputs of a row, `[out, in/group]`; the forward weight
+/// is `(code − zero)·scale` with codes `lo..=hi`.
+pub struct GridScales<B: Backend> {
+    pub group: usize,
+    pub scales: Tensor<B, 2>,
+    pub zeros: Option<Tensor<B, 2>>,
+    pub lo: i32,
+    pub hi: i32,
+}
+
 /// What a technique knows of the call it runs in.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct StepInfo {
@@ -99,6 +110,17 @@ pub trait Technique {
         _slots: &LayerSlots<B>,
         _at: StepInfo,
     ) -> Option<Codes<B>> {
+        None
+    }
+
+    /// The scales of the grid this technique puts the weight it receives on (learned and
+    /// ternary grids), for exports that store the trained grid as it is. Default: none.
+    fn grid_scales<B: LpBackend>(
+        &self,
+        _w: &Tensor<B, 2>,
+        _slots: &LayerSlots<B>,
+        _at: StepInfo,
+    ) -> Option<GridScales<B>> {
         None
     }
 

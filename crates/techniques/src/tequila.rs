@@ -10,9 +10,10 @@ use burn::prelude::*;
 use nibble_ops::LpBackend;
 
 use crate::absmean::Absmean;
+use crate::scale_dtype::ScaleDtype;
 use crate::scale_sets::ScaleSets;
 use crate::slots::LayerSlots;
-use crate::technique::{Codes, SlotKind, SlotSpec, StepInfo, Technique};
+use crate::technique::{Codes, GridScales, SlotKind, SlotSpec, StepInfo, Technique};
 use crate::ternary_grid::straight_through;
 
 const LAMBDA: &str = "weight_lambda";
@@ -22,11 +23,16 @@ pub struct Tequila {
     pub sets: ScaleSets,
     pub lambda: f64,
     pub learnable: bool,
+    /// The precision α is used in.
+    pub scale: ScaleDtype,
 }
 
 impl Tequila {
     fn grid(&self) -> Absmean {
-        Absmean { sets: self.sets }
+        Absmean {
+            sets: self.sets,
+            scale: self.scale,
+        }
     }
 }
 
@@ -63,6 +69,15 @@ impl Technique for Tequila {
         at: StepInfo,
     ) -> Tensor<B, 2> {
         self.apply_with_bias(w, slots, at).0
+    }
+
+    fn grid_scales<B: LpBackend>(
+        &self,
+        w: &Tensor<B, 2>,
+        _: &LayerSlots<B>,
+        _: StepInfo,
+    ) -> Option<GridScales<B>> {
+        Some(self.grid().ternary_scales(w))
     }
 
     fn codes<B: LpBackend>(

@@ -6,14 +6,17 @@
 use burn::prelude::*;
 use nibble_ops::LpBackend;
 
+use crate::scale_dtype::ScaleDtype;
 use crate::scale_sets::ScaleSets;
 use crate::slots::LayerSlots;
-use crate::technique::{Codes, SlotSpec, StepInfo, Technique};
+use crate::technique::{Codes, GridScales, SlotSpec, StepInfo, Technique};
 use crate::ternary_grid::{absmean, straight_through};
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct Twn {
     pub sets: ScaleSets,
+    /// The precision α is used in (rounded).
+    pub scale: ScaleDtype,
 }
 
 impl Twn {
@@ -21,15 +24,24 @@ impl Twn {
     pub fn grid<B: Backend>(&self, w: &Tensor<B, 2>) -> Tensor<B, 2> {
         let shape = w.dims();
         let v = w.clone().detach().reshape(self.sets.view(shape));
-        let a = v.clone().abs();
-        let delta = absmean(&v) * 0.7;
-        let keep = a.clone().greater(delta.expand(v.dims())).float();
-        let n = keep.clone().sum_dim(1);
-        // α over the survivors; a set with none has α = 0 (0/1 instead of 0/0).
-        let alpha = (a * keep.clone()).sum_dim(1) / n.clamp_min(1.0);
+        let (alpha, keep) = self.alpha(&v);
         let sets = v.dims();
         let q = v.sign() * keep * alpha.expand(sets);
         q.reshape(shape)
+    }
+
+    /// α per set (the mean |w| of the weights above the threshold 0.7·mean|w|), as the forward
+    /// uses it, and the mask of those weights.
+    fn alpha<B: Backend>(&self, v: &Tensor<B, 2>) -> (Tensor<B, 2>, Tensor<B, 2>) {
+        let a = v.clone().abs();
+        let delta = absmean(v) * 0.7;
+        let keep = a.clone().greater(delta.expand(v.dims())).float();
+        let n = keep.clone().sum_dim(1);
+        // α over the survivors; a set with none has α = 0 (0/1 instead of 0/0).
+        let alpha = self
+            .scale
+            .round((a * keep.clone()).sum_dim(1) / n.clamp_min(1.0));
+        (alpha, keep)
     }
 }
 
@@ -50,6 +62,24 @@ impl Technique for Twn {
     fn apply<B: LpBackend>(&self, w: Tensor<B, 2>, _: &LayerSlots<B>, _: StepInfo) -> Tensor<B, 2> {
         let q = self.grid(&w);
         straight_through(q, w)
+    }
+
+    fn grid_scales<B: LpBackend>(
+        &self,
+        w: &Tensor<B, 2>,
+        _: &LayerSlots<B>,
+        _: StepInfo,
+    ) -> Option<GridScales<B>> {
+        let shape = w.dims();
+        let v = w.clone().detach().reshape(self.sets.view(shape));
+        let (scales, group) = self.sets.per_row(self.alpha(&v).0, shape);
+        Some(GridScales {
+            group,
+            scales,
+            zeros: None,
+            lo: -1,
+            hi: 1,
+        })
     }
 
     fn codes<B: LpBackend>(

@@ -8,11 +8,12 @@ use std::collections::BTreeMap;
 
 use burn::prelude::*;
 use common::{AT, tensor, vals};
-use nibble_techniques::{Affine, LayerSlots, ScaleSets, Technique};
+use nibble_techniques::{Affine, LayerSlots, ScaleDtype, ScaleSets, Technique};
 
 #[test]
 fn init_is_min_max_per_group() {
     let q = Affine {
+        scale: ScaleDtype::F32,
         bits: 2,
         sets: ScaleSets::Group(4),
     };
@@ -35,6 +36,7 @@ fn forward_and_gradients_follow_the_reference() {
     let bits = 2; // codes 0..=3
     let qmax = 3.0f64;
     let q = Affine {
+        scale: ScaleDtype::F32,
         bits,
         sets: ScaleSets::Channel,
     };
@@ -152,6 +154,7 @@ fn bad_configurations_are_refused() {
     let bad = |q: Affine| q.slots(w).unwrap_err();
     assert!(
         bad(Affine {
+            scale: ScaleDtype::F32,
             bits: 1,
             sets: ScaleSets::Channel
         })
@@ -159,6 +162,7 @@ fn bad_configurations_are_refused() {
     );
     assert!(
         bad(Affine {
+            scale: ScaleDtype::F32,
             bits: 9,
             sets: ScaleSets::Channel
         })
@@ -166,6 +170,7 @@ fn bad_configurations_are_refused() {
     );
     assert!(
         bad(Affine {
+            scale: ScaleDtype::F32,
             bits: 4,
             sets: ScaleSets::Group(64)
         })
@@ -173,6 +178,7 @@ fn bad_configurations_are_refused() {
     );
     assert!(
         bad(Affine {
+            scale: ScaleDtype::F32,
             bits: 4,
             sets: ScaleSets::Tensor
         })
@@ -188,6 +194,7 @@ fn bad_configurations_are_refused() {
 fn codes_dequantize_to_the_forward_and_train_only_the_step() {
     use nibble_techniques::AffineCodes;
     let grid = Affine {
+        scale: ScaleDtype::F32,
         bits: 3,
         sets: ScaleSets::Group(4),
     };

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use burn::backend::{Autodiff, Flex};
 use burn::prelude::*;
 use burn::tensor::TensorData;
-use nibble_techniques::{LayerSlots, Lsq, ScaleSets, StepInfo, Technique};
+use nibble_techniques::{LayerSlots, Lsq, ScaleDtype, ScaleSets, StepInfo, Technique};
 
 type A = Autodiff<Flex>;
 
@@ -27,6 +27,7 @@ fn lsq_matches_the_papers_forward_and_gradients() {
     let s = [0.25f32, 0.1];
     let r: Vec<f32> = (0..16).map(|i| 0.5 - (i as f32) * 0.13).collect();
     let lsq = Lsq {
+        scale: ScaleDtype::F32,
         bits,
         sets: ScaleSets::Channel,
         grad_scale: true,
@@ -111,6 +112,7 @@ fn lsq_per_group_matches_the_formulas() {
     let s = [0.25f32, 0.3, 0.1, 0.15];
     let r: Vec<f32> = (0..16).map(|i| 0.5 - (i as f32) * 0.13).collect();
     let lsq = Lsq {
+        scale: ScaleDtype::F32,
         bits: 3,
         sets: ScaleSets::Group(4),
         grad_scale: true,

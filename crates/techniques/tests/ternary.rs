@@ -10,8 +10,8 @@ use std::collections::BTreeMap;
 use burn::prelude::*;
 use common::{A, AT, tensor, vals};
 use nibble_techniques::{
-    Absmean, AnyTechnique, Granularity, LayerSlots, QatConfig, QatMethod, ScaleSets, Technique,
-    Tequila, Twn,
+    Absmean, AnyTechnique, Granularity, LayerSlots, QatConfig, QatMethod, ScaleDtype, ScaleSets,
+    Technique, Tequila, Twn,
 };
 
 fn no_slots<'a>(
@@ -32,6 +32,7 @@ fn absmean_per_group_matches_a_hand_computed_grid() {
     // Group 2: mean|w| = 2.0 / 4 = 0.5, Δ = 0.25: 0.375 and 0.625 → +1, -1 → -1, 0 → 0.
     let w = [-0.5f32, 0.25, 0.125, -0.125, -1.0, 0.0, 0.375, 0.625];
     let t = Absmean {
+        scale: ScaleDtype::F32,
         sets: ScaleSets::Group(4),
     };
     let (q, c) = t.grid(&tensor(&w, [1, 8]));
@@ -40,6 +41,7 @@ fn absmean_per_group_matches_a_hand_computed_grid() {
     // Per tensor, the same weights share α = 3.0 / 8 = 0.375, Δ = 0.1875: ±0.125 fall in the
     // deadzone, 0.25 and 0.375 (on the threshold's right) are kept.
     let (_, c) = Absmean {
+        scale: ScaleDtype::F32,
         sets: ScaleSets::Tensor,
     }
     .grid(&tensor(&w, [1, 8]));
@@ -54,6 +56,7 @@ fn twn_matches_a_hand_computed_grid() {
     let w = [-0.9f32, 0.5, 0.3, 0.02, 0.28, 0.1, -0.1, 0.1, -0.1, 0.1];
     let q = vals(
         Twn {
+            scale: ScaleDtype::F32,
             sets: ScaleSets::Channel,
         }
         .grid(&tensor(&w, [2, 5])),
@@ -85,6 +88,7 @@ fn tequila_bias_and_backward_match_the_release() {
         .map(|i| ((i * 13) % 11) as f32 / 11.0 - 0.4)
         .collect();
     let teq = Tequila {
+        scale: ScaleDtype::F32,
         sets: ScaleSets::Group(g),
         lambda,
         learnable: false,
@@ -170,6 +174,7 @@ fn tequila_learnable_lambda_gets_the_deadzone_sums() {
     let (out, inp) = (2, 8);
     let w = weights(out, inp);
     let teq = Tequila {
+        scale: ScaleDtype::F32,
         sets: ScaleSets::Channel,
         lambda: 1e-3,
         learnable: true,
@@ -189,6 +194,7 @@ fn tequila_learnable_lambda_gets_the_deadzone_sums() {
     let g = (bias * weights_c).sum().backward();
     let got = vals(lam.grad(&g).map(Tensor::from_inner).unwrap());
     let (_, codes) = Absmean {
+        scale: ScaleDtype::F32,
         sets: ScaleSets::Channel,
     }
     .grid(&tensor(&w, [out, inp]));
@@ -212,6 +218,7 @@ fn qat_section_builds_and_validates_the_ternary_methods() {
     assert_eq!(
         q.technique_for("model.layers.2.self_attn.o_proj"),
         Some(AnyTechnique::Tequila(Tequila {
+            scale: ScaleDtype::F32,
             sets: ScaleSets::Group(64),
             lambda: 0.01,
             learnable: false,
@@ -238,6 +245,7 @@ fn qat_section_builds_and_validates_the_ternary_methods() {
     assert!(t.slots([4, 8]).unwrap().is_empty());
     // A group that does not divide the row is refused when the layer is built.
     let t = Absmean {
+        scale: ScaleDtype::F32,
         sets: ScaleSets::Group(64),
     };
     assert!(t.slots([4, 96]).unwrap_err().contains("does not divide"));

@@ -49,6 +49,33 @@ pub(super) fn encode(
     symmetric: bool,
     w: &[f32],
 ) -> CtLinear {
+    encode_with(rows, cols, group, symmetric, w, |_, v| {
+        group_params(v, symmetric)
+    })
+}
+
+/// W4A16 with the trained grid's scale and signed zero point of each (row, group) set (index
+/// `r·groups + g`), the codes computed against them as compressed-tensors' quantizer does.
+pub(super) fn encode_grid(
+    rows: usize,
+    cols: usize,
+    group: usize,
+    w: &[f32],
+    scales: &[f32],
+    zps: Option<&[i32]>,
+) -> CtLinear {
+    let params = |i: usize, _: &[f32]| (scales[i], zps.map_or(0, |z| z[i]));
+    encode_with(rows, cols, group, zps.is_none(), w, params)
+}
+
+fn encode_with(
+    rows: usize,
+    cols: usize,
+    group: usize,
+    symmetric: bool,
+    w: &[f32],
+    params: impl Fn(usize, &[f32]) -> (f32, i32),
+) -> CtLinear {
     let groups = cols / group;
     let mut codes = Vec::with_capacity(rows * cols);
     let mut scales = Vec::with_capacity(rows * groups);
@@ -56,7 +83,7 @@ pub(super) fn encode(
     for r in 0..rows {
         for g in 0..groups {
             let v = &w[r * cols + g * group..r * cols + (g + 1) * group];
-            let (s, zp) = group_params(v, symmetric);
+            let (s, zp) = params(r * groups + g, v);
             scales.push(s);
             zps[r * groups + g] = zp;
             codes.extend(v.iter().map(|&x| (code(x, s, zp) + 8) as u8));

@@ -137,6 +137,76 @@ impl CtScheme {
     }
 }
 
+/// Encodes a `[rows, cols]` weight trained on an integer grid (`scales` and, asymmetric, the
+/// zero points of each `[row, group]` set; codes `round(w/s) + z` in `lo..=hi`) as W4A16 with
+/// exactly those scales and points, decoded back and compared bit for bit; or why `scheme`
+/// cannot hold it.
+#[allow(clippy::too_many_arguments)]
+pub fn encode_grid(
+    scheme: CtScheme,
+    rows: usize,
+    cols: usize,
+    w: &[f32],
+    group: usize,
+    scales: &[f32],
+    zeros: Option<&[f32]>,
+    (lo, hi): (i32, i32),
+) -> Result<CtLinear, String> {
+    let CtScheme::W4a16 {
+        group: fgroup,
+        symmetric,
+    } = scheme
+    else {
+        return Err(format!(
+            "it was trained on an integer grid, which {} (its own scale rule) would re-quantize",
+            scheme.format()
+        ));
+    };
+    if fgroup != group {
+        return Err(format!(
+            "its grid has {group} inputs per scale, the format {fgroup}"
+        ));
+    }
+    // Unsigned codes 0..=15 with a zero point are the signed ones shifted by 8, point included.
+    let (shift, zps) = match (zeros, symmetric) {
+        (None, true) => (0, None),
+        (Some(z), false) => (8, Some(z.iter().map(|&z| z as i32 - 8).collect::<Vec<_>>())),
+        (None, false) => return Err("its grid is symmetric: export to ct-w4a16".into()),
+        (Some(_), true) => {
+            return Err("its grid is asymmetric (zero points): export to ct-w4a16-asym".into());
+        }
+    };
+    if lo - shift < -8 || hi - shift > 7 {
+        return Err(format!(
+            "its codes span {lo}..={hi}, 4 bits hold {}..={}",
+            -8 + shift,
+            7 + shift
+        ));
+    }
+    if let Some(i) = scales
+        .iter()
+        .position(|&s| bf16_scale(s).to_bits() != s.to_bits())
+    {
+        return Err(format!(
+            "scale {} (set {i}) is not a bf16 value: train with [qat] scale_dtype = \"bf16\"",
+            scales[i]
+        ));
+    }
+    let linear = int4::encode_grid(rows, cols, group, w, scales, zps.as_deref());
+    let decoded = decode(scheme, rows, cols, &linear);
+    match w
+        .iter()
+        .zip(&decoded)
+        .position(|(a, b)| a.to_bits() != b.to_bits())
+    {
+        Some(i) => Err(format!(
+            "the weight is not on its grid at index {i}: {} decodes as {}",
+            w[i], decoded[i]
+        )),
+        None => Ok(linear),
+    }
+}
+
 /// Encodes a row-major `[rows, cols]` weight. `fused_amax`: the largest |w| over the layers
 /// an engine fuses with this one (q/k/v, gate/up; the weight's own otherwise), read by NVFP4's
 /// global scale only. The weight must be finite and `cols` fit the scheme ([`CtScheme::check_shape`]).

@@ -93,6 +93,21 @@ pub fn ct_linears(
         scheme
             .check_shape(cols)
             .map_err(|m| ModelFileError::new(m).with_tensor(name))?;
+        if let Some(g) = model.grids.get(name) {
+            let linear = ct::encode_grid(
+                scheme,
+                rows,
+                cols,
+                values,
+                g.group,
+                &g.scales,
+                g.zeros.as_deref(),
+                (g.lo, g.hi),
+            )
+            .map_err(|m| ModelFileError::new(m).with_tensor(name))?;
+            out.insert(name.trim_end_matches(".weight").to_string(), linear);
+            continue;
+        }
         let fused_amax = fused_with(name)
             .iter()
             .filter_map(|n| model.tensors.get(n))

@@ -1,12 +1,13 @@
 //! [`LlamaModel`] -> GGUF (llama.cpp, architecture `llama`).
 
 use super::error::ModelFileError;
+use super::grid::{GridTensor, compare_bits};
 use super::model::{LlamaModel, rope_heads};
 use super::names::hf_to_gguf;
 use super::rope_permute::hf_to_gguf_rows;
 use crate::atomic_file::write_file_atomic;
 use crate::gguf::{GgufWriter, Value};
-use crate::quants::GgmlType;
+use crate::quants::{GgmlType, SCALED_TYPES, dequantize, quantize_with_scales};
 use std::path::Path;
 
 /// The ggml type of the 2-D weight matrices (token embedding and lm_head included) in an
@@ -222,8 +223,53 @@ pub fn gguf_bytes(model: &LlamaModel, weights: GgufWeightType) -> Result<Vec<u8>
             }
             None => values,
         };
-        w.add_tensor_f32(&gguf_name, tensor_ty, shape, values)
-            .map_err(|e| ModelFileError::from(e).with_tensor(&gguf_name))?;
+        let grid = model
+            .grids
+            .get(name)
+            .filter(|_| SCALED_TYPES.contains(&tensor_ty));
+        match grid {
+            Some(g) => {
+                let g = match rope_heads(c, name) {
+                    Some(n_head) => g.permute_rows(shape[0], |v, w| hf_to_gguf_rows(v, n_head, w)),
+                    None => g.clone(),
+                };
+                let bytes = grid_bytes(tensor_ty, &g, shape, values)
+                    .map_err(|m| ModelFileError::new(m).with_tensor(name))?;
+                let dims: Vec<u64> = shape.iter().rev().map(|&d| d as u64).collect();
+                w.add_tensor(&gguf_name, tensor_ty, &dims, bytes)
+                    .map_err(|e| ModelFileError::from(e).with_tensor(&gguf_name))?;
+            }
+            None if model.grids.contains_key(name)
+                && shape.len() == 2
+                && tensor_ty != GgmlType::F32
+                && tensor_ty != GgmlType::F16 =>
+            {
+                return Err(ModelFileError::new(format!(
+                    "it was trained on an integer or ternary grid, which {} (its own scale \
+                     rule) would re-quantize",
+                    tensor_ty.name()
+                ))
+                .with_tensor(name));
+            }
+            None => {
+                w.add_tensor_f32(&gguf_name, tensor_ty, shape, values)
+                    .map_err(|e| ModelFileError::from(e).with_tensor(&gguf_name))?;
+            }
+        }
     }
     Ok(w.to_bytes())
+}
+
+/// A grid projection encoded with its trained scales, decoded back and compared bit for bit.
+fn grid_bytes(
+    ty: GgmlType,
+    g: &GridTensor,
+    shape: &[usize],
+    values: &[f32],
+) -> Result<Vec<u8>, String> {
+    let scales = g.gguf_block_scales(ty, shape[0], shape[1])?;
+    let bytes = quantize_with_scales(ty, values, &scales).map_err(|e| e.to_string())?;
+    let decoded = dequantize(ty, &bytes).map_err(|e| e.to_string())?;
+    compare_bits(values, &decoded)?;
+    Ok(bytes)
 }

@@ -25,6 +25,7 @@ pub fn import_gguf(path: &Path) -> Result<LlamaModel, ModelFileError> {
         tensors,
         tokenizer,
         tokenizer_json: None,
+        grids: Default::default(),
     })
 }
 

@@ -70,6 +70,7 @@ pub fn import_hf_dir(dir: &Path) -> Result<LlamaModel, ModelFileError> {
         tensors,
         tokenizer,
         tokenizer_json,
+        grids: Default::default(),
     };
     model.validate().map_err(|e| {
         let file = e

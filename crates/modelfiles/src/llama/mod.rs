@@ -13,6 +13,7 @@ mod ct_export;
 mod error;
 mod gguf_export;
 mod gguf_import;
+mod grid;
 mod hf_config;
 mod hf_export;
 mod hf_import;
@@ -28,6 +29,7 @@ pub use ct_export::{ct_files, ct_linears, export_ct_dir, is_projection, read_ct_
 pub use error::ModelFileError;
 pub use gguf_export::{GgufWeightType, export_gguf, gguf_bytes};
 pub use gguf_import::import_gguf;
+pub use grid::GridTensor;
 pub use hf_config::{config_json, generation_config_json, parse_config_json};
 pub use hf_export::{export_hf_dir, hf_files};
 pub use hf_import::import_hf_dir;

@@ -3,6 +3,7 @@
 
 use super::config::LlamaConfig;
 use super::error::ModelFileError;
+use super::grid::GridTensor;
 use super::tokenizer::TokenizerParts;
 use std::collections::BTreeMap;
 
@@ -18,6 +19,9 @@ pub struct LlamaModel {
     pub tokenizer: Option<TokenizerParts>,
     /// The HF `tokenizer.json` text, when imported from an HF directory.
     pub tokenizer_json: Option<String>,
+    /// Projections trained on an integer or ternary grid (HF weight name → grid): quantized
+    /// exports write them with their trained scales, or refuse them.
+    pub grids: BTreeMap<String, GridTensor>,
 }
 
 /// Formats a shape as `[a, b]`.

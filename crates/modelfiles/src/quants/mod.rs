@@ -36,6 +36,73 @@ pub(crate) trait BlockQuantizer: BlockCodec {
     fn quantize_block(src: &[f32], out: &mut [u8]);
 }
 
+/// A block format whose reference quantizer derives a scale `d` per block and then encodes the
+/// codes against it: this encodes against a given `d` instead (a trained grid's step, which
+/// the reference rule would not recover from the block's values).
+pub(crate) trait ScaledQuantizer: BlockCodec {
+    fn quantize_block_scaled(src: &[f32], d: f32, out: &mut [u8]);
+}
+
+fn quantize_scaled_with<C: ScaledQuantizer>(src: &[f32], scales: &[f32], out: &mut [u8]) {
+    let blocks = src.chunks_exact(C::TYPE.block_size());
+    let dsts = out.chunks_exact_mut(C::TYPE.type_size());
+    for ((block, dst), &d) in blocks.zip(dsts).zip(scales) {
+        C::quantize_block_scaled(block, d, dst);
+    }
+}
+
+/// The types [`quantize_with_scales`] encodes: a scale and integer codes per block.
+pub const SCALED_TYPES: [GgmlType; 4] = [
+    GgmlType::Q8_0,
+    GgmlType::Q4_0,
+    GgmlType::TQ1_0,
+    GgmlType::TQ2_0,
+];
+
+/// Encodes `src` (whole blocks of `ty`) with block `b`'s scale `scales[b]` (stored as f16) and
+/// the codes the reference computes against it. Lossless for values `code·scales[b]` with an
+/// f16 scale and codes in the type's range (the caller checks by decoding).
+pub fn quantize_with_scales(ty: GgmlType, src: &[f32], scales: &[f32]) -> Result<Vec<u8>> {
+    let blocks = element_count_blocks(ty, src.len())?;
+    if scales.len() != blocks {
+        return Err(GgufErrorKind::LengthMismatch {
+            what: "block scales",
+            expected: blocks as u64,
+            got: scales.len() as u64,
+        }
+        .into());
+    }
+    let mut out = vec![0u8; blocks * ty.type_size()];
+    match ty {
+        GgmlType::Q8_0 => quantize_scaled_with::<q8_0::Q8_0>(src, scales, &mut out),
+        GgmlType::Q4_0 => quantize_scaled_with::<q4_0::Q4_0>(src, scales, &mut out),
+        GgmlType::TQ1_0 => quantize_scaled_with::<tq1_0::Tq1_0>(src, scales, &mut out),
+        GgmlType::TQ2_0 => quantize_scaled_with::<tq2_0::Tq2_0>(src, scales, &mut out),
+        _ => {
+            return Err(GgufErrorKind::UnsupportedType {
+                ty,
+                op: "quantized with given scales",
+            }
+            .into());
+        }
+    }
+    Ok(out)
+}
+
+/// Blocks in `n` values of `ty` (whole blocks only).
+fn element_count_blocks(ty: GgmlType, n: usize) -> Result<usize> {
+    if !n.is_multiple_of(ty.block_size()) {
+        return Err(GgufErrorKind::NotBlockMultiple {
+            what: "element count",
+            ty,
+            count: n as u64,
+            block: ty.block_size() as u64,
+        }
+        .into());
+    }
+    Ok(n / ty.block_size())
+}
+
 fn dequantize_with<C: BlockCodec>(bytes: &[u8], out: &mut [f32]) {
     let blocks = bytes.chunks_exact(C::TYPE.type_size());
     for (block, dst) in blocks.zip(out.chunks_exact_mut(C::TYPE.block_size())) {

@@ -4,7 +4,7 @@
 //! magnitude (sign kept), nibble = `min(15, trunc(x/d + 8.5))`.
 
 use super::scalar::{f16_at, f16_bytes, inverse_or_zero, trunc_to_byte};
-use super::{BlockCodec, BlockQuantizer, GgmlType};
+use super::{BlockCodec, BlockQuantizer, GgmlType, ScaledQuantizer};
 
 pub(crate) struct Q4_0;
 
@@ -31,7 +31,12 @@ impl BlockQuantizer for Q4_0 {
                 imax = j;
             }
         }
-        let d = src[imax] / -8.0;
+        Self::quantize_block_scaled(src, src[imax] / -8.0, out);
+    }
+}
+
+impl ScaledQuantizer for Q4_0 {
+    fn quantize_block_scaled(src: &[f32], d: f32, out: &mut [u8]) {
         let id = inverse_or_zero(d);
         out[..2].copy_from_slice(&f16_bytes(d));
         let code = |x: f32| trunc_to_byte((x * id + 8.5).trunc()).min(15);

@@ -3,7 +3,7 @@
 //! computed as `x * (1/d)` from the unrounded f32 `d`.
 
 use super::scalar::{abs_max, f16_at, f16_bytes, inverse_or_zero, trunc_to_byte};
-use super::{BlockCodec, BlockQuantizer, GgmlType};
+use super::{BlockCodec, BlockQuantizer, GgmlType, ScaledQuantizer};
 
 pub(crate) struct Q8_0;
 
@@ -20,7 +20,12 @@ impl BlockCodec for Q8_0 {
 
 impl BlockQuantizer for Q8_0 {
     fn quantize_block(src: &[f32], out: &mut [u8]) {
-        let d = abs_max(src) / 127.0;
+        Self::quantize_block_scaled(src, abs_max(src) / 127.0, out);
+    }
+}
+
+impl ScaledQuantizer for Q8_0 {
+    fn quantize_block_scaled(src: &[f32], d: f32, out: &mut [u8]) {
         let id = inverse_or_zero(d);
         out[..2].copy_from_slice(&f16_bytes(d));
         for (o, &x) in out[2..].iter_mut().zip(src) {

@@ -9,7 +9,7 @@
 //! Reference quantizer: `d = absmax`, `t = roundf(x / d) + 1`.
 
 use super::scalar::{abs_max, f16_at, f16_bytes, inverse_or_zero, trunc_to_byte};
-use super::{BlockCodec, BlockQuantizer, GgmlType};
+use super::{BlockCodec, BlockQuantizer, GgmlType, ScaledQuantizer};
 
 pub(crate) struct Tq1_0;
 
@@ -55,7 +55,12 @@ impl BlockCodec for Tq1_0 {
 
 impl BlockQuantizer for Tq1_0 {
     fn quantize_block(src: &[f32], out: &mut [u8]) {
-        let d = abs_max(src);
+        Self::quantize_block_scaled(src, abs_max(src), out);
+    }
+}
+
+impl ScaledQuantizer for Tq1_0 {
+    fn quantize_block_scaled(src: &[f32], d: f32, out: &mut [u8]) {
         let id = inverse_or_zero(d);
         let t = |i: usize| trunc_to_byte((src[i] * id).round()).wrapping_add(1);
         for (m, o) in out[..32].iter_mut().enumerate() {

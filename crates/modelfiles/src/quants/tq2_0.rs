@@ -3,7 +3,7 @@
 //! Reference quantizer: `d = absmax`, `t = roundf(x / d) + 1`.
 
 use super::scalar::{abs_max, f16_at, f16_bytes, inverse_or_zero, trunc_to_byte};
-use super::{BlockCodec, BlockQuantizer, GgmlType};
+use super::{BlockCodec, BlockQuantizer, GgmlType, ScaledQuantizer};
 
 pub(crate) struct Tq2_0;
 
@@ -22,7 +22,12 @@ impl BlockCodec for Tq2_0 {
 
 impl BlockQuantizer for Tq2_0 {
     fn quantize_block(src: &[f32], out: &mut [u8]) {
-        let d = abs_max(src);
+        Self::quantize_block_scaled(src, abs_max(src), out);
+    }
+}
+
+impl ScaledQuantizer for Tq2_0 {
+    fn quantize_block_scaled(src: &[f32], d: f32, out: &mut [u8]) {
         let id = inverse_or_zero(d);
         out[..64].fill(0);
         for (i, &x) in src.iter().enumerate() {

@@ -79,6 +79,7 @@ pub fn tiny_model(seed: u64, tied: bool) -> LlamaModel {
         config,
         tensors,
         tokenizer_json: None,
+        grids: Default::default(),
     }
 }
 
