@@ -179,6 +179,12 @@ fn llama_model(
             (name, grid)
         })
         .collect();
+    let biases = parts
+        .model
+        .export_biases(&parts.params, step)
+        .into_iter()
+        .map(|(name, b)| (name, host(b)))
+        .collect();
     let tensors: HostTensors = weights
         .into_iter()
         .map(|(name, t)| {
@@ -204,6 +210,7 @@ fn llama_model(
         tokenizer,
         tokenizer_json: origin.and_then(|o| o.tokenizer_json.clone()),
         grids,
+        biases,
     })
 }
 

@@ -13,7 +13,7 @@ use nibble_modelfiles::ct::{self, CtScheme};
 use nibble_modelfiles::llama::{import_gguf, import_hf_dir, read_ct_linears};
 
 mod common;
-use common::llama::{compare, llama_cpp, llama_cpp_available, nibble_logits};
+use common::llama::{checkpoint_logits, compare, llama_cpp, llama_cpp_available, nibble_logits};
 use common::{export, nibble, scratch};
 
 /// A 2-layer model with d_model 256 (TQ2_0's blocks), 2 steps; `qat` is the `[qat]` body.
@@ -198,4 +198,54 @@ fn efficientqat_codes_export_to_ct_w4a16_asym_losslessly() {
     refused(&d, "ct-w4a16", &["asymmetric", "ct-w4a16-asym"]);
     refused(&d, "gguf-q4_0", &["asymmetric", "Q4_0"]);
     let _ = fs::remove_dir_all(&d);
+}
+
+/// Tequila's ternary grid with its deadzone bias: the GGUF holds the codes and scales (TQ2_0)
+/// and the bias tensors, which llama.cpp adds: its logits match Nibble's forward of the
+/// checkpoint (the bias included). HF refuses the biases.
+#[test]
+fn tequila_exports_to_tq2_0_with_its_bias() {
+    let qat =
+        "method = \"tequila\"\ngranularity = \"channel\"\nlambda = 0.05\nscale_dtype = \"f16\"";
+    let d = trained_no_hf("lgrid-teq", &recipe(qat, ""));
+    let file = d.join("t.gguf");
+    export(&d, "runs/g", "gguf-tq2_0", &file);
+    let g = nibble_modelfiles::gguf::GgufFile::open(&file).unwrap();
+    for b in [
+        "blk.0.attn_q.bias",
+        "blk.1.ffn_down.bias",
+        "blk.1.ffn_up.bias",
+    ] {
+        assert!(g.tensor(b).is_some(), "{b}");
+    }
+    refused(&d, "hf-f32", &["model.layers.0.", "bias", "GGUF"]);
+    if llama_cpp_available() {
+        let ids: Vec<u32> = "ROMEO: What light".bytes().map(u32::from).collect();
+        let (theirs, _) = llama_cpp(&file, &ids, None, &d);
+        let ours = checkpoint_logits(&d.join("runs/g"), &ids, &d.join("cache"), |_| {});
+        let (agree, rel) = compare(&ours, &theirs, 256);
+        println!(
+            "llama.cpp vs Nibble (Tequila, biases): top-1 {agree}/{}, max rel. error {rel:.2e}",
+            ids.len()
+        );
+        assert!(rel < 5e-2, "max relative error {rel}");
+        // The same weights without the biases compute another function: the bias matters here.
+        let plain = checkpoint_logits(&d.join("runs/g"), &ids, &d.join("cache"), |r| {
+            r.qat.lambda = Some(0.0);
+        });
+        let (_, rel_plain) = compare(&plain, &theirs, 256);
+        assert!(
+            rel_plain > 4.0 * rel,
+            "bias effect {rel_plain} vs agreement {rel}"
+        );
+    }
+    let _ = fs::remove_dir_all(&d);
+}
+
+fn trained_no_hf(tag: &str, text: &str) -> std::path::PathBuf {
+    let d = scratch(tag);
+    fs::write(d.join("r.toml"), text).unwrap();
+    let (code, out, err) = nibble(&["train", "--recipe", "r.toml"], &d);
+    assert_eq!(code, 0, "stdout {out}\nstderr {err}");
+    d
 }

@@ -212,18 +212,26 @@ impl Llama {
                         .into(),
                 );
             }
-            if l.has_output_bias() {
-                return Err(format!(
-                    "{}: its technique adds an output bias (Tequila's deadzone bias), which the \
-                     exported Llama files have no tensor for",
-                    l.name
-                ));
-            }
             if transforms {
                 out.insert(l.weight.clone(), l.export_weight(p, at, target));
             }
         }
         Ok(out)
+    }
+
+    /// The output biases the projections' techniques add (Tequila's deadzone bias), by bias
+    /// name (`<module>.bias`), `[1, out]`, after `step` steps.
+    pub fn export_biases<B: LpBackend>(
+        &self,
+        p: &Params<B>,
+        step: u64,
+    ) -> std::collections::BTreeMap<String, Tensor<B, 2>> {
+        let at = nibble_techniques::StepInfo { step, train: false };
+        self.linears()
+            .into_iter()
+            .filter(|l| l.has_output_bias())
+            .filter_map(|l| Some((format!("{}.bias", l.name), l.weight_and_bias(p, at).1?)))
+            .collect()
     }
 
     /// The grids of the projections trained on one (see [`LpLinear::export_grid`]), by weight

@@ -23,7 +23,18 @@ const ALL_TYPES: [GgufWeightType; 7] = [
     GgufWeightType::Tq2_0,
 ];
 
-/// What an export of `model` in `ty` re-imports as: each matrix through the type's reference
+/// The type a matrix is stored in: the file's, except the embedding and lm_head of a ternary
+/// file, which are Q8_0.
+fn matrix_type(ty: GgmlType, name: &str) -> GgmlType {
+    let ternary = matches!(ty, GgmlType::TQ1_0 | GgmlType::TQ2_0);
+    if ternary && !name.ends_with("_proj.weight") {
+        GgmlType::Q8_0
+    } else {
+        ty
+    }
+}
+
+/// What an export of `model` in `ty` re-imports as: each matrix through its type's reference
 /// quantizer and dequantizer (norms stay f32).
 fn quantized_reference(model: &LlamaModel, ty: GgmlType) -> nibble_modelfiles::HostTensors {
     model
@@ -31,7 +42,8 @@ fn quantized_reference(model: &LlamaModel, ty: GgmlType) -> nibble_modelfiles::H
         .iter()
         .map(|(name, (shape, v))| {
             let v = if shape.len() == 2 {
-                quants::dequantize(ty, &quants::quantize(ty, v).unwrap()).unwrap()
+                let t = matrix_type(ty, name);
+                quants::dequantize(t, &quants::quantize(t, v).unwrap()).unwrap()
             } else {
                 v.clone()
             };
@@ -151,7 +163,12 @@ fn gguf_py_reads_every_export() {
             GgufWeightType::Mxfp4 => "MXFP4",
             _ => ty.ggml_type().name(),
         };
-        assert_eq!(find("token_embd.weight")["type"], gguf_py_name);
+        let embd = match matrix_type(ty.ggml_type(), "model.embed_tokens.weight") {
+            GgmlType::Q8_0 => "Q8_0",
+            _ => gguf_py_name,
+        };
+        assert_eq!(find("blk.1.attn_k.weight")["type"], gguf_py_name);
+        assert_eq!(find("token_embd.weight")["type"], embd);
         assert_eq!(
             find("token_embd.weight")["shape"],
             serde_json::json!([64, 256])
@@ -165,7 +182,7 @@ fn gguf_py_reads_every_export() {
             serde_json::json!([256, 512])
         );
         assert_eq!(find("blk.1.ffn_norm.weight")["type"], "F32");
-        assert_eq!(find("output.weight")["type"], gguf_py_name);
+        assert_eq!(find("output.weight")["type"], embd);
     }
 }
 

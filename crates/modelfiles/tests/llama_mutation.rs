@@ -33,6 +33,7 @@ fn small_model() -> LlamaModel {
         tensors,
         tokenizer_json: None,
         grids: Default::default(),
+        biases: Default::default(),
     }
 }
 

@@ -101,6 +101,40 @@ pub fn nibble_logits(model: &Path, ids: &[u32], cache: &Path) -> Vec<f32> {
         .unwrap()
 }
 
+/// Nibble's logits on `ids` from a run's newest checkpoint, with the run's own model (its
+/// techniques: grids, output biases), computed in f32 on the CPU; `edit` may change the recipe
+/// the model is built from (the checkpoint's tensors must still fit it).
+pub fn checkpoint_logits(
+    run_dir: &Path,
+    ids: &[u32],
+    cache: &Path,
+    edit: impl Fn(&mut Recipe),
+) -> Vec<f32> {
+    let text = fs::read_to_string(run_dir.join("recipe.toml")).unwrap();
+    let mut r: Recipe = toml::from_str(&text).unwrap();
+    edit(&mut r);
+    r.data.cache_dir = cache.to_path_buf();
+    let dev = Default::default();
+    let mut parts = Parts::<Flex>::build(&r, true, &dev).unwrap();
+    let ck = nibble_train::checkpoint::latest(run_dir).expect("a checkpoint");
+    nibble_train::checkpoint::load(&ck, &mut parts.params, &mut parts.opt, &dev).unwrap();
+    let rope = parts.model.rope::<Flex>(&dev);
+    let v: Vec<i32> = ids.iter().map(|&i| i as i32).collect();
+    let t = Tensor::<Flex, 2, Int>::from_data(TensorData::new(v, [1, ids.len()]), &dev);
+    let step = u64::MAX / 2;
+    parts
+        .model
+        .forward(
+            &parts.params,
+            &rope,
+            t,
+            &mut ForwardCtx::new(0, step, false),
+        )
+        .into_data()
+        .into_vec()
+        .unwrap()
+}
+
 /// (positions whose argmax agrees, max |Δ| / max |reference|).
 pub fn compare(ours: &[f32], theirs: &[f32], vocab: usize) -> (usize, f32) {
     assert_eq!(ours.len(), theirs.len());

@@ -27,6 +27,7 @@ pub fn ct_files(
     scheme: CtScheme,
 ) -> Result<Vec<(&'static str, Vec<u8>)>, ModelFileError> {
     model.validate()?;
+    model.no_biases("compressed-tensors")?;
     let linears = ct_linears(model, scheme)?;
     let mut encoded: Vec<Encoded> = Vec::new();
     for (name, (shape, values)) in &model.tensors {

@@ -1,5 +1,6 @@
 //! [`LlamaModel`] -> GGUF (llama.cpp, architecture `llama`).
 
+use super::ct_export::is_projection;
 use super::error::ModelFileError;
 use super::grid::{GridTensor, compare_bits};
 use super::model::{LlamaModel, rope_heads};
@@ -90,11 +91,12 @@ pub fn gguf_bytes(model: &LlamaModel, weights: GgufWeightType) -> Result<Vec<u8>
             continue;
         }
         let row = shape[1];
-        if row % ty.block_size() != 0 {
+        let tensor_ty = tensor_type(ty, name, shape, model.grids.contains_key(name));
+        if row % tensor_ty.block_size() != 0 {
             return Err(ModelFileError::new(format!(
                 "row length {row} is not a multiple of the {} block size {}",
-                ty.name(),
-                ty.block_size()
+                tensor_ty.name(),
+                tensor_ty.block_size()
             ))
             .with_tensor(name));
         }
@@ -214,7 +216,10 @@ pub fn gguf_bytes(model: &LlamaModel, weights: GgufWeightType) -> Result<Vec<u8>
     for (name, shape) in &expected {
         let gguf_name = hf_to_gguf(name).expect("expected tensors have GGUF names");
         let values = &model.tensors[name].1;
-        let tensor_ty = if shape.len() == 2 { ty } else { GgmlType::F32 };
+        let tensor_ty = match shape.len() {
+            2 => tensor_type(ty, name, shape, model.grids.contains_key(name)),
+            _ => GgmlType::F32,
+        };
         let permuted;
         let values = match rope_heads(c, name) {
             Some(n_head) => {
@@ -257,7 +262,41 @@ pub fn gguf_bytes(model: &LlamaModel, weights: GgufWeightType) -> Result<Vec<u8>
             }
         }
     }
+    for (name, values) in &model.biases {
+        let weight = name.replace(".bias", ".weight");
+        let gguf_name = hf_to_gguf(&weight)
+            .filter(|_| name.ends_with(".bias") && model.tensors.contains_key(&weight))
+            .ok_or_else(|| ModelFileError::new("a bias of no projection").with_tensor(name))?
+            .replace(".weight", ".bias");
+        let permuted;
+        let values = match rope_heads(c, &weight) {
+            Some(n_head) => {
+                permuted = hf_to_gguf_rows(values, n_head, 1);
+                &permuted
+            }
+            None => values,
+        };
+        w.add_tensor_f32(&gguf_name, GgmlType::F32, &[values.len()], values)
+            .map_err(|e| ModelFileError::from(e).with_tensor(&gguf_name))?;
+    }
     Ok(w.to_bytes())
+}
+
+/// The type a 2-D tensor is written in: the file's, except in a ternary file (TQ1_0, TQ2_0),
+/// where the embedding and lm_head take Q8_0 (ternary embeddings are not what a ternary model
+/// means; llama.cpp's quantizer also keeps them wider), and a projection whose rows are not a
+/// multiple of 256 (SmolLM2's 576 inputs) takes Q4_0 when it is on a trained grid (Q4_0 holds
+/// its ternary codes and scales exactly) and Q8_0 otherwise.
+fn tensor_type(ty: GgmlType, name: &str, shape: &[usize], grid: bool) -> GgmlType {
+    if !matches!(ty, GgmlType::TQ1_0 | GgmlType::TQ2_0) {
+        return ty;
+    }
+    let fits = shape[1].is_multiple_of(ty.block_size());
+    match (is_projection(name), fits, grid) {
+        (true, true, _) => ty,
+        (true, false, true) => GgmlType::Q4_0,
+        _ => GgmlType::Q8_0,
+    }
 }
 
 /// A grid projection encoded with its trained scales, decoded back and compared bit for bit.

@@ -26,6 +26,7 @@ pub fn import_gguf(path: &Path) -> Result<LlamaModel, ModelFileError> {
         tokenizer,
         tokenizer_json: None,
         grids: Default::default(),
+        biases: Default::default(),
     })
 }
 

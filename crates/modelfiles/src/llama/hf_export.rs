@@ -29,6 +29,7 @@ pub fn hf_files(
     dtype: HfDtype,
 ) -> Result<Vec<(&'static str, Vec<u8>)>, ModelFileError> {
     model.validate()?;
+    model.no_biases("Hugging Face")?;
     let mut files = side_files(model, dtype, None)?;
     files.push((
         "model.safetensors",

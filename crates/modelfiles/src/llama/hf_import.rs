@@ -71,6 +71,7 @@ pub fn import_hf_dir(dir: &Path) -> Result<LlamaModel, ModelFileError> {
         tokenizer,
         tokenizer_json,
         grids: Default::default(),
+        biases: Default::default(),
     };
     model.validate().map_err(|e| {
         let file = e

@@ -22,6 +22,10 @@ pub struct LlamaModel {
     /// Projections trained on an integer or ternary grid (HF weight name → grid): quantized
     /// exports write them with their trained scales, or refuse them.
     pub grids: BTreeMap<String, GridTensor>,
+    /// Output biases of projections (HF name `<module>.bias` → `[out]` values): Tequila's
+    /// deadzone bias. GGUF writes them (llama.cpp adds a Llama projection's bias when present);
+    /// the HF and compressed-tensors writers refuse them.
+    pub biases: BTreeMap<String, Vec<f32>>,
 }
 
 /// Formats a shape as `[a, b]`.
@@ -42,6 +46,18 @@ pub(crate) fn rope_heads(config: &LlamaConfig, hf_name: &str) -> Option<usize> {
 }
 
 impl LlamaModel {
+    /// Refuses output biases, for writers whose Llama has none.
+    pub(crate) fn no_biases(&self, format: &str) -> Result<(), ModelFileError> {
+        match self.biases.keys().next() {
+            Some(name) => Err(ModelFileError::new(format!(
+                "an output bias (Tequila's deadzone bias), which {format} Llama files here have \
+                 no tensor for: export to GGUF"
+            ))
+            .with_tensor(name)),
+            None => Ok(()),
+        }
+    }
+
     /// Checks the config, that the tensor set is exactly the one the config implies (names and
     /// shapes), that each value count matches its shape and that every value is finite. Errors
     /// name the tensor.

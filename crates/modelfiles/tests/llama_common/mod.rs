@@ -80,6 +80,7 @@ pub fn tiny_model(seed: u64, tied: bool) -> LlamaModel {
         tensors,
         tokenizer_json: None,
         grids: Default::default(),
+        biases: Default::default(),
     }
 }
 

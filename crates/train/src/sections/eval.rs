@@ -10,6 +10,10 @@ pub struct EvalConfig {
     pub every: u64,
     /// Validation batches per evaluation (fixed windows, same every time). Default 20.
     pub batches: usize,
+    /// Also evaluate before the first update (the starting model: a pretrained model's loss,
+    /// or a quantizer's before any training, i.e. round to nearest). Default false.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub at_start: bool,
 }
 
 impl Default for EvalConfig {
@@ -17,6 +21,7 @@ impl Default for EvalConfig {
         Self {
             every: 100,
             batches: 20,
+            at_start: false,
         }
     }
 }

@@ -284,6 +284,9 @@ impl<'a, B: LpBackend> Loop<'a, B> {
         let prologue = self.parts.prologue();
         let total = prologue + run.steps;
         let rope = self.parts.model.rope::<Autodiff<B>>(self.device);
+        if self.recipe.eval.at_start && state.step == prologue && state.step < total {
+            self.eval_at(state)?;
+        }
         while state.step < total {
             let lr = self
                 .parts
@@ -377,6 +380,12 @@ impl<'a, B: LpBackend> Loop<'a, B> {
         if !self.due(every, step, last) {
             return Ok(());
         }
+        self.eval_at(state)
+    }
+
+    /// Evaluates after `state.step` steps: logged, said, and kept as the best loss so far.
+    fn eval_at(&mut self, state: &mut TrainState) -> Result<(), TrainError> {
+        let step = state.step;
         let ev = eval_now(self.recipe, self.parts, step, self.device)?;
         self.report
             .emit(step, &[("val/loss", ev.loss), ("val/bpb", ev.bpb)])?;
