@@ -22,7 +22,7 @@ use nibble_train::trainer::Parts;
 use crate::run_path::{load_checkpoint, run_parts, run_recipe};
 
 /// The formats `--format` accepts.
-pub const FORMATS: [&str; 14] = [
+pub const FORMATS: [&str; 16] = [
     "gguf-f32",
     "gguf-f16",
     "gguf-q8_0",
@@ -34,6 +34,8 @@ pub const FORMATS: [&str; 14] = [
     "hf-f32",
     "ct-w4a16",
     "ct-w4a16-asym",
+    "ct-w2a16",
+    "ct-w2a16-asym",
     "ct-fp8",
     "ct-nvfp4",
     "ct-mxfp4",
@@ -76,6 +78,14 @@ fn target(format: &str, w4_group: usize) -> Option<Target> {
         "hf-f32" => Target::Hf(HfDtype::F32),
         "ct-w4a16" => w4(true),
         "ct-w4a16-asym" => w4(false),
+        "ct-w2a16" => Target::Ct(CtScheme::W2a16 {
+            group: w4_group,
+            symmetric: true,
+        }),
+        "ct-w2a16-asym" => Target::Ct(CtScheme::W2a16 {
+            group: w4_group,
+            symmetric: false,
+        }),
         "ct-fp8" => Target::Ct(CtScheme::Fp8),
         "ct-nvfp4" => Target::Ct(CtScheme::Nvfp4),
         "ct-mxfp4" => Target::Ct(CtScheme::Mxfp4),

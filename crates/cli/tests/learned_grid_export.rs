@@ -195,8 +195,40 @@ fn efficientqat_codes_export_to_ct_w4a16_asym_losslessly() {
         let served = ct::decode(scheme, shape[0], shape[1], linear);
         assert_eq!(bits(&served), bits(v), "{name}");
     }
-    refused(&d, "ct-w4a16", &["asymmetric", "ct-w4a16-asym"]);
+    refused(&d, "ct-w4a16", &["asymmetric", "-asym"]);
+    refused(&d, "ct-w2a16-asym", &["codes span 0..=15", "2 bits"]);
     refused(&d, "gguf-q4_0", &["asymmetric", "Q4_0"]);
+    let _ = fs::remove_dir_all(&d);
+
+    // EfficientQAT's headline grid, w2g32: W2A16 `pack-quantized` with zero points.
+    let qat = "method = \"efficientqat\"\nbits = 2\ngranularity = \"group\"\ngroup_size = 32\nscale_dtype = \"bf16\"";
+    let d = trained("lgrid-eqat2", &recipe(qat, "\n[e2e_qp]\nenabled = true\n"));
+    let ctdir = d.join("ct2");
+    export(&d, "runs/g", "ct-w2a16-asym", &ctdir);
+    let config: serde_json::Value =
+        serde_json::from_str(&fs::read_to_string(ctdir.join("config.json")).unwrap()).unwrap();
+    let q = &config["quantization_config"]["config_groups"]["group_0"]["weights"];
+    assert_eq!(
+        (q["num_bits"].as_u64(), q["group_size"].as_u64()),
+        (Some(2), Some(32)),
+        "{q}"
+    );
+    let st = ctdir.join("model.safetensors");
+    let linears = read_ct_linears(&fs::read(&st).unwrap(), &st).unwrap();
+    let hf = import_hf_dir(&d.join("hf")).unwrap();
+    let scheme = CtScheme::W2a16 {
+        group: 32,
+        symmetric: false,
+    };
+    for (module, linear) in &linears {
+        let name = format!("{module}.weight");
+        let (shape, v) = &hf.tensors[&name];
+        assert_eq!(
+            bits(&ct::decode(scheme, shape[0], shape[1], linear)),
+            bits(v),
+            "{name}"
+        );
+    }
     let _ = fs::remove_dir_all(&d);
 }
 

@@ -111,6 +111,20 @@ fn compressed_tensors_decompresses_every_scheme_to_our_values() {
             },
             "w4a16-asym",
         ),
+        (
+            CtScheme::W2a16 {
+                group: 128,
+                symmetric: true,
+            },
+            "w2a16",
+        ),
+        (
+            CtScheme::W2a16 {
+                group: 32,
+                symmetric: false,
+            },
+            "w2a16-asym",
+        ),
         (CtScheme::Fp8, "fp8"),
         (CtScheme::Nvfp4, "nvfp4"),
         (CtScheme::Mxfp4, "mxfp4"),
@@ -121,7 +135,7 @@ fn compressed_tensors_decompresses_every_scheme_to_our_values() {
         let (native, f32_mode): (Round, Round) = match scheme {
             // Integer codes and FP8 decompress in the scale's dtype (bf16 as stored, f32 when
             // upcast): exact in f32, because q·s and e4m3·s fit f32 exactly.
-            CtScheme::W4a16 { .. } | CtScheme::Fp8 => (bf16, |v| v),
+            CtScheme::W4a16 { .. } | CtScheme::W2a16 { .. } | CtScheme::Fp8 => (bf16, |v| v),
             // FP4 codes unpack to bf16 whatever the scales.
             CtScheme::Nvfp4 | CtScheme::Mxfp4 => (bf16, bf16),
         };
@@ -130,6 +144,8 @@ fn compressed_tensors_decompresses_every_scheme_to_our_values() {
         // FP4 ≈ 0.1–0.12.
         let bound = match scheme {
             CtScheme::Fp8 => 0.04,
+            // INT2: 4 levels per group.
+            CtScheme::W2a16 { .. } => 0.7,
             _ => 0.2,
         };
         assert!(rel < bound, "{tag}: relative RMS error {rel}");

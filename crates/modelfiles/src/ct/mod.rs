@@ -9,7 +9,7 @@
 
 mod fp4;
 mod fp8;
-mod int4;
+mod int_packed;
 
 use safetensors::Dtype;
 use serde_json::{Value as Json, json};
@@ -21,6 +21,9 @@ pub enum CtScheme {
     /// W4A16 `pack-quantized`: INT4 codes per group of `group` inputs with a bf16 scale each;
     /// asymmetric adds a signed 4-bit zero point per group.
     W4a16 { group: usize, symmetric: bool },
+    /// W2A16 `pack-quantized`: INT2 codes (16 per word) per group of `group` inputs with a bf16
+    /// scale each; asymmetric adds a signed 2-bit zero point per group.
+    W2a16 { group: usize, symmetric: bool },
     /// W8A8 FP8 `float-quantized`: E4M3 weights, one bf16 scale per output channel, dynamic
     /// per-token FP8 activations.
     Fp8,
@@ -47,7 +50,7 @@ impl CtScheme {
     /// The number of inputs one scale covers (1 = a whole row, for FP8's per-channel scale).
     pub fn group(self) -> usize {
         match self {
-            Self::W4a16 { group, .. } => group,
+            Self::W4a16 { group, .. } | Self::W2a16 { group, .. } => group,
             Self::Fp8 => 1,
             Self::Nvfp4 => 16,
             Self::Mxfp4 => 32,
@@ -55,9 +58,18 @@ impl CtScheme {
     }
 
     /// compressed-tensors' `format` name.
+    /// Bits of the integer schemes (0 for the float ones).
+    pub fn int_bits(self) -> u32 {
+        match self {
+            Self::W4a16 { .. } => 4,
+            Self::W2a16 { .. } => 2,
+            _ => 0,
+        }
+    }
+
     pub fn format(self) -> &'static str {
         match self {
-            Self::W4a16 { .. } => "pack-quantized",
+            Self::W4a16 { .. } | Self::W2a16 { .. } => "pack-quantized",
             Self::Fp8 => "float-quantized",
             Self::Nvfp4 => "nvfp4-pack-quantized",
             Self::Mxfp4 => "mxfp4-pack-quantized",
@@ -66,11 +78,17 @@ impl CtScheme {
 
     /// Checks that a `[rows, cols]` weight can take this scheme; the message says why not.
     pub fn check_shape(self, cols: usize) -> Result<(), String> {
-        if let Self::W4a16 { group, .. } = self
+        if let Self::W4a16 { group, .. } | Self::W2a16 { group, .. } = self
             && (group == 0 || group % 8 != 0)
         {
             return Err(format!(
-                "W4A16 groups must be a positive multiple of 8 (got {group})"
+                "integer groups must be a positive multiple of 8 (got {group})"
+            ));
+        }
+        if matches!(self, Self::W2a16 { .. }) && !cols.is_multiple_of(16) {
+            return Err(format!(
+                "W2A16 packs 16 codes per word: the input dimension must be a multiple of 16 (it \
+                 is {cols})"
             ));
         }
         let g = self.group();
@@ -88,9 +106,9 @@ impl CtScheme {
     /// writes it).
     pub fn config_group(self) -> Json {
         let weights = match self {
-            Self::W4a16 { group, symmetric } => json!({
-                "num_bits": 4, "type": "int", "symmetric": symmetric, "group_size": group,
-                "strategy": "group", "dynamic": false
+            Self::W4a16 { group, symmetric } | Self::W2a16 { group, symmetric } => json!({
+                "num_bits": self.int_bits(), "type": "int", "symmetric": symmetric,
+                "group_size": group, "strategy": "group", "dynamic": false
             }),
             Self::Fp8 => json!({
                 "num_bits": 8, "type": "float", "symmetric": true, "group_size": null,
@@ -152,10 +170,14 @@ pub fn encode_grid(
     zeros: Option<&[f32]>,
     (lo, hi): (i32, i32),
 ) -> Result<CtLinear, String> {
-    let CtScheme::W4a16 {
+    let (CtScheme::W4a16 {
         group: fgroup,
         symmetric,
-    } = scheme
+    }
+    | CtScheme::W2a16 {
+        group: fgroup,
+        symmetric,
+    }) = scheme
     else {
         return Err(format!(
             "it was trained on an integer grid, which {} (its own scale rule) would re-quantize",
@@ -167,20 +189,26 @@ pub fn encode_grid(
             "its grid has {group} inputs per scale, the format {fgroup}"
         ));
     }
-    // Unsigned codes 0..=15 with a zero point are the signed ones shifted by 8, point included.
+    // Unsigned codes 0..=2^b − 1 with a zero point are the signed ones shifted by 2^(b−1),
+    // the point included.
+    let bits = scheme.int_bits();
+    let half = 1 << (bits - 1);
     let (shift, zps) = match (zeros, symmetric) {
         (None, true) => (0, None),
-        (Some(z), false) => (8, Some(z.iter().map(|&z| z as i32 - 8).collect::<Vec<_>>())),
-        (None, false) => return Err("its grid is symmetric: export to ct-w4a16".into()),
+        (Some(z), false) => (
+            half,
+            Some(z.iter().map(|&z| z as i32 - half).collect::<Vec<_>>()),
+        ),
+        (None, false) => return Err("its grid is symmetric: export to the symmetric format".into()),
         (Some(_), true) => {
-            return Err("its grid is asymmetric (zero points): export to ct-w4a16-asym".into());
+            return Err("its grid is asymmetric (zero points): export to the -asym format".into());
         }
     };
-    if lo - shift < -8 || hi - shift > 7 {
+    if lo - shift < -half || hi - shift > half - 1 {
         return Err(format!(
-            "its codes span {lo}..={hi}, 4 bits hold {}..={}",
-            -8 + shift,
-            7 + shift
+            "its codes span {lo}..={hi}, {bits} bits hold {}..={}",
+            -half + shift,
+            half - 1 + shift
         ));
     }
     if let Some(i) = scales
@@ -192,7 +220,7 @@ pub fn encode_grid(
             scales[i]
         ));
     }
-    let linear = int4::encode_grid(rows, cols, group, w, scales, zps.as_deref());
+    let linear = int_packed::encode_grid(bits, rows, cols, group, w, scales, zps.as_deref());
     let decoded = decode(scheme, rows, cols, &linear);
     match w
         .iter()
@@ -213,7 +241,9 @@ pub fn encode_grid(
 pub fn encode(scheme: CtScheme, rows: usize, cols: usize, w: &[f32], fused_amax: f32) -> CtLinear {
     assert_eq!(w.len(), rows * cols, "weight length");
     match scheme {
-        CtScheme::W4a16 { group, symmetric } => int4::encode(rows, cols, group, symmetric, w),
+        CtScheme::W4a16 { group, symmetric } | CtScheme::W2a16 { group, symmetric } => {
+            int_packed::encode(scheme.int_bits(), rows, cols, group, symmetric, w)
+        }
         CtScheme::Fp8 => fp8::encode(rows, cols, w),
         CtScheme::Nvfp4 => fp4::encode_nvfp4(rows, cols, w, fused_amax),
         CtScheme::Mxfp4 => fp4::encode_mxfp4(rows, cols, w),
@@ -225,7 +255,9 @@ pub fn encode(scheme: CtScheme, rows: usize, cols: usize, w: &[f32], fused_amax:
 /// `e2m1·2^(e−127)`.
 pub fn decode(scheme: CtScheme, rows: usize, cols: usize, linear: &CtLinear) -> Vec<f32> {
     match scheme {
-        CtScheme::W4a16 { group, symmetric } => int4::decode(rows, cols, group, symmetric, linear),
+        CtScheme::W4a16 { group, symmetric } | CtScheme::W2a16 { group, symmetric } => {
+            int_packed::decode(scheme.int_bits(), rows, cols, group, symmetric, linear)
+        }
         CtScheme::Fp8 => fp8::decode(rows, cols, linear),
         CtScheme::Nvfp4 => fp4::decode_nvfp4(rows, cols, linear),
         CtScheme::Mxfp4 => fp4::decode_mxfp4(rows, cols, linear),

@@ -1,18 +1,46 @@
-//! W4A16 `pack-quantized`: signed INT4 codes q ∈ [−8, 7] per group of inputs, a bf16 scale per
-//! (row, group), and for the asymmetric variant a signed zero point per (row, group).
+//! `pack-quantized` INT4 (W4A16) and INT2 (W2A16): signed b-bit codes q ∈ [−2^(b−1),
+//! 2^(b−1) − 1] per group of inputs, a bf16 scale per (row, group), and for the asymmetric
+//! variant a signed zero point per (row, group).
 //!
-//! Scales follow compressed-tensors' own calibration (symmetric `amax / 7.5`, asymmetric
-//! `(max − min) / 15` over a range that includes 0), rounded to bf16 *before* the codes are
-//! computed, so the stored scale is the one the codes were made with.
+//! Scales follow compressed-tensors' own calibration (symmetric `amax / ((qmax − qmin)/2)`, i.e.
+//! amax/7.5 at 4 bits, asymmetric `(max − min) / (qmax − qmin)` over a range that includes 0),
+//! rounded to bf16 *before* the codes are computed, so the stored scale is the one the codes
+//! were made with.
 //!
-//! Stored: `weight_packed` I32 `[rows, cols/8]` (code + 8, eight per word, LSB first),
-//! `weight_scale` BF16 `[rows, cols/group]`, `weight_shape` I64 `[2]`, and (asymmetric)
-//! `weight_zero_point` I32 `[ceil(rows/8), cols/group]`, packed along the *rows*: the point of
-//! (row r, group g) is nibble r % 8 of word [r / 8, g], as zp + 8.
+//! Stored (compressed-tensors' `pack_to_int32`): `weight_packed` I32 `[rows, cols·b/32]` (code +
+//! 2^(b−1), 32/b per word, LSB first), `weight_scale` BF16 `[rows, cols/group]`, `weight_shape`
+//! I64 `[2]`, and (asymmetric) `weight_zero_point` I32 `[ceil(rows·b/32), cols/group]`, packed
+//! along the *rows*: the point of (row r, group g) is field r % (32/b) of word [r / (32/b), g].
 
 use super::{CtLinear, CtTensor, bf16_bytes, bf16_scale, bf16_values, tensor};
-use nibble_formats::pack::{pack_int4_i32, unpack_int4_i32};
 use safetensors::Dtype;
+
+/// The code range of `bits`-bit signed integers.
+fn range(bits: u32) -> (i32, i32) {
+    (-(1 << (bits - 1)), (1 << (bits - 1)) - 1)
+}
+
+/// Codes + 2^(b−1), 32/b per word, LSB first.
+fn pack(codes: &[u8], bits: u32) -> Vec<i32> {
+    let per = (32 / bits) as usize;
+    let mask = (1u32 << bits) - 1;
+    codes
+        .chunks(per)
+        .map(|c| {
+            c.iter().enumerate().fold(0u32, |w, (j, &q)| {
+                w | ((q as u32 & mask) << (bits as usize * j))
+            }) as i32
+        })
+        .collect()
+}
+
+fn unpack(words: &[i32], n: usize, bits: u32) -> Vec<u8> {
+    let per = (32 / bits) as usize;
+    let mask = (1u32 << bits) - 1;
+    (0..n)
+        .map(|i| ((words[i / per] as u32 >> (bits as usize * (i % per))) & mask) as u8)
+        .collect()
+}
 
 fn i32_bytes(words: &[i32]) -> Vec<u8> {
     words.iter().flat_map(|w| w.to_le_bytes()).collect()
@@ -25,38 +53,44 @@ fn i32_words(b: &[u8]) -> Vec<i32> {
 }
 
 /// Scale and zero point of one group.
-fn group_params(v: &[f32], symmetric: bool) -> (f32, i32) {
+fn group_params(v: &[f32], symmetric: bool, bits: u32) -> (f32, i32) {
+    let (qmin, qmax) = range(bits);
+    let span = (qmax - qmin) as f32;
     if symmetric {
-        (bf16_scale(super::amax(v) / 7.5), 0)
+        (bf16_scale(super::amax(v) / (span / 2.0)), 0)
     } else {
         let lo = v.iter().fold(0f32, |m, x| m.min(*x));
         let hi = v.iter().fold(0f32, |m, x| m.max(*x));
-        let s = bf16_scale((hi - lo) / 15.0);
-        let zp = (-8.0 - lo / s).round_ties_even().clamp(-8.0, 7.0) as i32;
+        let s = bf16_scale((hi - lo) / span);
+        let zp = (qmin as f32 - lo / s)
+            .round_ties_even()
+            .clamp(qmin as f32, qmax as f32) as i32;
         (s, zp)
     }
 }
 
 /// The code of `x` on the grid (s, zp).
-fn code(x: f32, s: f32, zp: i32) -> i32 {
-    ((x / s).round_ties_even() + zp as f32).clamp(-8.0, 7.0) as i32
+fn code(x: f32, s: f32, zp: i32, bits: u32) -> i32 {
+    let (qmin, qmax) = range(bits);
+    ((x / s).round_ties_even() + zp as f32).clamp(qmin as f32, qmax as f32) as i32
 }
 
 pub(super) fn encode(
+    bits: u32,
     rows: usize,
     cols: usize,
     group: usize,
     symmetric: bool,
     w: &[f32],
 ) -> CtLinear {
-    encode_with(rows, cols, group, symmetric, w, |_, v| {
-        group_params(v, symmetric)
-    })
+    let params = |_, v: &[f32]| group_params(v, symmetric, bits);
+    encode_with(bits, rows, cols, group, symmetric, w, params)
 }
 
-/// W4A16 with the trained grid's scale and signed zero point of each (row, group) set (index
+/// Packed integers with the trained grid's scale and signed zero point of each (row, group) set (index
 /// `r·groups + g`), the codes computed against them as compressed-tensors' quantizer does.
 pub(super) fn encode_grid(
+    bits: u32,
     rows: usize,
     cols: usize,
     group: usize,
@@ -65,10 +99,11 @@ pub(super) fn encode_grid(
     zps: Option<&[i32]>,
 ) -> CtLinear {
     let params = |i: usize, _: &[f32]| (scales[i], zps.map_or(0, |z| z[i]));
-    encode_with(rows, cols, group, zps.is_none(), w, params)
+    encode_with(bits, rows, cols, group, zps.is_none(), w, params)
 }
 
 fn encode_with(
+    bits: u32,
     rows: usize,
     cols: usize,
     group: usize,
@@ -77,6 +112,7 @@ fn encode_with(
     params: impl Fn(usize, &[f32]) -> (f32, i32),
 ) -> CtLinear {
     let groups = cols / group;
+    let qmin = range(bits).0;
     let mut codes = Vec::with_capacity(rows * cols);
     let mut scales = Vec::with_capacity(rows * groups);
     let mut zps = vec![0i32; rows * groups];
@@ -86,7 +122,7 @@ fn encode_with(
             let (s, zp) = params(r * groups + g, v);
             scales.push(s);
             zps[r * groups + g] = zp;
-            codes.extend(v.iter().map(|&x| (code(x, s, zp) + 8) as u8));
+            codes.extend(v.iter().map(|&x| (code(x, s, zp, bits) - qmin) as u8));
         }
     }
     let mut out = vec![
@@ -94,8 +130,8 @@ fn encode_with(
             "weight_packed",
             CtTensor {
                 dtype: Dtype::I32,
-                shape: vec![rows, cols / 8],
-                bytes: i32_bytes(&pack_int4_i32(&codes)),
+                shape: vec![rows, cols * bits as usize / 32],
+                bytes: i32_bytes(&pack(&codes, bits)),
             },
         ),
         (
@@ -119,12 +155,13 @@ fn encode_with(
         ),
     ];
     if !symmetric {
-        let words = rows.div_ceil(8);
+        let per = (32 / bits) as usize;
+        let words = rows.div_ceil(per);
         let mut packed = vec![0u32; words * groups];
         for r in 0..rows {
             for g in 0..groups {
-                let nib = (zps[r * groups + g] + 8) as u32 & 0xF;
-                packed[(r / 8) * groups + g] |= nib << (4 * (r % 8));
+                let field = (zps[r * groups + g] - qmin) as u32 & ((1 << bits) - 1);
+                packed[(r / per) * groups + g] |= field << (bits as usize * (r % per));
             }
         }
         let packed: Vec<i32> = packed.into_iter().map(|w| w as i32).collect();
@@ -141,6 +178,7 @@ fn encode_with(
 }
 
 pub(super) fn decode(
+    bits: u32,
     rows: usize,
     cols: usize,
     group: usize,
@@ -148,7 +186,13 @@ pub(super) fn decode(
     l: &CtLinear,
 ) -> Vec<f32> {
     let groups = cols / group;
-    let codes = unpack_int4_i32(&i32_words(&tensor(l, "weight_packed").bytes), rows * cols);
+    let (qmin, per, mask) = (
+        range(bits).0 as f32,
+        (32 / bits) as usize,
+        (1u32 << bits) - 1,
+    );
+    let words = i32_words(&tensor(l, "weight_packed").bytes);
+    let codes = unpack(&words, rows * cols, bits);
     let scales = bf16_values(&tensor(l, "weight_scale").bytes);
     let zps: Vec<f32> = if symmetric {
         vec![0.0; rows * groups]
@@ -157,14 +201,15 @@ pub(super) fn decode(
         (0..rows * groups)
             .map(|i| {
                 let (r, g) = (i / groups, i % groups);
-                ((words[r / 8 * groups + g] as u32 >> (4 * (r % 8))) & 0xF) as f32 - 8.0
+                let w = words[r / per * groups + g] as u32;
+                ((w >> (bits as usize * (r % per))) & mask) as f32 + qmin
             })
             .collect()
     };
     (0..rows * cols)
         .map(|i| {
             let (r, g) = (i / cols, i % cols / group);
-            let q = codes[i] as f32 - 8.0;
+            let q = codes[i] as f32 + qmin;
             (q - zps[r * groups + g]) * scales[r * groups + g]
         })
         .collect()
