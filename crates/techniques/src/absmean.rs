@@ -11,7 +11,7 @@ use crate::scale_dtype::ScaleDtype;
 use crate::scale_sets::ScaleSets;
 use crate::slots::LayerSlots;
 use crate::technique::{Codes, GridScales, SlotSpec, StepInfo, Technique};
-use crate::ternary_grid::{absmean, codes, straight_through};
+use crate::ternary_grid::{host_absmean, straight_through};
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct Absmean {
@@ -23,21 +23,14 @@ pub struct Absmean {
 impl Absmean {
     /// The dequantized ternary weight `α·code` (no gradient path) and the codes, both `[out, in]`.
     pub fn grid<B: Backend>(&self, w: &Tensor<B, 2>) -> (Tensor<B, 2>, Tensor<B, 2>) {
-        let shape = w.dims();
-        let v = w.clone().detach().reshape(self.sets.view(shape));
-        let alpha = absmean(&v);
-        let c = codes(&v, alpha.clone() * 0.5);
-        let q = c.clone() * self.scale.round(alpha).expand(v.dims());
-        (q.reshape(shape), c.reshape(shape))
+        let g = host_absmean(w, self.sets, self.scale);
+        (g.q, g.codes)
     }
-}
 
-impl Absmean {
     /// α per set as the forward uses it, per set of inputs of a row.
     pub(crate) fn ternary_scales<B: Backend>(&self, w: &Tensor<B, 2>) -> GridScales<B> {
-        let shape = w.dims();
-        let v = w.clone().detach().reshape(self.sets.view(shape));
-        let (scales, group) = self.sets.per_row(self.scale.round(absmean(&v)), shape);
+        let alpha = host_absmean(w, self.sets, self.scale).alpha;
+        let (scales, group) = self.sets.per_row(alpha, w.dims());
         GridScales {
             group,
             scales,

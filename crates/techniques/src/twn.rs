@@ -10,7 +10,7 @@ use crate::scale_dtype::ScaleDtype;
 use crate::scale_sets::ScaleSets;
 use crate::slots::LayerSlots;
 use crate::technique::{Codes, GridScales, SlotSpec, StepInfo, Technique};
-use crate::ternary_grid::{absmean, straight_through};
+use crate::ternary_grid::{TernaryRule, host_ternary, straight_through};
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct Twn {
@@ -22,26 +22,7 @@ pub struct Twn {
 impl Twn {
     /// The dequantized ternary weight (no gradient path), `[out, in]`.
     pub fn grid<B: Backend>(&self, w: &Tensor<B, 2>) -> Tensor<B, 2> {
-        let shape = w.dims();
-        let v = w.clone().detach().reshape(self.sets.view(shape));
-        let (alpha, keep) = self.alpha(&v);
-        let sets = v.dims();
-        let q = v.sign() * keep * alpha.expand(sets);
-        q.reshape(shape)
-    }
-
-    /// α per set (the mean |w| of the weights above the threshold 0.7·mean|w|), as the forward
-    /// uses it, and the mask of those weights.
-    fn alpha<B: Backend>(&self, v: &Tensor<B, 2>) -> (Tensor<B, 2>, Tensor<B, 2>) {
-        let a = v.clone().abs();
-        let delta = absmean(v) * 0.7;
-        let keep = a.clone().greater(delta.expand(v.dims())).float();
-        let n = keep.clone().sum_dim(1);
-        // α over the survivors; a set with none has α = 0 (0/1 instead of 0/0).
-        let alpha = self
-            .scale
-            .round((a * keep.clone()).sum_dim(1) / n.clamp_min(1.0));
-        (alpha, keep)
+        host_ternary(w, self.sets, self.scale, TernaryRule::Twn).q
     }
 }
 
@@ -70,9 +51,8 @@ impl Technique for Twn {
         _: &LayerSlots<B>,
         _: StepInfo,
     ) -> Option<GridScales<B>> {
-        let shape = w.dims();
-        let v = w.clone().detach().reshape(self.sets.view(shape));
-        let (scales, group) = self.sets.per_row(self.alpha(&v).0, shape);
+        let alpha = host_ternary(w, self.sets, self.scale, TernaryRule::Twn).alpha;
+        let (scales, group) = self.sets.per_row(alpha, w.dims());
         Some(GridScales {
             group,
             scales,
@@ -88,6 +68,8 @@ impl Technique for Twn {
         _: &LayerSlots<B>,
         _: StepInfo,
     ) -> Option<Codes<B>> {
-        Some(Codes::ternary(self.grid(w).sign()))
+        Some(Codes::ternary(
+            host_ternary(w, self.sets, self.scale, TernaryRule::Twn).codes,
+        ))
     }
 }
