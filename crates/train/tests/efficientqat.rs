@@ -131,6 +131,26 @@ fn stages_resume_bit_identically() {
     let _ = std::fs::remove_dir_all(&tmp);
 }
 
+/// Round to nearest (E2E-QP enabled, no steps): the run converts, evaluates (logged like any
+/// evaluation) and saves its codes at step 0.
+#[test]
+fn a_run_without_steps_converts_evaluates_and_saves() {
+    let tmp = tmp_dir("effqat-rtn");
+    let stages = STAGES.replace("[block_ap]\nenabled = true", "[block_ap]\nenabled = false");
+    let text = recipe_with(&tmp, "rtn", 0, &stages).replace("warmup_steps = 2\n", "");
+    let s = run(&text, false, None).unwrap();
+    assert_eq!(s.steps, 0);
+    let logged = metric(&s.run_dir, "val/loss");
+    assert_eq!(logged, [(0, s.final_eval.loss)]);
+    let t0 = ckpt_tensors(&s.run_dir, 0);
+    let w = &t0["model.layers.1.mlp.down_proj.weight"].1;
+    assert!(
+        w.iter()
+            .all(|c| c.fract() == 0.0 && (0.0..=3.0).contains(c))
+    );
+    let _ = std::fs::remove_dir_all(&tmp);
+}
+
 /// A converted model (codes, steps, zero points) computes the fake-quantized model's logits bit
 /// for bit, from trained-looking (perturbed) steps and zero points.
 #[test]

@@ -137,7 +137,9 @@ pub fn train<B: LpBackend>(
         t_start,
         wall_before,
     );
-    if converted {
+    // The conversion's checkpoint; a run without main steps (RTN, Block-AP only) saves it as
+    // its last.
+    if converted || (total == prologue && state.step == total) {
         let last = state.step == total;
         lp.maybe_checkpoint(&mut state, last)?;
     }
@@ -148,7 +150,15 @@ pub fn train<B: LpBackend>(
     report.bar.finish_and_clear();
     let final_eval = match last_eval {
         Some((s, ev)) if s == state.step => ev,
-        _ => eval_now(recipe, &parts, state.step, device)?,
+        _ => {
+            let ev = eval_now(recipe, &parts, state.step, device)?;
+            // A run that ends without a training step (an EfficientQAT conversion or Block-AP
+            // run) logs its one evaluation like any other.
+            if state.step == total {
+                report.emit(state.step, &[("val/loss", ev.loss), ("val/bpb", ev.bpb)])?;
+            }
+            ev
+        }
     };
     report_fallbacks(&mut report, state.step)?;
     report.flush()?;
