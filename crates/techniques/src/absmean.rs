@@ -30,14 +30,7 @@ impl Absmean {
     /// α per set as the forward uses it, per set of inputs of a row.
     pub(crate) fn ternary_scales<B: Backend>(&self, w: &Tensor<B, 2>) -> GridScales<B> {
         let alpha = host_absmean(w, self.sets, self.scale).alpha;
-        let (scales, group) = self.sets.per_row(alpha, w.dims());
-        GridScales {
-            group,
-            scales,
-            zeros: None,
-            lo: -1,
-            hi: 1,
-        }
+        GridScales::ternary(self.sets, alpha, w.dims())
     }
 }
 

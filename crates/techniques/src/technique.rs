@@ -56,6 +56,21 @@ pub struct GridScales<B: Backend> {
     pub hi: i32,
 }
 
+impl<B: Backend> GridScales<B> {
+    /// A ternary grid (codes −1..=1, no zero points) with α per set of `sets` (`[sets, 1]`) of a
+    /// weight of `shape`.
+    pub(crate) fn ternary(sets: crate::ScaleSets, alpha: Tensor<B, 2>, shape: [usize; 2]) -> Self {
+        let (scales, group) = sets.per_row(alpha, shape);
+        GridScales {
+            group,
+            scales,
+            zeros: None,
+            lo: -1,
+            hi: 1,
+        }
+    }
+}
+
 /// What a technique knows of the call it runs in.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct StepInfo {

@@ -52,14 +52,7 @@ impl Technique for Twn {
         _: StepInfo,
     ) -> Option<GridScales<B>> {
         let alpha = host_ternary(w, self.sets, self.scale, TernaryRule::Twn).alpha;
-        let (scales, group) = self.sets.per_row(alpha, w.dims());
-        Some(GridScales {
-            group,
-            scales,
-            zeros: None,
-            lo: -1,
-            hi: 1,
-        })
+        Some(GridScales::ternary(self.sets, alpha, w.dims()))
     }
 
     fn codes<B: LpBackend>(
