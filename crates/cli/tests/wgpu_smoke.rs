@@ -137,6 +137,12 @@ fn qat_techniques_on_wgpu_match_the_cpu() {
     ] {
         steps_match_with("f32", &format!("\n[qat]\n{qat}\n"), tag);
     }
+    // EfficientQAT's stages: Block-AP (2 blocks × 2 iterations, the block forward and the
+    // reconstruction loss on the device), the conversion, then 3 E2E-QP steps.
+    let stages = "\n[qat]\nmethod = \"efficientqat\"\nbits = 2\ngranularity = \"group\"\n\
+                  group_size = 32\n\n[block_ap]\nenabled = true\nsamples = 4\nval_samples = 2\n\
+                  epochs = 1\nlr_quant = 1e-3\n\n[e2e_qp]\nenabled = true\n";
+    steps_match_with("f32", stages, "efficientqat-stages");
 }
 
 fn steps_match(scheme: &str) {
