@@ -134,11 +134,11 @@ impl Recipe {
     /// `[block_ap]` / `[e2e_qp]` against `[qat]`, `[optim]` and `run.steps`.
     fn validate_stages(&self) -> Result<(), KeyError> {
         if !self.efficientqat_stages() {
-            if self.run.steps == 0 {
+            if self.run.steps == 0 && self.init.source().is_none() {
                 return Err(KeyError::new(
                     "run.steps",
-                    "must be > 0 (0 only converts an efficientqat model: [block_ap] or \
-                     [e2e_qp] enabled)",
+                    "must be > 0 (0 only evaluates an [init] model, or converts an efficientqat \
+                     model: [block_ap] or [e2e_qp] enabled)",
                 ));
             }
             return Ok(());
