@@ -85,7 +85,8 @@ enum Command {
         #[arg(long)]
         checkpoint: PathBuf,
         /// gguf-f32 | gguf-f16 | gguf-q8_0 | gguf-q4_0 | gguf-mxfp4 | gguf-tq1_0 | gguf-tq2_0 |
-        /// hf (bf16) | hf-f32.
+        /// hf (bf16) | hf-f32 | ct-w4a16 | ct-w4a16-asym | ct-w2a16 | ct-w2a16-asym | ct-fp8 |
+        /// ct-nvfp4 | ct-mxfp4.
         #[arg(long)]
         format: String,
         /// The output: a .gguf file, or a directory for hf (written atomically).
