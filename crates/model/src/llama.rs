@@ -304,6 +304,18 @@ impl Llama {
             .collect()
     }
 
+    /// The sum of every layer's technique auxiliary losses (SR-STE), if any.
+    pub fn aux_loss<B: LpBackend>(
+        &self,
+        p: &Params<B>,
+        at: nibble_techniques::StepInfo,
+    ) -> Option<Tensor<B, 1>> {
+        self.linears()
+            .into_iter()
+            .filter_map(|l| l.aux_loss(p, at))
+            .reduce(|a, b| a + b)
+    }
+
     /// EfficientQAT's conversion of every layer with an affine grid in its codes form
     /// ([`LpLinear::convert_to_codes`]); the number of layers converted.
     pub fn convert_to_codes<B: LpBackend>(&self, p: &mut Params<B>) -> Result<usize, String> {

@@ -125,6 +125,27 @@ impl LpLinear {
         t.grid_scales(&w, &slots, at)
     }
 
+    /// The sum of the acting techniques' auxiliary losses (SR-STE's decay term), each from the
+    /// weight that technique receives.
+    pub fn aux_loss<B: LpBackend>(
+        &self,
+        p: &Params<B>,
+        at: nibble_techniques::StepInfo,
+    ) -> Option<Tensor<B, 1>> {
+        let slots = self.slots(p);
+        let mut total: Option<Tensor<B, 1>> = None;
+        self.active(at).fold(p.get(&self.weight), |w, t| {
+            if let Some(a) = t.aux_loss(&w, &slots, at) {
+                total = Some(match total.take() {
+                    Some(s) => s + a,
+                    None => a,
+                });
+            }
+            t.apply(w, &slots, at)
+        });
+        total
+    }
+
     /// Whether a technique adds a term to the output (Tequila's deadzone bias).
     pub fn has_output_bias(&self) -> bool {
         self.techniques.iter().any(AnyTechnique::adds_output_bias)

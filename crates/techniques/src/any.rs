@@ -13,9 +13,11 @@ use crate::ct_grid::CtGrid;
 use crate::delayed_scaling::DelayedScalingState;
 use crate::ggml_grid::GgmlGrid;
 use crate::lsq::Lsq;
+use crate::mdgf::Mdgf;
 use crate::nm_ste::NmSte;
 use crate::seq::Seq;
 use crate::slots::{LayerSlots, LayerSlotsMut};
+use crate::sr_ste::SrSte;
 use crate::technique::{Codes, GridScales, SlotSpec, StepInfo, Technique};
 use crate::tequila::Tequila;
 use crate::twn::Twn;
@@ -23,6 +25,8 @@ use crate::twn::Twn;
 #[derive(Clone, Debug, PartialEq)]
 pub enum AnyTechnique {
     NmSte(NmSte),
+    SrSte(SrSte),
+    Mdgf(Mdgf),
     Lsq(Lsq),
     GgmlGrid(GgmlGrid),
     CtGrid(CtGrid),
@@ -39,6 +43,8 @@ macro_rules! each {
     ($self:expr, $t:ident => $e:expr) => {
         match $self {
             AnyTechnique::NmSte($t) => $e,
+            AnyTechnique::SrSte($t) => $e,
+            AnyTechnique::Mdgf($t) => $e,
             AnyTechnique::Lsq($t) => $e,
             AnyTechnique::GgmlGrid($t) => $e,
             AnyTechnique::CtGrid($t) => $e,
@@ -57,7 +63,7 @@ impl AnyTechnique {
     /// The recipe section that attaches this technique (errors about it point there).
     pub fn section(&self) -> &'static str {
         match self {
-            AnyTechnique::NmSte(_) => "sparsity",
+            AnyTechnique::NmSte(_) | AnyTechnique::SrSte(_) | AnyTechnique::Mdgf(_) => "sparsity",
             AnyTechnique::Lsq(_)
             | AnyTechnique::GgmlGrid(_)
             | AnyTechnique::CtGrid(_)
@@ -145,6 +151,15 @@ impl Technique for AnyTechnique {
         at: StepInfo,
     ) -> Option<GridScales<B>> {
         each!(self, t => t.grid_scales(w, slots, at))
+    }
+
+    fn aux_loss<B: LpBackend>(
+        &self,
+        w: &Tensor<B, 2>,
+        slots: &LayerSlots<B>,
+        at: StepInfo,
+    ) -> Option<Tensor<B, 1>> {
+        each!(self, t => t.aux_loss(w, slots, at))
     }
 
     fn end_step<B: LpBackend>(&self, step: u64, weight: &Tensor<B, 2>, slots: LayerSlotsMut<B>) {

@@ -12,7 +12,7 @@ use nibble_ops::backend::{unwrap, wrap};
 use crate::slots::{LayerSlots, LayerSlotsMut};
 use crate::technique::{SlotKind, SlotSpec, StepInfo, Technique};
 
-const MASK: &str = "weight_mask";
+pub(crate) const MASK: &str = "weight_mask";
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct NmSte {

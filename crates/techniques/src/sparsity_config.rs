@@ -1,19 +1,27 @@
-//! The recipe's `[sparsity]` section: which modules get an N:M mask, and how it is trained.
+//! The recipe's `[sparsity]` section: which modules get an N:M mask, and how it is trained:
+//! `ste` (dense straight-through), `sr-ste` (plus the sparse-refined decay of pruned weights),
+//! `mdgf` (pruned weights fade out with β(t), Progressive Gradient Flow).
 
 use nibble_config::{KeyError, glob_match};
 use serde::{Deserialize, Serialize};
 
 use crate::any::AnyTechnique;
+use crate::mdgf::{DecayShape, Mdgf};
 use crate::nm_ste::NmSte;
+use crate::sr_ste::SrSte;
 
 /// `none` (default) | `ste`: a magnitude N:M mask recomputed from the weights, dense
-/// straight-through gradient.
+/// straight-through gradient | `sr-ste`: the same plus `λ_W·(1 − m)⊙W` in the gradient |
+/// `mdgf`: pruned weights kept at β(t) decaying to 0, dense gradient.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum SparsityMethod {
     #[default]
     None,
     Ste,
+    #[serde(rename = "sr-ste")]
+    SrSte,
+    Mdgf,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -27,6 +35,19 @@ pub struct SparsityConfig {
     pub modules: Vec<String>,
     /// Recompute the mask every this many optimizer steps (default 1).
     pub mask_interval: u64,
+    /// `sr-ste` only: λ_W (default 2e-4, the reference's).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lambda_w: Option<f64>,
+    /// `mdgf` only: `exp` (default) or `linear` decay of β.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub decay: Option<DecayShape>,
+    /// `mdgf` only: α of β(t) = exp(−α·t) or max(1 − α·t, 0) (default 2e-4, the reference's).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub decay_coef: Option<f64>,
+    /// `mdgf` only, instead of `decay_coef`: the step by which β is about 0 (α = 5/X for exp,
+    /// β(X) = e⁻⁵ ≈ 0.0067; α = 1/X for linear, β(X) = 0).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub beta_zero_at: Option<u64>,
 }
 
 impl Default for SparsityConfig {
@@ -36,6 +57,10 @@ impl Default for SparsityConfig {
             pattern: "2:4".into(),
             modules: vec!["model.layers.*".into()],
             mask_interval: 1,
+            lambda_w: None,
+            decay: None,
+            decay_coef: None,
+            beta_zero_at: None,
         }
     }
 }
@@ -66,7 +91,65 @@ impl SparsityConfig {
         if self.mask_interval == 0 {
             return Err(KeyError::new("mask_interval", "must be at least 1"));
         }
-        Ok(())
+        let only = |key: &str, set: bool, method: SparsityMethod, name: &str| {
+            if set && self.method != method {
+                return Err(KeyError::new(
+                    key,
+                    format!("applies only to method = \"{name}\""),
+                ));
+            }
+            Ok(())
+        };
+        only(
+            "lambda_w",
+            self.lambda_w.is_some(),
+            SparsityMethod::SrSte,
+            "sr-ste",
+        )?;
+        only("decay", self.decay.is_some(), SparsityMethod::Mdgf, "mdgf")?;
+        only(
+            "decay_coef",
+            self.decay_coef.is_some(),
+            SparsityMethod::Mdgf,
+            "mdgf",
+        )?;
+        only(
+            "beta_zero_at",
+            self.beta_zero_at.is_some(),
+            SparsityMethod::Mdgf,
+            "mdgf",
+        )?;
+        for (key, v) in [("lambda_w", self.lambda_w), ("decay_coef", self.decay_coef)] {
+            if let Some(v) = v
+                && !(v.is_finite() && v >= 0.0)
+            {
+                return Err(KeyError::new(
+                    key,
+                    format!("must be finite and ≥ 0 (got {v})"),
+                ));
+            }
+        }
+        match (self.decay_coef, self.beta_zero_at) {
+            (Some(_), Some(_)) => Err(KeyError::new(
+                "beta_zero_at",
+                "set either decay_coef or beta_zero_at, not both",
+            )),
+            (_, Some(0)) => Err(KeyError::new("beta_zero_at", "must be at least 1")),
+            _ => Ok(()),
+        }
+    }
+
+    /// MDGF's α: `decay_coef`, or from `beta_zero_at`, or the reference's 2e-4.
+    pub fn mdgf_coef(&self) -> f64 {
+        let shape = self.decay.unwrap_or_default();
+        match (self.decay_coef, self.beta_zero_at) {
+            (Some(a), _) => a,
+            (None, Some(x)) => match shape {
+                DecayShape::Exp => 5.0 / x as f64,
+                DecayShape::Linear => 1.0 / x as f64,
+            },
+            (None, None) => 2e-4,
+        }
     }
 
     /// The sparsity technique of `module`, if the section selects it.
@@ -77,10 +160,22 @@ impl SparsityConfig {
             return None;
         }
         let (n, m) = parse_pattern(&self.pattern)?;
-        Some(AnyTechnique::NmSte(NmSte {
+        let mask = NmSte {
             n,
             m,
             interval: self.mask_interval,
-        }))
+        };
+        Some(match self.method {
+            SparsityMethod::SrSte => AnyTechnique::SrSte(SrSte {
+                mask,
+                lambda: self.lambda_w.unwrap_or(2e-4),
+            }),
+            SparsityMethod::Mdgf => AnyTechnique::Mdgf(Mdgf {
+                mask,
+                shape: self.decay.unwrap_or_default(),
+                coef: self.mdgf_coef(),
+            }),
+            _ => AnyTechnique::NmSte(mask),
+        })
     }
 }

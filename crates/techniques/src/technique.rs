@@ -139,6 +139,18 @@ pub trait Technique {
         None
     }
 
+    /// A term added to the training objective for this layer, from the weight the technique
+    /// receives (SR-STE's `(λ/2)·‖(1 − m)⊙W‖²`, whose gradient is its sparse-refined term).
+    /// Default: none.
+    fn aux_loss<B: LpBackend>(
+        &self,
+        _w: &Tensor<B, 2>,
+        _slots: &LayerSlots<B>,
+        _at: StepInfo,
+    ) -> Option<Tensor<B, 1>> {
+        None
+    }
+
     /// After optimizer step `step` (1-based: the number of steps now done), on the updated
     /// master weight: roll histories, recompute masks, ... Default: nothing.
     fn end_step<B: LpBackend>(&self, _step: u64, _weight: &Tensor<B, 2>, _slots: LayerSlotsMut<B>) {

@@ -98,6 +98,7 @@ pub fn train_step<B: LpBackend>(
             .model
             .hidden(&leaves, setup.rope, bt.inputs.clone(), &mut ctx);
         let loss = setup.objective.loss(&out, &bt, &ctx);
+        let at = ctx.step_info();
         drop(out);
         drop(ctx);
         loss_sum += loss
@@ -107,6 +108,11 @@ pub fn train_step<B: LpBackend>(
             .convert::<f64>()
             .into_vec::<f64>()
             .expect("scalar")[0];
+        // The techniques' auxiliary terms (SR-STE) join the gradient, not the logged loss.
+        let loss = match setup.model.aux_loss(&leaves, at) {
+            Some(aux) => loss + aux,
+            None => loss,
+        };
         let g = (loss / n).backward();
         for (name, t) in &leaves.tensors {
             if let Some(gt) = t.grad(&g) {
