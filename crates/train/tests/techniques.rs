@@ -243,6 +243,29 @@ fn sr_ste_and_mdgf_resume_bit_identically() {
             "{tag}"
         );
         assert!(s.final_eval.loss.is_finite(), "{tag}");
+        // Diagnostics at every log step (every step here): each masked layer's density is
+        // exactly N/M, the flip rate a share, MDGF's β the formula's (α = 5/6 from
+        // beta_zero_at = 6) after each step's updates.
+        let density = metric(&s.run_dir, "sparsity/model.layers.1.mlp.down_proj/density");
+        let want = if tag == "mdgf" { 0.25 } else { 0.5 };
+        assert_eq!(density.len(), 8, "{tag}");
+        assert!(
+            density.iter().all(|(_, d)| *d == want),
+            "{tag}: {density:?}"
+        );
+        let flips = metric(&s.run_dir, "sparsity/flip_rate");
+        assert_eq!(flips.len(), 7, "{tag}: from the second log step");
+        assert!(flips.iter().all(|(_, f)| (0.0..=1.0).contains(f)), "{tag}");
+        let beta = metric(&s.run_dir, "sparsity/beta");
+        if tag == "mdgf" {
+            for (step, b) in &beta {
+                let want = (-(5.0 / 6.0) * *step as f64).exp();
+                assert!((b - want).abs() < 1e-12, "β({step}) = {b}, want {want}");
+            }
+            assert_eq!(beta.len(), 8);
+        } else {
+            assert!(beta.is_empty());
+        }
     }
     // SR-STE's term pulls the pruned weights towards 0: their norm ends below plain STE's.
     let pruned_norm = |tag: &str, body: &str| {

@@ -12,6 +12,7 @@ mod report;
 mod resume;
 mod run;
 mod run_dir;
+mod sparsity_stats;
 mod step;
 mod summary;
 

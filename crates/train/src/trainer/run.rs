@@ -17,6 +17,7 @@ use super::qat_stats::QatStats;
 use super::report::Reporter;
 use super::resume::{fresh_state, resume};
 use super::run_dir::RunDir;
+use super::sparsity_stats::SparsityStats;
 use super::step::{StepSetup, train_step};
 use super::summary::RunSummaryFile;
 use crate::checkpoint::{self, TrainState};
@@ -239,6 +240,7 @@ struct Loop<'a, B: LpBackend> {
     wall_before: f64,
     window: Window,
     qat_stats: QatStats,
+    sparsity_stats: SparsityStats,
     last_eval: Option<(u64, EvalResult)>,
     run_tokens: u64,
     run_t: Instant,
@@ -283,6 +285,7 @@ impl<'a, B: LpBackend> Loop<'a, B> {
             wall_before,
             window: Window::new(),
             qat_stats: QatStats::default(),
+            sparsity_stats: SparsityStats::default(),
             last_eval: None,
             run_tokens: 0,
             run_t: Instant::now(),
@@ -359,9 +362,16 @@ impl<'a, B: LpBackend> Loop<'a, B> {
         let qat = self
             .qat_stats
             .measure(&self.parts.model, &self.parts.params, step);
-        if !qat.is_empty() {
-            let qat: Vec<(&str, f64)> = qat.iter().map(|(k, v)| (k.as_str(), *v)).collect();
-            self.report.emit(step, &qat)?;
+        let sparsity = self
+            .sparsity_stats
+            .measure(&self.parts.model, &self.parts.params, step);
+        let diagnostics: Vec<(&str, f64)> = qat
+            .iter()
+            .chain(&sparsity)
+            .map(|(k, v)| (k.as_str(), *v))
+            .collect();
+        if !diagnostics.is_empty() {
+            self.report.emit(step, &diagnostics)?;
         }
         self.report
             .bar
