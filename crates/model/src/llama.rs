@@ -345,6 +345,31 @@ impl Llama {
         self.lm_head.qat_from = step;
     }
 
+    /// The sparsity techniques' phases (dense start, hard-mask end), in updates of the run.
+    pub fn set_sparse_phases(&mut self, phases: nibble_techniques::SparsePhases) {
+        for b in &mut self.blocks {
+            for l in [
+                &mut b.q,
+                &mut b.k,
+                &mut b.v,
+                &mut b.o,
+                &mut b.gate,
+                &mut b.up,
+                &mut b.down,
+            ] {
+                l.techniques
+                    .iter_mut()
+                    .filter_map(AnyTechnique::nm_mut)
+                    .for_each(|m| m.phases = phases);
+            }
+        }
+        self.lm_head
+            .techniques
+            .iter_mut()
+            .filter_map(AnyTechnique::nm_mut)
+            .for_each(|m| m.phases = phases);
+    }
+
     /// After optimizer step `step` (the number of steps now done): every technique's hook
     /// (delayed scaling rolls its amax histories, masks are recomputed, ...).
     pub fn end_step<B: LpBackend>(&self, step: u64, p: &mut Params<B>) {

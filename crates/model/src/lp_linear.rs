@@ -334,6 +334,12 @@ impl LpLinear {
 
     /// After optimizer step `step`: every technique's hook on the updated master weight.
     pub fn end_step<B: LpBackend>(&self, step: u64, p: &mut Params<B>) {
+        for t in &self.techniques {
+            let w = p.get(&self.weight);
+            if let Some(w) = t.project(step, &w, &self.slots(p)) {
+                p.tensors.insert(self.weight.clone(), w);
+            }
+        }
         let w = p.get(&self.weight);
         for t in &self.techniques {
             let slots = LayerSlotsMut {

@@ -34,6 +34,7 @@ fn grid_layers_export_what_their_grid_quantizes() {
                 n: 2,
                 m: 4,
                 interval: 1,
+                phases: Default::default(),
             });
             vec![nm, grid.clone()]
         } else if m.contains(".self_attn.") {

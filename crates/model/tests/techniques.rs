@@ -27,6 +27,7 @@ fn nm_ste_forward_is_the_masked_model_and_its_gradient_is_dense() {
                 n: 2,
                 m: 4,
                 interval: 1,
+                phases: Default::default(),
             })]
         } else {
             Vec::new()

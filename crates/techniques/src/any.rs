@@ -86,6 +86,16 @@ impl AnyTechnique {
         }
     }
 
+    /// The N:M mask of a sparsity technique, to set its phases.
+    pub fn nm_mut(&mut self) -> Option<&mut NmSte> {
+        match self {
+            AnyTechnique::NmSte(m) => Some(m),
+            AnyTechnique::SrSte(s) => Some(&mut s.mask),
+            AnyTechnique::Mdgf(d) => Some(&mut d.mask),
+            _ => None,
+        }
+    }
+
     /// Whether [`Technique::apply_with_bias`] gives a term (Tequila).
     pub fn adds_output_bias(&self) -> bool {
         matches!(self, AnyTechnique::Tequila(_))
@@ -160,6 +170,15 @@ impl Technique for AnyTechnique {
         at: StepInfo,
     ) -> Option<Tensor<B, 1>> {
         each!(self, t => t.aux_loss(w, slots, at))
+    }
+
+    fn project<B: LpBackend>(
+        &self,
+        step: u64,
+        w: &Tensor<B, 2>,
+        slots: &LayerSlots<B>,
+    ) -> Option<Tensor<B, 2>> {
+        each!(self, t => t.project(step, w, slots))
     }
 
     fn end_step<B: LpBackend>(&self, step: u64, weight: &Tensor<B, 2>, slots: LayerSlotsMut<B>) {

@@ -44,7 +44,7 @@ pub use mdgf::{DecayShape, Mdgf};
 pub use nibble_modelfiles::ct::CtScheme;
 /// The ggml block types ([`GgmlGrid`]'s grids), re-exported for the layers above.
 pub use nibble_modelfiles::quants::GgmlType;
-pub use nm_ste::NmSte;
+pub use nm_ste::{NmSte, SparsePhases};
 pub use qat_config::{
     CtGridScheme, GgmlGridType, Granularity, QatConfig, QatMethod, QatStart, StartPoint,
 };

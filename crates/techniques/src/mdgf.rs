@@ -30,6 +30,18 @@ pub struct Mdgf {
 }
 
 impl Mdgf {
+    /// β at update `step` of the run: 1 in the dense phase (the mask does not act), the decay
+    /// after t = `step` − the dense phase's length updates of the sparse phase, 0 in the hard
+    /// phase.
+    pub fn beta_at(&self, step: u64) -> f64 {
+        let p = self.mask.phases;
+        match step {
+            s if s < p.dense_until => 1.0,
+            s if s >= p.hard_from => 0.0,
+            s => self.beta(p.t(s)),
+        }
+    }
+
     /// β after `t` updates of the sparse phase.
     pub fn beta(&self, t: u64) -> f64 {
         let x = self.coef * t as f64;
@@ -59,13 +71,25 @@ impl Technique for Mdgf {
         slots: &LayerSlots<B>,
         at: StepInfo,
     ) -> Tensor<B, 2> {
-        let beta = self.beta(at.step);
+        if at.step < self.mask.phases.dense_until {
+            return w;
+        }
+        let beta = self.beta_at(at.step);
         let m = slots.buffer(MASK);
         // m + (1 − m)·β: exactly 1 on kept weights and β on pruned ones (m is 0 or 1).
         let keep = (m.clone().neg() + 1.0) * beta + m;
         // sg(W)⊙keep − sg(W − W): exactly the blend in the forward (W − W is +0), gradient 1.
         let blended = w.clone().detach() * keep;
         blended - (w.clone().detach() - w)
+    }
+
+    fn project<B: LpBackend>(
+        &self,
+        step: u64,
+        w: &Tensor<B, 2>,
+        slots: &LayerSlots<B>,
+    ) -> Option<Tensor<B, 2>> {
+        self.mask.project(step, w, slots)
     }
 
     fn end_step<B: LpBackend>(&self, step: u64, weight: &Tensor<B, 2>, slots: LayerSlotsMut<B>) {

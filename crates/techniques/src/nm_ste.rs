@@ -20,6 +20,38 @@ pub struct NmSte {
     pub m: usize,
     /// Recompute the mask after every `interval` optimizer steps.
     pub interval: u64,
+    /// The dense start and the hard-mask end of the run.
+    pub phases: SparsePhases,
+}
+
+/// The phases of a sparse run, in optimizer updates: dense (the mask does not act) before
+/// `dense_until`; sparse (the method's own forward and gradient) until `hard_from`; then a hard
+/// mask: the mask is frozen and the pruned master weights are set to 0 after every update.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SparsePhases {
+    pub dense_until: u64,
+    pub hard_from: u64,
+}
+
+impl Default for SparsePhases {
+    fn default() -> Self {
+        SparsePhases {
+            dense_until: 0,
+            hard_from: u64::MAX,
+        }
+    }
+}
+
+impl SparsePhases {
+    /// Updates of the sparse phase before update `step` (the method's t: 0 at its first update).
+    pub fn t(&self, step: u64) -> u64 {
+        step.saturating_sub(self.dense_until)
+    }
+
+    /// Whether update `step` is in the sparse phase proper (neither dense nor hard).
+    pub fn sparse(&self, step: u64) -> bool {
+        step >= self.dense_until && step < self.hard_from
+    }
 }
 
 impl NmSte {
@@ -55,11 +87,24 @@ impl Technique for NmSte {
         &self,
         w: Tensor<B, 2>,
         slots: &LayerSlots<B>,
-        _at: StepInfo,
+        at: StepInfo,
     ) -> Tensor<B, 2> {
+        if at.step < self.phases.dense_until {
+            return w;
+        }
         // w + sg(w⊙m − w): forward value exactly w⊙m (w − w = +0 where m = 0), gradient 1.
         let masked = w.clone() * slots.buffer(MASK);
         w.clone() + (masked - w).detach()
+    }
+
+    fn project<B: LpBackend>(
+        &self,
+        step: u64,
+        w: &Tensor<B, 2>,
+        slots: &LayerSlots<B>,
+    ) -> Option<Tensor<B, 2>> {
+        // After a hard-phase update, the pruned weights are 0.
+        (step > self.phases.hard_from).then(|| w.clone() * slots.buffer(MASK))
     }
 
     fn end_step<B: LpBackend>(
@@ -68,7 +113,8 @@ impl Technique for NmSte {
         weight: &Tensor<B, 2>,
         mut slots: LayerSlotsMut<B>,
     ) {
-        if step.is_multiple_of(self.interval.max(1)) {
+        // The hard phase keeps the mask its first update used.
+        if step.is_multiple_of(self.interval.max(1)) && step < self.phases.hard_from {
             slots.set_buffer(MASK, self.mask(weight));
         }
     }

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::any::AnyTechnique;
 use crate::mdgf::{DecayShape, Mdgf};
-use crate::nm_ste::NmSte;
+use crate::nm_ste::{NmSte, SparsePhases};
 use crate::sr_ste::SrSte;
 
 /// `none` (default) | `ste`: a magnitude N:M mask recomputed from the weights, dense
@@ -48,6 +48,11 @@ pub struct SparsityConfig {
     /// β(X) = e⁻⁵ ≈ 0.0067; α = 1/X for linear, β(X) = 0).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub beta_zero_at: Option<u64>,
+    /// Share of the run's updates at the start trained dense (the mask does not act). Default 0.
+    pub dense_fraction: f64,
+    /// Share of the run's updates at the end with a hard mask: frozen, pruned weights set to 0
+    /// after every update. Default 0.
+    pub finetune_fraction: f64,
 }
 
 impl Default for SparsityConfig {
@@ -61,6 +66,8 @@ impl Default for SparsityConfig {
             decay: None,
             decay_coef: None,
             beta_zero_at: None,
+            dense_fraction: 0.0,
+            finetune_fraction: 0.0,
         }
     }
 }
@@ -129,6 +136,20 @@ impl SparsityConfig {
                 ));
             }
         }
+        for (key, v) in [
+            ("dense_fraction", self.dense_fraction),
+            ("finetune_fraction", self.finetune_fraction),
+        ] {
+            if !(0.0..1.0).contains(&v) {
+                return Err(KeyError::new(key, format!("must be in [0, 1) (got {v})")));
+            }
+        }
+        if self.dense_fraction + self.finetune_fraction >= 1.0 {
+            return Err(KeyError::new(
+                "finetune_fraction",
+                "dense_fraction + finetune_fraction must leave a sparse phase (sum < 1)",
+            ));
+        }
         match (self.decay_coef, self.beta_zero_at) {
             (Some(_), Some(_)) => Err(KeyError::new(
                 "beta_zero_at",
@@ -136,6 +157,19 @@ impl SparsityConfig {
             )),
             (_, Some(0)) => Err(KeyError::new("beta_zero_at", "must be at least 1")),
             _ => Ok(()),
+        }
+    }
+
+    /// The phases of a run of `steps` updates: dense for the first round(dense_fraction·steps),
+    /// hard for the last round(finetune_fraction·steps).
+    pub fn phases(&self, steps: u64) -> SparsePhases {
+        let n = |f: f64| (f * steps as f64).round() as u64;
+        SparsePhases {
+            dense_until: n(self.dense_fraction),
+            hard_from: match n(self.finetune_fraction) {
+                0 => u64::MAX,
+                h => steps - h,
+            },
         }
     }
 
@@ -164,6 +198,7 @@ impl SparsityConfig {
             n,
             m,
             interval: self.mask_interval,
+            phases: Default::default(),
         };
         Some(match self.method {
             SparsityMethod::SrSte => AnyTechnique::SrSte(SrSte {

@@ -46,11 +46,23 @@ impl Technique for SrSte {
         &self,
         w: &Tensor<B, 2>,
         slots: &LayerSlots<B>,
-        _: StepInfo,
+        at: StepInfo,
     ) -> Option<Tensor<B, 1>> {
+        if !self.mask.phases.sparse(at.step) {
+            return None;
+        }
         let pruned = slots.buffer(MASK).neg() + 1.0;
         let r = w.clone() * pruned;
         Some((r.clone() * r).sum() * (self.lambda / 2.0))
+    }
+
+    fn project<B: LpBackend>(
+        &self,
+        step: u64,
+        w: &Tensor<B, 2>,
+        slots: &LayerSlots<B>,
+    ) -> Option<Tensor<B, 2>> {
+        self.mask.project(step, w, slots)
     }
 
     fn end_step<B: LpBackend>(&self, step: u64, weight: &Tensor<B, 2>, slots: LayerSlotsMut<B>) {

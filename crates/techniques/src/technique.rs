@@ -151,6 +151,18 @@ pub trait Technique {
         None
     }
 
+    /// After optimizer step `step` (1-based: the updates now done), a replacement for the
+    /// updated master weight, before the end-of-step hooks (the hard-mask phase zeroes pruned
+    /// weights). Default: none.
+    fn project<B: LpBackend>(
+        &self,
+        _step: u64,
+        _w: &Tensor<B, 2>,
+        _slots: &LayerSlots<B>,
+    ) -> Option<Tensor<B, 2>> {
+        None
+    }
+
     /// After optimizer step `step` (1-based: the number of steps now done), on the updated
     /// master weight: roll histories, recompute masks, ... Default: nothing.
     fn end_step<B: LpBackend>(&self, _step: u64, _weight: &Tensor<B, 2>, _slots: LayerSlotsMut<B>) {

@@ -55,6 +55,7 @@ fn sr_ste_masks_forward_and_decays_pruned_weights_in_the_gradient() {
         n: 2,
         m: 4,
         interval: 1,
+        phases: Default::default(),
     };
     let mask = mask_of(&nm);
     let m = vals(mask.clone());
@@ -86,6 +87,7 @@ fn mdgf_blends_pruned_weights_with_beta_and_passes_the_dense_gradient() {
         n: 2,
         m: 4,
         interval: 1,
+        phases: Default::default(),
     };
     let mask = mask_of(&nm);
     let m = vals(mask.clone());
@@ -140,4 +142,49 @@ fn sparsity_keys_build_the_methods_and_refuse_misplaced_ones() {
     ] {
         assert_eq!(parse(text).validate().unwrap_err().key, key, "{text}");
     }
+}
+
+/// The phases: dense for round(dense_fraction·steps) updates, hard for the last
+/// round(finetune_fraction·steps); MDGF's t counts from the sparse phase's first update (the
+/// reference's off-by-`dense_steps` pitfall), β = 1 before it and 0 in the hard phase.
+#[test]
+fn phases_count_from_the_sparse_start() {
+    let cfg = toml::from_str::<SparsityConfig>(
+        "method = \"mdgf\"\ndecay_coef = 0.1\ndense_fraction = 0.2\nfinetune_fraction = 0.3",
+    )
+    .unwrap();
+    cfg.validate().unwrap();
+    let phases = cfg.phases(20);
+    assert_eq!((phases.dense_until, phases.hard_from), (4, 14));
+    assert_eq!(cfg.phases(10).hard_from, 7);
+    let none = toml::from_str::<SparsityConfig>("method = \"mdgf\"").unwrap();
+    assert_eq!(none.phases(20), nibble_techniques::SparsePhases::default());
+    let mut nm = NmSte {
+        n: 2,
+        m: 4,
+        interval: 1,
+        phases: Default::default(),
+    };
+    nm.phases = phases;
+    let t = Mdgf {
+        mask: nm,
+        shape: DecayShape::Exp,
+        coef: 0.1,
+    };
+    for (step, want) in [
+        (0, 1.0),
+        (3, 1.0),
+        (4, 1.0),
+        (5, (-0.1f64).exp()),
+        (13, (-0.9f64).exp()),
+        (14, 0.0),
+        (19, 0.0),
+    ] {
+        assert_eq!(t.beta_at(step), want, "β at update {step}");
+    }
+    let bad = toml::from_str::<SparsityConfig>(
+        "method = \"ste\"\ndense_fraction = 0.6\nfinetune_fraction = 0.4",
+    )
+    .unwrap();
+    assert_eq!(bad.validate().unwrap_err().key, "finetune_fraction");
 }

@@ -287,3 +287,64 @@ fn sr_ste_and_mdgf_resume_bit_identically() {
     assert!(sr < ste, "SR-STE pruned norm {sr} vs STE {ste}");
     let _ = std::fs::remove_dir_all(&tmp);
 }
+
+/// A dense start and a hard-mask end: the first updates equal an unmasked run's bit for bit,
+/// the hard phase freezes the mask and leaves the pruned weights at exactly 0 in the checkpoint,
+/// MDGF's β is 1 through the dense phase and 0 in the hard one, and a resume across the hard
+/// boundary is bit-identical.
+#[test]
+fn dense_and_hard_phases() {
+    let tmp = tmp_dir("nm-phases");
+    // 8 updates: dense 0..2, MDGF 2..6 (t = 0 at update 2), hard 6..8.
+    let body = "\n[sparsity]\nmethod = \"mdgf\"\npattern = \"1:4\"\ndecay_coef = 0.5\n\
+                dense_fraction = 0.25\nfinetune_fraction = 0.25\n";
+    let s = run(&recipe_with(&tmp, "phases", 8, body), false, None).unwrap();
+    let plain = run(&recipe_with(&tmp, "plain", 8, ""), false, None).unwrap();
+    let (a, b) = (
+        metric(&s.run_dir, "train/loss"),
+        metric(&plain.run_dir, "train/loss"),
+    );
+    // Dense updates 0 and 1, and update 2 with MDGF's β(0) = 1 (W⊙(m + (1 − m)) = W): the
+    // unmasked run's losses bit for bit; from update 3 on the pruned weights are scaled down.
+    assert_eq!(a[..3], b[..3], "the dense updates are the unmasked run's");
+    assert_ne!(a[3], b[3], "the mask acts from update 3");
+    let beta = metric(&s.run_dir, "sparsity/beta");
+    for (step, got) in &beta {
+        let want = match step {
+            0..=2 => 1.0,
+            3..=5 => (-0.5 * (*step - 2) as f64).exp(),
+            _ => 0.0,
+        };
+        assert!(
+            (got - want).abs() < 1e-12,
+            "β after {step} updates: {got} vs {want}"
+        );
+    }
+    let (t6, t8) = (ckpt_tensors(&s.run_dir, 6), ckpt_tensors(&s.run_dir, 8));
+    for layer in [
+        "model.layers.0.mlp.up_proj",
+        "model.layers.1.self_attn.q_proj",
+    ] {
+        let (w, m) = (
+            &t8[&format!("{layer}.weight")].1,
+            &t8[&format!("{layer}.weight_mask")].1,
+        );
+        assert_eq!(
+            m,
+            &t6[&format!("{layer}.weight_mask")].1,
+            "{layer}: frozen mask"
+        );
+        for g in m.chunks(4) {
+            assert_eq!(g.iter().filter(|&&v| v == 1.0).count(), 1, "{layer}: 1:4");
+        }
+        assert!(
+            w.iter().zip(m).all(|(w, m)| *m == 1.0 || *w == 0.0),
+            "{layer}: pruned weights are 0"
+        );
+    }
+    let cut = recipe_with(&tmp, "phases-cut", 8, body);
+    run(&cut, false, Some(7)).unwrap();
+    let r = run(&cut, true, None).unwrap();
+    assert!(ckpt_bytes(&s.run_dir, 8) == ckpt_bytes(&r.run_dir, 8));
+    let _ = std::fs::remove_dir_all(&tmp);
+}

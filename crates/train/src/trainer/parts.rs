@@ -101,6 +101,7 @@ impl<B: LpBackend> Parts<B> {
         if run.steps > 0 {
             model.set_qat_start(qat_start(qat.start, &schedule, run.steps)?);
         }
+        model.set_sparse_phases(sparsity.phases(run.steps));
         let fresh = || match &initial {
             Some(i) => model.with_slots(i.params::<B>(device)),
             None => model.init_params::<B>(run.seed, device),

@@ -31,7 +31,7 @@ impl SparsityStats {
             };
             for t in &l.techniques {
                 if let AnyTechnique::Mdgf(m) = t {
-                    beta = Some(m.beta(step));
+                    beta = Some(m.beta_at(step));
                 }
             }
             let now: Vec<u8> = mask
