@@ -326,48 +326,38 @@ impl Llama {
         Ok(n)
     }
 
+    /// Every linear layer, mutably (blocks in order, then lm_head).
+    fn linears_mut(&mut self) -> impl Iterator<Item = &mut LpLinear> {
+        self.blocks
+            .iter_mut()
+            .flat_map(|b| {
+                [
+                    &mut b.q,
+                    &mut b.k,
+                    &mut b.v,
+                    &mut b.o,
+                    &mut b.gate,
+                    &mut b.up,
+                    &mut b.down,
+                ]
+            })
+            .chain(std::iter::once(&mut self.lm_head))
+    }
+
     /// The `[qat]` techniques act from update `step` on (QAT switched on late, e.g. at the start
     /// of the LR decay).
     pub fn set_qat_start(&mut self, step: u64) {
-        for b in &mut self.blocks {
-            for l in [
-                &mut b.q,
-                &mut b.k,
-                &mut b.v,
-                &mut b.o,
-                &mut b.gate,
-                &mut b.up,
-                &mut b.down,
-            ] {
-                l.qat_from = step;
-            }
-        }
-        self.lm_head.qat_from = step;
+        self.linears_mut().for_each(|l| l.qat_from = step);
     }
 
     /// The sparsity techniques' phases (dense start, hard-mask end), in updates of the run.
     pub fn set_sparse_phases(&mut self, phases: nibble_techniques::SparsePhases) {
-        for b in &mut self.blocks {
-            for l in [
-                &mut b.q,
-                &mut b.k,
-                &mut b.v,
-                &mut b.o,
-                &mut b.gate,
-                &mut b.up,
-                &mut b.down,
-            ] {
-                l.techniques
-                    .iter_mut()
-                    .filter_map(AnyTechnique::nm_mut)
-                    .for_each(|m| m.phases = phases);
-            }
+        for l in self.linears_mut() {
+            l.techniques
+                .iter_mut()
+                .filter_map(AnyTechnique::nm_mut)
+                .for_each(|m| m.phases = phases);
         }
-        self.lm_head
-            .techniques
-            .iter_mut()
-            .filter_map(AnyTechnique::nm_mut)
-            .for_each(|m| m.phases = phases);
     }
 
     /// After optimizer step `step` (the number of steps now done): every technique's hook

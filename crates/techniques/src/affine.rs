@@ -76,13 +76,14 @@ impl Affine {
         slots: &LayerSlots<B>,
     ) -> (Tensor<B, 2>, Tensor<B, 2>, Tensor<B, 2>) {
         let shape = w.dims();
-        let stored = self.sets.slot_shape(shape);
         let (q, _, _) = self.quantize(w.clone().detach(), slots);
-        let z = slots.param(ZERO).detach().round().clamp(0.0, self.qmax());
-        let s = self
-            .scale
-            .round(slots.param(SCALE).detach().clamp(1e-4, 1e4));
-        (q.reshape(shape), z.reshape(stored), s.reshape(stored))
+        // Per row or per group, the stored shape is the per-row layout of the grid's scales.
+        let g = self.grid_of(shape, slots);
+        (
+            q.reshape(shape),
+            g.zeros.expect("affine zero points"),
+            g.scales,
+        )
     }
 }
 

@@ -87,7 +87,7 @@ impl GridTensor {
                 self.scales.len()
             ));
         }
-        self.check_scales(half_f16, "f16", "f16")?;
+        self.check_scales(half_f16, "f16")?;
         let per = self.group / block;
         Ok(self
             .scales
@@ -97,14 +97,14 @@ impl GridTensor {
     }
 
     /// Every scale is a value of the format's scale type (`round` rounds to it).
-    pub fn check_scales(&self, round: fn(f32) -> f32, ty: &str, dtype: &str) -> Result<(), String> {
+    pub fn check_scales(&self, round: fn(f32) -> f32, dtype: &str) -> Result<(), String> {
         match self
             .scales
             .iter()
             .position(|&s| round(s).to_bits() != s.to_bits())
         {
             Some(i) => Err(format!(
-                "scale {} (set {i}) is not a {ty} value: train with [qat] scale_dtype = \
+                "scale {} (set {i}) is not a {dtype} value: train with [qat] scale_dtype = \
                  \"{dtype}\"",
                 self.scales[i]
             )),
