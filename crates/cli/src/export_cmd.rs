@@ -12,7 +12,7 @@ use std::path::Path;
 
 use burn::backend::Flex;
 use nibble_data::{Gpt2Tokenizer, TokenizerKind, byte_to_unicode};
-use nibble_model::techniques::{CtScheme, Granularity, QatMethod, ServingGrid};
+use nibble_model::techniques::{CtScheme, Granularity, NmDim, QatMethod, ServingGrid};
 use nibble_modelfiles::llama::{
     GgufWeightType, GridTensor, HfDtype, HostTensors, LlamaConfig, LlamaModel, TokenizerParts,
     export_ct_dir, export_gguf, export_hf_dir,
@@ -108,6 +108,9 @@ pub fn run(checkpoint: &Path, format: &str, out: &Path) -> Result<(), (u8, Strin
     let target = target(format, ct_group(&recipe, &parts)).expect("a listed format");
     let grid = target.grid();
     let model = llama_model(&parts, state.step, grid).map_err(|m| (2, m))?;
+    for line in sparsity_report(&parts, &model) {
+        println!("{line}");
+    }
     let t0 = std::time::Instant::now();
     let written = match target {
         Target::Gguf(t) => export_gguf(&model, t, out),
@@ -129,6 +132,46 @@ pub fn run(checkpoint: &Path, format: &str, out: &Path) -> Result<(), (u8, Strin
         t0.elapsed().as_secs_f64()
     );
     Ok(())
+}
+
+/// One line per N:M layer: the share of zeros in the weight written (dense, zeros included:
+/// vLLM's 2:4 formats are gone) and whether every group holds at most N non-zeros, the pattern
+/// a sparse kernel would need (an MDGF run exported before β reaches 0 does not).
+fn sparsity_report(parts: &Parts<Flex>, model: &LlamaModel) -> Vec<String> {
+    let mut out = Vec::new();
+    for l in parts.model.linears() {
+        let Some(nm) = l.techniques.iter().find_map(|t| t.nm()) else {
+            continue;
+        };
+        let Some((shape, v)) = model.tensors.get(&l.weight) else {
+            continue;
+        };
+        let (rows, cols) = (shape[0], shape[1]);
+        let zeros = v.iter().filter(|x| **x == 0.0).count();
+        // Groups of M along the dimension: row-major runs for input, strided for output.
+        let at = |g: usize, j: usize| match nm.dim {
+            NmDim::Input => v[g * nm.m + j],
+            NmDim::Output => {
+                let (col, row0) = (g % cols, (g / cols) * nm.m);
+                v[(row0 + j) * cols + col]
+            }
+        };
+        let groups = rows * cols / nm.m;
+        let holds = (0..groups).all(|g| (0..nm.m).filter(|&j| at(g, j) != 0.0).count() <= nm.n);
+        out.push(format!(
+            "sparsity: {} {}:{} ({}): {:.2}% zeros, {}",
+            l.name,
+            nm.n,
+            nm.m,
+            nm.dim.name(),
+            100.0 * zeros as f64 / v.len().max(1) as f64,
+            match holds {
+                true => "N:M holds",
+                false => "N:M does not hold (pruned weights not yet zero)",
+            }
+        ));
+    }
+    out
 }
 
 /// The W4A16 group of a compressed-tensors export: the run's `[qat] group_size` when it trained

@@ -56,7 +56,26 @@ fn export_writes_what_was_trained() {
     let ck = d.join("runs/x/checkpoints/step-00000003");
     let saved = read_safetensors(&fs::read(ck.join("model.safetensors")).unwrap()).unwrap();
 
-    export(&d, "runs/x", "hf-f32", Path::new("hf"));
+    let (code, out, err) = nibble(
+        &[
+            "export",
+            "--checkpoint",
+            "runs/x",
+            "--format",
+            "hf-f32",
+            "--out",
+            "hf",
+        ],
+        &d,
+    );
+    assert_eq!(code, 0, "{err}");
+    // The export reports each sparse layer's zeros and pattern (the MLP's 3 layers only).
+    for proj in ["gate_proj", "up_proj", "down_proj"] {
+        let line =
+            format!("sparsity: model.layers.0.mlp.{proj} 2:4 (input): 50.00% zeros, N:M holds");
+        assert!(out.contains(&line), "{line}\n{out}");
+    }
+    assert_eq!(out.matches("sparsity: ").count(), 3, "{out}");
     let m = import_hf_dir(&d.join("hf")).unwrap();
     assert_eq!(m.config.num_layers, 1);
     assert_eq!(m.config.hidden_size, 128);

@@ -145,6 +145,44 @@ fn qat_techniques_on_wgpu_match_the_cpu() {
     steps_match_with("f32", stages, "efficientqat-stages");
 }
 
+/// The N:M methods train on wgpu as on the CPU, their masks computed by the device kernel (no
+/// `nm_mask` host fallback logged): SR-STE with a hard phase, MDGF at 1:8 with a 2:4 rule along
+/// outputs, SDGF, and a 2:4 mask under Tequila.
+#[test]
+fn sparsity_methods_on_wgpu_match_the_cpu() {
+    for (tag, body) in [
+        (
+            "sr-ste",
+            "method = \"sr-ste\"\npattern = \"2:4\"\nfinetune_fraction = 0.34",
+        ),
+        (
+            "mdgf",
+            "method = \"mdgf\"\npattern = \"1:8\"\nmodules = [\"model.layers.*.mlp.*\"]\n\
+             beta_zero_at = 2\n\n[[sparsity.rules]]\nmodules = [\"model.layers.*.self_attn.*\"]\n\
+             pattern = \"2:4\"\ndimension = \"output\"",
+        ),
+        ("sdgf", "method = \"sdgf\"\npattern = \"1:4\""),
+        (
+            "tequila-2of4",
+            "method = \"ste\"\npattern = \"2:4\"\n\n[qat]\nmethod = \"tequila\"\ngranularity = \"channel\"",
+        ),
+    ] {
+        let tag = format!("nm-{tag}");
+        steps_match_with("f32", &format!("\n[sparsity]\n{body}\n"), &tag);
+        // `scratch`'s folder for the runs, read without clearing it.
+        let d = std::env::temp_dir().join(format!(
+            "nibble-cli-wgpu-smoke-{tag}-{}",
+            std::process::id()
+        ));
+        let metrics = fs::read_to_string(d.join("gpu/smoke/metrics.jsonl")).unwrap();
+        assert!(metrics.contains("sparsity/flip_rate"), "{tag}: diagnostics");
+        assert!(
+            !metrics.contains("host_fallbacks/nm_mask"),
+            "{tag}: the mask fell back to the host"
+        );
+    }
+}
+
 fn steps_match(scheme: &str) {
     steps_match_with(scheme, "", scheme);
 }

@@ -58,6 +58,7 @@ impl LpLinear {
             module: &self.name,
             params: &p.tensors,
             buffers: &p.buffers,
+            keep: None,
         }
     }
 
@@ -90,13 +91,12 @@ impl LpLinear {
         p: &Params<B>,
         at: nibble_techniques::StepInfo,
     ) -> Option<nibble_techniques::Codes<B>> {
-        let slots = self.slots(p);
         let mut codes = None;
-        self.active(at).fold(p.get(&self.weight), |w, t| {
+        self.walk(p, at, &self.techniques, |t, w, slots| {
             if t.section() == "qat" {
-                codes = t.codes(&w, &slots, at).or(codes.take());
+                codes = t.codes(&w, slots, at).or(codes.take());
             }
-            t.apply(w, &slots, at)
+            t.apply(w, slots, at)
         });
         codes
     }
@@ -117,12 +117,12 @@ impl LpLinear {
         if t.section() != "qat" || !self.acts(t, at) {
             return None;
         }
-        let slots = self.slots(p);
-        let w = self.techniques[..last]
-            .iter()
-            .filter(|t| self.acts(t, at))
-            .fold(p.get(&self.weight), |w, t| t.apply(w, &slots, at));
-        t.grid_scales(&w, &slots, at)
+        let mut keep = None;
+        let w = self.walk(p, at, &self.techniques[..last], |t, w, slots| {
+            keep = t.keep(slots, at).or(keep.take());
+            t.apply(w, slots, at)
+        });
+        t.grid_scales(&w, &self.slots(p).with_keep(keep), at)
     }
 
     /// The sum of the acting techniques' auxiliary losses (SR-STE's decay term), each from the
@@ -132,16 +132,15 @@ impl LpLinear {
         p: &Params<B>,
         at: nibble_techniques::StepInfo,
     ) -> Option<Tensor<B, 1>> {
-        let slots = self.slots(p);
         let mut total: Option<Tensor<B, 1>> = None;
-        self.active(at).fold(p.get(&self.weight), |w, t| {
-            if let Some(a) = t.aux_loss(&w, &slots, at) {
+        self.walk(p, at, &self.techniques, |t, w, slots| {
+            if let Some(a) = t.aux_loss(&w, slots, at) {
                 total = Some(match total.take() {
                     Some(s) => s + a,
                     None => a,
                 });
             }
-            t.apply(w, &slots, at)
+            t.apply(w, slots, at)
         });
         total
     }
@@ -158,10 +157,9 @@ impl LpLinear {
         p: &Params<B>,
         at: nibble_techniques::StepInfo,
     ) -> (Tensor<B, 2>, Option<Tensor<B, 2>>) {
-        let slots = self.slots(p);
         let mut bias: Option<Tensor<B, 2>> = None;
-        let w = self.active(at).fold(p.get(&self.weight), |w, t| {
-            let (w, b) = t.apply_with_bias(w, &slots, at);
+        let w = self.walk(p, at, &self.techniques, |t, w, slots| {
+            let (w, b) = t.apply_with_bias(w, slots, at);
             if let Some(b) = b {
                 bias = Some(match bias.take() {
                     Some(a) => a + b,
@@ -188,9 +186,26 @@ impl LpLinear {
         at.step >= self.qat_from || t.section() != "qat"
     }
 
-    /// The techniques acting at `at`.
-    fn active(&self, at: nibble_techniques::StepInfo) -> impl Iterator<Item = &AnyTechnique> {
-        self.techniques.iter().filter(move |t| self.acts(t, at))
+    /// Runs the techniques of `list` that act at `at` in order from the master weight:
+    /// `visit(t, w, slots)` gives the weight the next one receives. Every technique after one
+    /// that prunes (an acting N:M mask) sees the kept entries in `slots.keep`, so a quantizer
+    /// takes its statistics over them only (spec §7.1).
+    fn walk<B: LpBackend>(
+        &self,
+        p: &Params<B>,
+        at: nibble_techniques::StepInfo,
+        list: &[AnyTechnique],
+        mut visit: impl FnMut(&AnyTechnique, Tensor<B, 2>, &LayerSlots<B>) -> Tensor<B, 2>,
+    ) -> Tensor<B, 2> {
+        let base = self.slots(p);
+        let mut keep = None;
+        let mut w = p.get(&self.weight);
+        for t in list.iter().filter(|t| self.acts(t, at)) {
+            let slots = base.with_keep(keep.clone());
+            w = visit(t, w, &slots);
+            keep = t.keep(&slots, at).or(keep);
+        }
+        w
     }
 
     /// The weight an export to the serving grid `target` should write for this layer: when the
@@ -214,11 +229,9 @@ impl LpLinear {
             (Some(t), Some(target)) if t.exports_exactly_to(target) => last.unwrap_or(0),
             _ => self.techniques.len(),
         };
-        let slots = self.slots(p);
-        self.techniques[..upto]
-            .iter()
-            .filter(|t| self.acts(t, at))
-            .fold(p.get(&self.weight), |w, t| t.apply(w, &slots, at))
+        self.walk(p, at, &self.techniques[..upto], |t, w, slots| {
+            t.apply(w, slots, at)
+        })
     }
 
     /// The GEMM alone on a given weight (no techniques; a delayed-scaling scheme needs
@@ -253,6 +266,23 @@ impl LpLinear {
         shape: [usize; 2],
     ) -> Result<Vec<(String, nibble_techniques::SlotSpec)>, KeyError> {
         let mut v = Vec::new();
+        if let (Some(g), Some(t)) = (
+            self.scheme.fwd_hadamard,
+            self.techniques.iter().find(|t| t.section() == "sparsity"),
+        ) {
+            return Err(KeyError::new(
+                "sparsity.modules",
+                format!(
+                    "{}: {} with scheme `{}`, which applies a {g}-point Hadamard to the weight \
+                     operand: the transform mixes each group's pruned zeros into every entry, so \
+                     the GEMM would not see an N:M weight. Leave this layer out of [sparsity] or \
+                     give it a scheme without the forward Hadamard",
+                    self.name,
+                    t.name(),
+                    self.scheme.name
+                ),
+            ));
+        }
         for t in &self.techniques {
             let specs = t.slots(shape).map_err(|m| {
                 KeyError::new(t.section(), format!("{}: {}: {m}", self.name, t.name()))
@@ -270,6 +300,11 @@ impl LpLinear {
     /// technique sees the weight as the techniques before it leave it).
     pub fn init_slots<B: LpBackend>(&self, p: &mut Params<B>) {
         let mut w = p.get(&self.weight);
+        let mut keep = None;
+        let at = nibble_techniques::StepInfo {
+            step: 0,
+            train: false,
+        };
         for t in &self.techniques {
             let specs = t
                 .slots(w.dims())
@@ -278,11 +313,9 @@ impl LpLinear {
                 assert_eq!(value.dims(), spec.shape, "{}: init shape", t.name());
                 p.insert_slot(&format!("{}.{}", self.name, spec.suffix), spec.kind, value);
             }
-            let at = nibble_techniques::StepInfo {
-                step: 0,
-                train: false,
-            };
-            w = t.apply(w, &self.slots(p), at);
+            let slots = self.slots(p).with_keep(keep.clone());
+            w = t.apply(w, &slots, at);
+            keep = t.keep(&slots, at).or(keep);
         }
     }
 

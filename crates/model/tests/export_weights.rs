@@ -33,6 +33,7 @@ fn grid_layers_export_what_their_grid_quantizes() {
             let nm = AnyTechnique::NmSte(NmSte {
                 n: 2,
                 m: 4,
+                dim: Default::default(),
                 interval: 1,
                 phases: Default::default(),
             });

@@ -26,6 +26,7 @@ fn nm_ste_forward_is_the_masked_model_and_its_gradient_is_dense() {
             vec![AnyTechnique::NmSte(NmSte {
                 n: 2,
                 m: 4,
+                dim: Default::default(),
                 interval: 1,
                 phases: Default::default(),
             })]
@@ -97,5 +98,58 @@ fn nm_ste_forward_is_the_masked_model_and_its_gradient_is_dense() {
                 "{name}: pruned weights get gradients (dense STE)"
             );
         }
+    }
+}
+
+/// A mask then a ternary grid in one layer: the chain hands the quantizer the kept entries, so
+/// the effective weight and the exported scales are the grid's over kept weights only
+/// (`Absmean::grid` with the mask), not over the zero-filled weight.
+#[test]
+fn a_quantizer_after_a_mask_sees_the_kept_entries() {
+    use nibble_model::techniques::{Absmean, ScaleDtype, ScaleSets, StepInfo};
+    let arch = common::tiny_arch();
+    let policy = PrecisionConfig::default().policy().unwrap();
+    let grid = Absmean {
+        sets: ScaleSets::Channel,
+        scale: ScaleDtype::F32,
+    };
+    let model = Llama::with_techniques(arch, policy, |m| {
+        if m.contains(".mlp.") {
+            vec![
+                AnyTechnique::NmSte(NmSte::new(2, 4)),
+                AnyTechnique::Absmean(grid.clone()),
+            ]
+        } else {
+            Vec::new()
+        }
+    })
+    .unwrap();
+    let dev = Default::default();
+    let p = model.init_params::<B>(5, &dev);
+    let name = "model.layers.1.mlp.up_proj";
+    let layer = model.linear(name).unwrap();
+    let at = StepInfo {
+        step: 0,
+        train: false,
+    };
+    let mask = p.buffers[&format!("{name}.weight_mask")].clone();
+    let masked = p.tensors[&format!("{name}.weight")].clone() * mask.clone();
+    let (want, _) = grid.grid(&masked, Some(&mask));
+    let (unkept, _) = grid.grid(&masked, None);
+    let got = vals(layer.effective_weight(&p, at));
+    assert_eq!(got, vals(want.clone()), "the grid over kept entries");
+    assert_ne!(got, vals(unkept), "differs from the zero-filled statistics");
+    // The exported scale per row: the mean |w| over the row's kept weights.
+    let scales = vals(layer.export_grid(&p, at).unwrap().scales);
+    let (w, m) = (vals(masked), vals(mask));
+    let cols = w.len() / scales.len();
+    for (r, s) in scales.iter().enumerate() {
+        let row = r * cols..(r + 1) * cols;
+        let kept: Vec<f64> = row
+            .filter(|&i| m[i] == 1.0)
+            .map(|i| f64::from(w[i].abs()))
+            .collect();
+        let mean = (kept.iter().sum::<f64>() / kept.len() as f64) as f32;
+        assert_eq!(*s, mean, "row {r}");
     }
 }

@@ -22,14 +22,23 @@ pub struct Absmean {
 
 impl Absmean {
     /// The dequantized ternary weight `α·code` (no gradient path) and the codes, both `[out, in]`.
-    pub fn grid<B: Backend>(&self, w: &Tensor<B, 2>) -> (Tensor<B, 2>, Tensor<B, 2>) {
-        let g = host_absmean(w, self.sets, self.scale);
+    /// Statistics over `keep`'s entries when an N:M mask acts before.
+    pub fn grid<B: Backend>(
+        &self,
+        w: &Tensor<B, 2>,
+        keep: Option<&Tensor<B, 2>>,
+    ) -> (Tensor<B, 2>, Tensor<B, 2>) {
+        let g = host_absmean(w, self.sets, self.scale, keep);
         (g.q, g.codes)
     }
 
     /// α per set as the forward uses it, per set of inputs of a row.
-    pub(crate) fn ternary_scales<B: Backend>(&self, w: &Tensor<B, 2>) -> GridScales<B> {
-        let alpha = host_absmean(w, self.sets, self.scale).alpha;
+    pub(crate) fn ternary_scales<B: Backend>(
+        &self,
+        w: &Tensor<B, 2>,
+        keep: Option<&Tensor<B, 2>>,
+    ) -> GridScales<B> {
+        let alpha = host_absmean(w, self.sets, self.scale, keep).alpha;
         GridScales::ternary(self.sets, alpha, w.dims())
     }
 }
@@ -48,26 +57,31 @@ impl Technique for Absmean {
         Vec::new()
     }
 
-    fn apply<B: LpBackend>(&self, w: Tensor<B, 2>, _: &LayerSlots<B>, _: StepInfo) -> Tensor<B, 2> {
-        let (q, _) = self.grid(&w);
+    fn apply<B: LpBackend>(
+        &self,
+        w: Tensor<B, 2>,
+        slots: &LayerSlots<B>,
+        _: StepInfo,
+    ) -> Tensor<B, 2> {
+        let (q, _) = self.grid(&w, slots.keep.as_ref());
         straight_through(q, w)
     }
 
     fn grid_scales<B: LpBackend>(
         &self,
         w: &Tensor<B, 2>,
-        _: &LayerSlots<B>,
+        slots: &LayerSlots<B>,
         _: StepInfo,
     ) -> Option<GridScales<B>> {
-        Some(self.ternary_scales(w))
+        Some(self.ternary_scales(w, slots.keep.as_ref()))
     }
 
     fn codes<B: LpBackend>(
         &self,
         w: &Tensor<B, 2>,
-        _: &LayerSlots<B>,
+        slots: &LayerSlots<B>,
         _: StepInfo,
     ) -> Option<Codes<B>> {
-        Some(Codes::ternary(self.grid(w).1))
+        Some(Codes::ternary(self.grid(w, slots.keep.as_ref()).1))
     }
 }

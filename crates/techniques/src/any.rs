@@ -15,6 +15,7 @@ use crate::ggml_grid::GgmlGrid;
 use crate::lsq::Lsq;
 use crate::mdgf::Mdgf;
 use crate::nm_ste::NmSte;
+use crate::sdgf::Sdgf;
 use crate::seq::Seq;
 use crate::slots::{LayerSlots, LayerSlotsMut};
 use crate::sr_ste::SrSte;
@@ -27,6 +28,7 @@ pub enum AnyTechnique {
     NmSte(NmSte),
     SrSte(SrSte),
     Mdgf(Mdgf),
+    Sdgf(Sdgf),
     Lsq(Lsq),
     GgmlGrid(GgmlGrid),
     CtGrid(CtGrid),
@@ -45,6 +47,7 @@ macro_rules! each {
             AnyTechnique::NmSte($t) => $e,
             AnyTechnique::SrSte($t) => $e,
             AnyTechnique::Mdgf($t) => $e,
+            AnyTechnique::Sdgf($t) => $e,
             AnyTechnique::Lsq($t) => $e,
             AnyTechnique::GgmlGrid($t) => $e,
             AnyTechnique::CtGrid($t) => $e,
@@ -63,7 +66,10 @@ impl AnyTechnique {
     /// The recipe section that attaches this technique (errors about it point there).
     pub fn section(&self) -> &'static str {
         match self {
-            AnyTechnique::NmSte(_) | AnyTechnique::SrSte(_) | AnyTechnique::Mdgf(_) => "sparsity",
+            AnyTechnique::NmSte(_)
+            | AnyTechnique::SrSte(_)
+            | AnyTechnique::Mdgf(_)
+            | AnyTechnique::Sdgf(_) => "sparsity",
             AnyTechnique::Lsq(_)
             | AnyTechnique::GgmlGrid(_)
             | AnyTechnique::CtGrid(_)
@@ -86,12 +92,24 @@ impl AnyTechnique {
         }
     }
 
+    /// The N:M mask of a sparsity technique (its target pattern, dimension and phases).
+    pub fn nm(&self) -> Option<&NmSte> {
+        match self {
+            AnyTechnique::NmSte(m) => Some(m),
+            AnyTechnique::SrSte(s) => Some(&s.mask),
+            AnyTechnique::Mdgf(d) => Some(&d.mask),
+            AnyTechnique::Sdgf(d) => Some(&d.mask),
+            _ => None,
+        }
+    }
+
     /// The N:M mask of a sparsity technique, to set its phases.
     pub fn nm_mut(&mut self) -> Option<&mut NmSte> {
         match self {
             AnyTechnique::NmSte(m) => Some(m),
             AnyTechnique::SrSte(s) => Some(&mut s.mask),
             AnyTechnique::Mdgf(d) => Some(&mut d.mask),
+            AnyTechnique::Sdgf(d) => Some(&mut d.mask),
             _ => None,
         }
     }
@@ -179,6 +197,10 @@ impl Technique for AnyTechnique {
         slots: &LayerSlots<B>,
     ) -> Option<Tensor<B, 2>> {
         each!(self, t => t.project(step, w, slots))
+    }
+
+    fn keep<B: LpBackend>(&self, slots: &LayerSlots<B>, at: StepInfo) -> Option<Tensor<B, 2>> {
+        each!(self, t => t.keep(slots, at))
     }
 
     fn end_step<B: LpBackend>(&self, step: u64, weight: &Tensor<B, 2>, slots: LayerSlotsMut<B>) {

@@ -21,6 +21,7 @@ mod nm_ste;
 mod qat_config;
 mod scale_dtype;
 mod scale_sets;
+mod sdgf;
 mod seq;
 mod serving_grid;
 mod slots;
@@ -44,16 +45,17 @@ pub use mdgf::{DecayShape, Mdgf};
 pub use nibble_modelfiles::ct::CtScheme;
 /// The ggml block types ([`GgmlGrid`]'s grids), re-exported for the layers above.
 pub use nibble_modelfiles::quants::GgmlType;
-pub use nm_ste::{NmSte, SparsePhases};
+pub use nm_ste::{NmDim, NmSte, SparsePhases};
 pub use qat_config::{
     CtGridScheme, GgmlGridType, Granularity, QatConfig, QatMethod, QatStart, StartPoint,
 };
 pub use scale_dtype::ScaleDtype;
 pub use scale_sets::ScaleSets;
+pub use sdgf::{Sdgf, SdgfType};
 pub use seq::Seq;
 pub use serving_grid::ServingGrid;
 pub use slots::{LayerSlots, LayerSlotsMut};
-pub use sparsity_config::{SparsityConfig, SparsityMethod};
+pub use sparsity_config::{SparsityConfig, SparsityMethod, SparsityRule};
 pub use sr_ste::SrSte;
 pub use technique::{Codes, GridScales, SlotKind, SlotSpec, StepInfo, Technique};
 pub use tequila::Tequila;

@@ -68,4 +68,8 @@ impl Technique for SrSte {
     fn end_step<B: LpBackend>(&self, step: u64, weight: &Tensor<B, 2>, slots: LayerSlotsMut<B>) {
         self.mask.end_step(step, weight, slots)
     }
+
+    fn keep<B: LpBackend>(&self, slots: &LayerSlots<B>, at: StepInfo) -> Option<Tensor<B, 2>> {
+        self.mask.keep(slots, at)
+    }
 }

@@ -151,6 +151,13 @@ pub trait Technique {
         None
     }
 
+    /// The entries of the weight this technique leaves for the techniques after it (1 kept, 0
+    /// pruned) at `at`, when it prunes (an acting N:M mask); they see it as
+    /// [`LayerSlots::keep`]. Default: none.
+    fn keep<B: LpBackend>(&self, _slots: &LayerSlots<B>, _at: StepInfo) -> Option<Tensor<B, 2>> {
+        None
+    }
+
     /// After optimizer step `step` (1-based: the updates now done), a replacement for the
     /// updated master weight, before the end-of-step hooks (the hard-mask phase zeroes pruned
     /// weights). Default: none.

@@ -5,6 +5,7 @@
 //! straight-through, and each deadzone weight also gets `λ·Σ_tokens ∂L/∂y_i` through the bias.
 //! λ is fixed (1e-3 in the release) or, as the paper describes and the release does not
 //! implement, a learnable parameter per output channel (`weight_lambda`, initialized to λ).
+//! After an N:M mask, α and the deadzone count the kept weights only.
 
 use burn::prelude::*;
 use nibble_ops::LpBackend;
@@ -74,19 +75,19 @@ impl Technique for Tequila {
     fn grid_scales<B: LpBackend>(
         &self,
         w: &Tensor<B, 2>,
-        _: &LayerSlots<B>,
+        slots: &LayerSlots<B>,
         _: StepInfo,
     ) -> Option<GridScales<B>> {
-        Some(self.grid().ternary_scales(w))
+        Some(self.grid().ternary_scales(w, slots.keep.as_ref()))
     }
 
     fn codes<B: LpBackend>(
         &self,
         w: &Tensor<B, 2>,
-        _: &LayerSlots<B>,
+        slots: &LayerSlots<B>,
         _: StepInfo,
     ) -> Option<Codes<B>> {
-        Some(Codes::ternary(self.grid().grid(w).1))
+        Some(Codes::ternary(self.grid().grid(w, slots.keep.as_ref()).1))
     }
 
     /// The ternary weight and the deadzone bias from one computation of the grid.
@@ -96,8 +97,13 @@ impl Technique for Tequila {
         slots: &LayerSlots<B>,
         _: StepInfo,
     ) -> (Tensor<B, 2>, Option<Tensor<B, 2>>) {
-        let (q, c) = self.grid().grid(&w);
-        let deadzone = c.equal_elem(0.0).float();
+        let (q, c) = self.grid().grid(&w, slots.keep.as_ref());
+        // The deadzone of the kept weights only: a pruned weight (an N:M mask before) does not
+        // leak back through the bias (spec §7.1).
+        let deadzone = match &slots.keep {
+            Some(k) => c.equal_elem(0.0).float() * k.clone(),
+            None => c.equal_elem(0.0).float(),
+        };
         // Σ over the row's deadzone weights; the mask carries no gradient, w does.
         let s = (w.clone() * deadzone).sum_dim(1);
         let b = if self.learnable {

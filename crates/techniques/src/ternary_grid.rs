@@ -30,32 +30,42 @@ pub fn host_absmean<B: Backend>(
     w: &Tensor<B, 2>,
     sets: ScaleSets,
     scale: ScaleDtype,
+    keep: Option<&Tensor<B, 2>>,
 ) -> TernaryGrid<B> {
-    host_ternary(w, sets, scale, TernaryRule::Absmean)
+    host_ternary(w, sets, scale, TernaryRule::Absmean, keep)
 }
 
 /// The ternary grid of `w` (`[out, in]`, no gradient) by sets: per set m = mean|w| (summed in
 /// f64, rounded to f32), the rule's threshold and α, codes ±1 beyond the threshold (f32
-/// comparisons), 0 in the deadzone; the weight is `c·scale(α)`.
+/// comparisons), 0 in the deadzone; the weight is `c·scale(α)`. With `keep` (an N:M mask before
+/// the quantizer), the mean and TWN's survivors count the kept entries only, so a pruned zero
+/// does not shrink the scale; every entry is still coded.
 pub fn host_ternary<B: Backend>(
     w: &Tensor<B, 2>,
     sets: ScaleSets,
     scale: ScaleDtype,
     rule: TernaryRule,
+    keep: Option<&Tensor<B, 2>>,
 ) -> TernaryGrid<B> {
     let device = w.device();
     let shape = w.dims();
     let [n_sets, size] = sets.view(shape);
     let (v, _) = nibble_ops::host::to_host(w.clone().detach());
+    let keep = match keep {
+        Some(k) => nibble_ops::host::to_host(k.clone()).0,
+        None => vec![1.0; v.len()],
+    };
     let mut q = vec![0f32; v.len()];
     let mut c = vec![0f32; v.len()];
     let mut alpha = vec![0f32; n_sets];
     q.par_chunks_mut(size)
         .zip(c.par_chunks_mut(size))
         .zip(alpha.par_iter_mut())
-        .zip(v.par_chunks(size))
-        .for_each(|(((q, c), a), w)| {
-            let mean = (w.iter().map(|x| f64::from(x.abs())).sum::<f64>() / size as f64) as f32;
+        .zip(v.par_chunks(size).zip(keep.par_chunks(size)))
+        .for_each(|(((q, c), a), (w, k))| {
+            let kept = || w.iter().zip(k).filter(|(_, k)| **k != 0.0).map(|(x, _)| x);
+            let count = kept().count().max(1);
+            let mean = (kept().map(|x| f64::from(x.abs())).sum::<f64>() / count as f64) as f32;
             let code = |x: f32, delta: f32| match rule {
                 TernaryRule::Absmean if x >= delta => 1.0,
                 TernaryRule::Absmean if x <= -delta => -1.0,
@@ -66,9 +76,9 @@ pub fn host_ternary<B: Backend>(
                 TernaryRule::Absmean => (mean * 0.5, mean),
                 TernaryRule::Twn => {
                     let delta = mean * 0.7;
-                    let kept = w.iter().filter(|x| x.abs() > delta);
+                    let survivors = kept().filter(|x| x.abs() > delta);
                     let (n, sum) =
-                        kept.fold((0usize, 0f64), |(n, s), x| (n + 1, s + f64::from(x.abs())));
+                        survivors.fold((0usize, 0f64), |(n, s), x| (n + 1, s + f64::from(x.abs())));
                     (delta, (sum / n.max(1) as f64) as f32)
                 }
             };

@@ -21,8 +21,8 @@ pub struct Twn {
 
 impl Twn {
     /// The dequantized ternary weight (no gradient path), `[out, in]`.
-    pub fn grid<B: Backend>(&self, w: &Tensor<B, 2>) -> Tensor<B, 2> {
-        host_ternary(w, self.sets, self.scale, TernaryRule::Twn).q
+    pub fn grid<B: Backend>(&self, w: &Tensor<B, 2>, keep: Option<&Tensor<B, 2>>) -> Tensor<B, 2> {
+        host_ternary(w, self.sets, self.scale, TernaryRule::Twn, keep).q
     }
 }
 
@@ -40,29 +40,36 @@ impl Technique for Twn {
         Vec::new()
     }
 
-    fn apply<B: LpBackend>(&self, w: Tensor<B, 2>, _: &LayerSlots<B>, _: StepInfo) -> Tensor<B, 2> {
-        let q = self.grid(&w);
+    fn apply<B: LpBackend>(
+        &self,
+        w: Tensor<B, 2>,
+        slots: &LayerSlots<B>,
+        _: StepInfo,
+    ) -> Tensor<B, 2> {
+        let q = self.grid(&w, slots.keep.as_ref());
         straight_through(q, w)
     }
 
     fn grid_scales<B: LpBackend>(
         &self,
         w: &Tensor<B, 2>,
-        _: &LayerSlots<B>,
+        slots: &LayerSlots<B>,
         _: StepInfo,
     ) -> Option<GridScales<B>> {
-        let alpha = host_ternary(w, self.sets, self.scale, TernaryRule::Twn).alpha;
+        let keep = slots.keep.as_ref();
+        let alpha = host_ternary(w, self.sets, self.scale, TernaryRule::Twn, keep).alpha;
         Some(GridScales::ternary(self.sets, alpha, w.dims()))
     }
 
     fn codes<B: LpBackend>(
         &self,
         w: &Tensor<B, 2>,
-        _: &LayerSlots<B>,
+        slots: &LayerSlots<B>,
         _: StepInfo,
     ) -> Option<Codes<B>> {
+        let keep = slots.keep.as_ref();
         Some(Codes::ternary(
-            host_ternary(w, self.sets, self.scale, TernaryRule::Twn).codes,
+            host_ternary(w, self.sets, self.scale, TernaryRule::Twn, keep).codes,
         ))
     }
 }

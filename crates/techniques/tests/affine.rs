@@ -59,6 +59,7 @@ fn forward_and_gradients_follow_the_reference() {
         module: "l",
         params: &params,
         buffers: &buffers,
+        keep: None,
     };
     let y = q.apply(wt.clone(), &slots, AT);
     let g = (y.clone() * tensor(&r, [2, 8])).sum().backward();
@@ -120,6 +121,7 @@ fn forward_and_gradients_follow_the_reference() {
             module: "l",
             params: &p,
             buffers: &buffers,
+            keep: None,
         };
         vals(q.apply(tensor(&w, [2, 8]), &sl, AT))
             .iter()
@@ -216,6 +218,7 @@ fn codes_dequantize_to_the_forward_and_train_only_the_step() {
         module: "l",
         params: &params,
         buffers: &buffers,
+        keep: None,
     };
     let fake = vals(grid.apply(tensor(&w, [2, 12]), &slots, AT));
     let (codes, z, s) = grid.encode(&tensor(&w, [2, 12]), &slots);
@@ -241,6 +244,7 @@ fn codes_dequantize_to_the_forward_and_train_only_the_step() {
         module: "l",
         params: &params,
         buffers: &buffers,
+        keep: None,
     };
     let out = conv.apply(codes.require_grad(), &slots, AT);
     let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();

@@ -58,6 +58,7 @@ fn forward_is_the_ggml_round_trip_and_the_gradient_passes_through() {
             module: "l",
             params: &params,
             buffers: &buffers,
+            keep: None,
         };
         let at = StepInfo {
             step: 0,

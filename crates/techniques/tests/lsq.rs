@@ -40,6 +40,7 @@ fn lsq_matches_the_papers_forward_and_gradients() {
         module: "l",
         params: &params,
         buffers: &buffers,
+        keep: None,
     };
     let at = StepInfo {
         step: 0,
@@ -127,6 +128,7 @@ fn lsq_per_group_matches_the_formulas() {
         module: "l",
         params: &params,
         buffers: &buffers,
+        keep: None,
     };
     let at = StepInfo {
         step: 0,

@@ -22,6 +22,7 @@ fn run(q: &Seq, w: &[f32], alpha: &[f32], r: &[f32]) -> (Vec<f32>, Vec<f32>, Vec
         module: "l",
         params: &params,
         buffers: &buffers,
+        keep: None,
     };
     let y = q.apply(wt.clone(), &slots, AT);
     let g = (y.clone() * tensor(r, shape)).sum().backward();

@@ -29,6 +29,7 @@ fn run<T: Technique>(t: &T, mask: Tensor<A, 2>, at: StepInfo) -> (Vec<f32>, Vec<
         module: "l",
         params: &params,
         buffers: &buffers,
+        keep: None,
     };
     let w = tensor(&W, [2, 8]).require_grad();
     let g: Vec<f32> = (0..16).map(|i| (i as f32 * 0.37).cos()).collect();
@@ -54,6 +55,7 @@ fn sr_ste_masks_forward_and_decays_pruned_weights_in_the_gradient() {
     let nm = NmSte {
         n: 2,
         m: 4,
+        dim: Default::default(),
         interval: 1,
         phases: Default::default(),
     };
@@ -86,6 +88,7 @@ fn mdgf_blends_pruned_weights_with_beta_and_passes_the_dense_gradient() {
     let nm = NmSte {
         n: 2,
         m: 4,
+        dim: Default::default(),
         interval: 1,
         phases: Default::default(),
     };
@@ -119,6 +122,33 @@ fn mdgf_blends_pruned_weights_with_beta_and_passes_the_dense_gradient() {
     }
 }
 
+/// Rules: the first matching rule gives its modules their pattern and dimension, and selects
+/// them even outside `modules`; other modules take the section's.
+#[test]
+fn rules_give_modules_their_own_pattern() {
+    let cfg: SparsityConfig = toml::from_str(
+        "method = \"ste\"\npattern = \"1:8\"\nmodules = [\"model.layers.*.mlp.*\"]\n\
+         [[rules]]\nmodules = [\"model.layers.*.self_attn.*\"]\npattern = \"2:4\"\n\
+         [[rules]]\nmodules = [\"model.layers.*.mlp.down_proj\"]\ndimension = \"output\"",
+    )
+    .unwrap();
+    cfg.validate().unwrap();
+    let nm = |module: &str| cfg.technique_for(module).map(|t| t.nm().unwrap().clone());
+    let attn = nm("model.layers.0.self_attn.q_proj").unwrap();
+    assert_eq!(
+        (attn.n, attn.m, attn.dim),
+        (2, 4, nibble_techniques::NmDim::Input)
+    );
+    let up = nm("model.layers.0.mlp.up_proj").unwrap();
+    assert_eq!((up.n, up.m), (1, 8));
+    let down = nm("model.layers.1.mlp.down_proj").unwrap();
+    assert_eq!(
+        (down.n, down.m, down.dim),
+        (1, 8, nibble_techniques::NmDim::Output)
+    );
+    assert!(nm("lm_head").is_none());
+}
+
 #[test]
 fn sparsity_keys_build_the_methods_and_refuse_misplaced_ones() {
     let parse = |t: &str| toml::from_str::<SparsityConfig>(t).unwrap();
@@ -139,6 +169,27 @@ fn sparsity_keys_build_the_methods_and_refuse_misplaced_ones() {
         ),
         ("method = \"mdgf\"\ndecay_coef = -1.0", "decay_coef"),
         ("method = \"mdgf\"\nbeta_zero_at = 0", "beta_zero_at"),
+        ("method = \"ste\"\npattern = \"4:4\"", "pattern"),
+        ("method = \"ste\"\npattern = \"3:2\"", "pattern"),
+        ("method = \"ste\"\npattern = \"0:4\"", "pattern"),
+        ("method = \"ste\"\nsdgf_type = \"stepwise\"", "sdgf_type"),
+        ("method = \"sdgf\"\nsdgf_type = \"custom\"", "sdgf_patterns"),
+        (
+            "method = \"sdgf\"\npattern = \"1:4\"\nsdgf_type = \"custom\"\nsdgf_patterns = [\"3:4\", \"2:4\"]",
+            "sdgf_patterns[1]",
+        ),
+        (
+            "method = \"sdgf\"\nsdgf_patterns = [\"3:4\"]",
+            "sdgf_patterns",
+        ),
+        (
+            "method = \"ste\"\n[[rules]]\nmodules = []\npattern = \"1:8\"",
+            "rules[0].modules",
+        ),
+        (
+            "method = \"ste\"\n[[rules]]\nmodules = [\"a\"]\n[[rules]]\nmodules = [\"b\"]\npattern = \"8:8\"",
+            "rules[1].pattern",
+        ),
     ] {
         assert_eq!(parse(text).validate().unwrap_err().key, key, "{text}");
     }
@@ -158,10 +209,15 @@ fn phases_count_from_the_sparse_start() {
     assert_eq!((phases.dense_until, phases.hard_from), (4, 14));
     assert_eq!(cfg.phases(10).hard_from, 7);
     let none = toml::from_str::<SparsityConfig>("method = \"mdgf\"").unwrap();
-    assert_eq!(none.phases(20), nibble_techniques::SparsePhases::default());
+    let open_ended = nibble_techniques::SparsePhases {
+        end: 20,
+        ..Default::default()
+    };
+    assert_eq!(none.phases(20), open_ended);
     let mut nm = NmSte {
         n: 2,
         m: 4,
+        dim: Default::default(),
         interval: 1,
         phases: Default::default(),
     };

@@ -22,6 +22,7 @@ fn no_slots<'a>(
         module: "l",
         params: p,
         buffers: b,
+        keep: None,
     }
 }
 
@@ -35,7 +36,7 @@ fn absmean_per_group_matches_a_hand_computed_grid() {
         scale: ScaleDtype::F32,
         sets: ScaleSets::Group(4),
     };
-    let (q, c) = t.grid(&tensor(&w, [1, 8]));
+    let (q, c) = t.grid(&tensor(&w, [1, 8]), None);
     assert_eq!(vals(c), [-1.0, 1.0, 1.0, -1.0, -1.0, 0.0, 1.0, 1.0]);
     assert_eq!(vals(q), [-0.25, 0.25, 0.25, -0.25, -0.5, 0.0, 0.5, 0.5]);
     // Per tensor, the same weights share α = 3.0 / 8 = 0.375, Δ = 0.1875: ±0.125 fall in the
@@ -44,7 +45,7 @@ fn absmean_per_group_matches_a_hand_computed_grid() {
         scale: ScaleDtype::F32,
         sets: ScaleSets::Tensor,
     }
-    .grid(&tensor(&w, [1, 8]));
+    .grid(&tensor(&w, [1, 8]), None);
     assert_eq!(vals(c), [-1.0, 1.0, 0.0, 0.0, -1.0, 0.0, 1.0, 1.0]);
 }
 
@@ -59,7 +60,7 @@ fn twn_matches_a_hand_computed_grid() {
             scale: ScaleDtype::F32,
             sets: ScaleSets::Channel,
         }
-        .grid(&tensor(&w, [2, 5])),
+        .grid(&tensor(&w, [2, 5]), None),
     );
     let a = (0.9f32 + 0.5 + 0.3) / 3.0;
     let want = [-a, a, a, 0.0, 0.0, 0.1, -0.1, 0.1, -0.1, 0.1];
@@ -197,7 +198,7 @@ fn tequila_learnable_lambda_gets_the_deadzone_sums() {
         scale: ScaleDtype::F32,
         sets: ScaleSets::Channel,
     }
-    .grid(&tensor(&w, [out, inp]));
+    .grid(&tensor(&w, [out, inp]), None);
     let codes = vals(codes);
     for (i, (got, c)) in got.iter().zip([2.0f32, -3.0]).enumerate() {
         let s: f32 = (0..inp)

@@ -94,6 +94,7 @@ pub fn step_times<B: LpBackend>(
                 objective: &CrossEntropy,
                 grad_clip: 1.0,
                 device,
+                probe_grads: false,
             };
             let step = round as u64;
             train_step(&setup, &mut r.params, &mut r.opt, &micro, 1e-3, step, step);

@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 
 use burn::backend::Flex;
 use burn::prelude::*;
-use common::{ckpt_bytes, ckpt_tensors, recipe_with, run, tmp_dir};
+use common::{ckpt_bytes, ckpt_tensors, metric, recipe_with, run, tmp_dir};
 use nibble_model::techniques::{QatConfig, QatMethod, SparsityConfig, techniques_for};
 use nibble_model::{ForwardCtx, Llama, ModelConfig, PrecisionConfig};
 use nibble_train::recipe::load_recipe;
@@ -36,16 +36,6 @@ lr_weight = 5e-4
 [e2e_qp]
 enabled = true
 "#;
-
-fn metric(run_dir: &std::path::Path, key: &str) -> Vec<(u64, f64)> {
-    let text = std::fs::read_to_string(run_dir.join("metrics.jsonl")).unwrap();
-    text.lines()
-        .filter_map(|l| {
-            let v: serde_json::Value = serde_json::from_str(l).unwrap();
-            Some((v["step"].as_u64()?, v[key].as_f64()?))
-        })
-        .collect()
-}
 
 /// `w` is exactly on the affine grid of its stored steps and zero points: quantizing it again
 /// (the reference's formula, here in f32 as the model computes it) gives it back bit for bit.

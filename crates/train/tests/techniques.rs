@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{ckpt_bytes, ckpt_tensors, recipe_with, run, tmp_dir};
+use common::{ckpt_bytes, ckpt_tensors, metric, recipe_with, run, tmp_dir};
 
 const TECHNIQUES: &str = r#"
 [sparsity]
@@ -160,14 +160,6 @@ fn qat_switched_on_at_the_decay_leaves_the_earlier_updates_unchanged() {
 }
 
 /// The logged values of `key`, by step.
-fn metric(run_dir: &std::path::Path, key: &str) -> Vec<(u64, f64)> {
-    std::fs::read_to_string(run_dir.join("metrics.jsonl"))
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
-        .filter_map(|v| Some((v["step"].as_u64()?, v[key].as_f64()?)))
-        .collect()
-}
 
 #[test]
 fn ternary_diagnostics_are_logged_and_match_the_checkpoint() {

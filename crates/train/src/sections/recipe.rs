@@ -109,13 +109,29 @@ impl Recipe {
         })
         .map_err(|e| {
             let key = match e.key.as_str() {
-                "sparsity" => "sparsity.pattern",
-                "qat" if self.qat.granularity == Granularity::Group => "qat.group_size",
-                "qat" => "qat.method",
-                k => k,
+                "sparsity" => self.sparsity_key(&e.message),
+                "qat" if self.qat.granularity == Granularity::Group => "qat.group_size".into(),
+                "qat" => "qat.method".into(),
+                k => k.to_string(),
             };
             KeyError::new(key, e.message)
         })?;
+        let names: Vec<&str> = model.linears().iter().map(|l| l.name.as_str()).collect();
+        if self.sparsity.method != SparsityMethod::None {
+            for (i, r) in self.sparsity.rules.iter().enumerate() {
+                let used = names.iter().any(|n| self.sparsity.rule_for(n) == Some(i));
+                if !used {
+                    return Err(KeyError::new(
+                        format!("sparsity.rules[{i}].modules"),
+                        format!(
+                            "{:?} selects no layer of this model (or only layers an earlier \
+                             rule takes); layers are named like model.layers.0.mlp.up_proj",
+                            r.modules
+                        ),
+                    ));
+                }
+            }
+        }
         if self.block_ap.enabled
             && !(0..model.n_blocks()).any(|k| !model.block_params(k).slots.is_empty())
         {
@@ -129,6 +145,20 @@ impl Recipe {
             ));
         }
         Ok(())
+    }
+
+    /// The key behind a sparsity technique that does not fit its layer (the message starts with
+    /// the layer's name): the rule's pattern or dimension, SDGF's custom frames, or the
+    /// section's pattern.
+    fn sparsity_key(&self, message: &str) -> String {
+        let sp = &self.sparsity;
+        let layer = message.split(':').next().unwrap_or_default();
+        match sp.rule_for(layer).map(|i| (i, &sp.rules[i])) {
+            Some((i, r)) if r.pattern.is_some() => format!("sparsity.rules[{i}].pattern"),
+            Some((i, r)) if r.dimension.is_some() => format!("sparsity.rules[{i}].dimension"),
+            _ if !sp.sdgf_patterns.is_empty() => "sparsity.sdgf_patterns".into(),
+            _ => "sparsity.pattern".into(),
+        }
     }
 
     /// `[block_ap]` / `[e2e_qp]` against `[qat]`, `[optim]` and `run.steps`.

@@ -18,7 +18,7 @@ use super::report::Reporter;
 use super::resume::{fresh_state, resume};
 use super::run_dir::RunDir;
 use super::sparsity_stats::SparsityStats;
-use super::step::{StepSetup, train_step};
+use super::step::{StepSetup, StepStats, train_step};
 use super::summary::RunSummaryFile;
 use crate::checkpoint::{self, TrainState};
 use crate::objective::CrossEntropy;
@@ -308,6 +308,7 @@ impl<'a, B: LpBackend> Loop<'a, B> {
             let micro: Vec<_> = (0..run.grad_accum)
                 .map(|_| self.parts.batcher.next_batch())
                 .collect();
+            let probe_grads = self.log_due(state.step + 1);
             let Parts {
                 model, params, opt, ..
             } = &mut *self.parts;
@@ -317,6 +318,7 @@ impl<'a, B: LpBackend> Loop<'a, B> {
                 objective: &CrossEntropy,
                 grad_clip: self.recipe.optim.grad_clip,
                 device: self.device,
+                probe_grads,
             };
             let key = child(run.seed, state.step);
             let st = train_step(&setup, params, opt, &micro, lr, key, state.step);
@@ -333,8 +335,8 @@ impl<'a, B: LpBackend> Loop<'a, B> {
             (w.loss, w.steps, w.tokens) = (w.loss + st.loss, w.steps + 1, w.tokens + st.tokens);
             let step = state.step;
             let last = step == total;
-            if step.is_multiple_of(self.recipe.log.every) || last {
-                self.log(step, lr, st.grad_norm)?;
+            if self.log_due(step) {
+                self.log(step, lr, &st)?;
             }
             self.maybe_eval(state, last)?;
             self.maybe_checkpoint(state, last)?;
@@ -346,7 +348,13 @@ impl<'a, B: LpBackend> Loop<'a, B> {
         Ok(())
     }
 
-    fn log(&mut self, step: u64, lr: f64, grad_norm: f64) -> Result<(), TrainError> {
+    /// Whether the training metrics are logged after `step` updates.
+    fn log_due(&self, step: u64) -> bool {
+        step.is_multiple_of(self.recipe.log.every)
+            || step == self.parts.prologue() + self.recipe.run.steps
+    }
+
+    fn log(&mut self, step: u64, lr: f64, st: &StepStats) -> Result<(), TrainError> {
         let w = std::mem::replace(&mut self.window, Window::new());
         let tps = w.tokens as f64 / w.t.elapsed().as_secs_f64();
         let loss = w.loss / w.steps as f64;
@@ -355,16 +363,16 @@ impl<'a, B: LpBackend> Loop<'a, B> {
             &[
                 ("train/loss", loss),
                 ("train/lr", lr),
-                ("train/grad_norm", grad_norm),
+                ("train/grad_norm", st.grad_norm),
                 ("train/tokens_per_sec", tps),
             ],
         )?;
         let qat = self
             .qat_stats
             .measure(&self.parts.model, &self.parts.params, step);
-        let sparsity = self
-            .sparsity_stats
-            .measure(&self.parts.model, &self.parts.params, step);
+        let sparsity =
+            self.sparsity_stats
+                .measure(&self.parts.model, &self.parts.params, step, st.grad_probe);
         let diagnostics: Vec<(&str, f64)> = qat
             .iter()
             .chain(&sparsity)

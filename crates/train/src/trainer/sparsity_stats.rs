@@ -1,12 +1,15 @@
 //! N:M sparsity diagnostics at every log step: per masked layer the achieved density (kept
 //! share of its mask, N/M when the mask is exact), over all masked layers the mask flip rate
-//! against the previous log step (the stability measure of the N:M literature), and MDGF's
-//! current β. The previous masks are kept on the host, one byte per weight.
+//! against the previous log step (the stability measure of the N:M literature), MDGF's current
+//! β, SDGF's current frame and its density N/M, and the variance of the step's weight gradient on
+//! pruned and on kept entries. The previous masks are kept on the host, one byte per weight.
 
 use std::collections::BTreeMap;
 
 use nibble_model::techniques::AnyTechnique;
 use nibble_model::{Llama, LpBackend, Params};
+
+use super::step::GradProbe;
 
 #[derive(Default)]
 pub(crate) struct SparsityStats {
@@ -20,18 +23,24 @@ impl SparsityStats {
         model: &Llama,
         params: &Params<B>,
         step: u64,
+        probe: Option<GradProbe>,
     ) -> Vec<(String, f64)> {
         let mut out = Vec::new();
         let (mut compared, mut flips) = (0u64, 0u64);
-        let mut beta = None;
+        let (mut beta, mut frame) = (None, None);
         for l in model.linears() {
             let name = format!("{}.weight_mask", l.name);
             let Some(mask) = params.buffers.get(&name) else {
                 continue;
             };
             for t in &l.techniques {
-                if let AnyTechnique::Mdgf(m) = t {
-                    beta = Some(m.beta_at(step));
+                match t {
+                    AnyTechnique::Mdgf(m) => beta = Some(m.beta_at(step)),
+                    AnyTechnique::Sdgf(d) if frame.is_none() => {
+                        let (n, m) = d.pattern_at(step);
+                        frame = Some((d.frame_at(step), n as f64 / m as f64));
+                    }
+                    _ => {}
                 }
             }
             let now: Vec<u8> = mask
@@ -58,6 +67,14 @@ impl SparsityStats {
         }
         if let Some(b) = beta {
             out.push(("sparsity/beta".into(), b));
+        }
+        if let Some((k, density)) = frame {
+            out.push(("sparsity/sdgf_frame".into(), k as f64));
+            out.push(("sparsity/sdgf_density".into(), density));
+        }
+        if let Some(p) = probe {
+            out.push(("sparsity/grad_var_pruned".into(), p.pruned_var));
+            out.push(("sparsity/grad_var_kept".into(), p.kept_var));
         }
         out
     }

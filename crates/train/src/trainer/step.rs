@@ -20,6 +20,51 @@ pub struct StepStats {
     pub grad_norm: f64,
     /// Tokens consumed.
     pub tokens: u64,
+    /// With [`StepSetup::probe_grads`] and an N:M mask: the step's raw weight gradients on
+    /// pruned and on kept entries.
+    pub grad_probe: Option<GradProbe>,
+}
+
+/// Variance over the entries of every masked layer's weight gradient (before clipping), pruned
+/// and kept apart: the gradient noise on pruned weights that Progressive Gradient Flow's decay
+/// is meant to calm (spec §5.5).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct GradProbe {
+    pub pruned_var: f64,
+    pub kept_var: f64,
+}
+
+/// [`GradProbe`] from the accumulated gradients: each `<module>.weight` with a
+/// `<module>.weight_mask` buffer.
+fn probe_grads<B: LpBackend>(
+    params: &Params<B>,
+    grads: &BTreeMap<String, Tensor<B, 2>>,
+) -> Option<GradProbe> {
+    // (count, Σg, Σg²) for pruned (0) and kept (1) entries.
+    let mut acc = [(0u64, 0f64, 0f64); 2];
+    for (name, mask) in &params.buffers {
+        let Some(module) = name.strip_suffix(".weight_mask") else {
+            continue;
+        };
+        let Some(g) = grads.get(&format!("{module}.weight")) else {
+            continue;
+        };
+        let (g, _) = nibble_ops::host::to_host(g.clone());
+        let (m, _) = nibble_ops::host::to_host(mask.clone());
+        for (g, m) in g.iter().zip(&m) {
+            let a = &mut acc[usize::from(*m != 0.0)];
+            let g = f64::from(*g);
+            *a = (a.0 + 1, a.1 + g, a.2 + g * g);
+        }
+    }
+    let var = |(n, s, q): (u64, f64, f64)| {
+        let n = n.max(1) as f64;
+        (q / n - (s / n).powi(2)).max(0.0)
+    };
+    (acc[0].0 + acc[1].0 > 0).then(|| GradProbe {
+        pruned_var: var(acc[0]),
+        kept_var: var(acc[1]),
+    })
 }
 
 /// Token ids of a batch as an int tensor `[rows, seq_len]`.
@@ -40,6 +85,8 @@ pub struct StepSetup<'a, B: LpBackend> {
     pub objective: &'a dyn Objective<Autodiff<B>>,
     pub grad_clip: f64,
     pub device: &'a B::Device,
+    /// Measure [`GradProbe`] this step (log steps).
+    pub probe_grads: bool,
 }
 
 /// Autodiff leaves of `params`: trainable tensors require a gradient unless their group is
@@ -125,6 +172,10 @@ pub fn train_step<B: LpBackend>(
         }
         tokens += (batch.rows * batch.seq_len) as u64;
     }
+    let grad_probe = match setup.probe_grads {
+        true => probe_grads(params, &grads),
+        false => None,
+    };
     let grad_norm = clip_global_norm(&mut grads, setup.grad_clip);
     opt.step(params, &grads, lr);
     setup.model.end_step(step + 1, params);
@@ -132,5 +183,6 @@ pub fn train_step<B: LpBackend>(
         loss: loss_sum / n,
         grad_norm,
         tokens,
+        grad_probe,
     }
 }

@@ -92,3 +92,13 @@ pub fn ckpt_tensors(run_dir: &Path, step: u64) -> nibble_train::checkpoint::Host
     let (model, _) = ckpt_bytes(run_dir, step);
     nibble_train::checkpoint::read_safetensors(&model).unwrap()
 }
+
+/// A metric's (step, value) pairs from a run's metrics.jsonl.
+pub fn metric(run_dir: &Path, key: &str) -> Vec<(u64, f64)> {
+    fs::read_to_string(run_dir.join("metrics.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .filter_map(|v| Some((v["step"].as_u64()?, v[key].as_f64()?)))
+        .collect()
+}
