@@ -5,6 +5,20 @@ use nibble_techniques::StepInfo;
 
 use crate::taps::Taps;
 
+/// Teacher Intervention's mode for one forward (an explicit argument, not a flag shared across
+/// calls: the reference code's pitfall). The caller sets the teacher's signal as the matching
+/// tap replacement in every block; the mode detaches the attention's inputs that the replaced
+/// signal makes unreachable from the main path, so the score loss alone trains Q and K.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Intervention {
+    /// TI-M: the teacher's attention probabilities; Q and K read a detached input, V does not.
+    Map,
+    /// TI-C: the teacher's per-head contexts; Q, K and V read a detached input.
+    Context,
+    /// TI-O: the teacher's attention block output; Q, K and V read a detached input.
+    Output,
+}
+
 /// One forward call's context, passed down to every layer.
 #[derive(Clone, Debug)]
 pub struct ForwardCtx<B: Backend> {
@@ -16,6 +30,8 @@ pub struct ForwardCtx<B: Backend> {
     /// Training forward: delayed scaling records amaxes; evaluation does not.
     pub train: bool,
     pub taps: Taps<B>,
+    /// Teacher Intervention's mode (None: the model's own forward).
+    pub intervention: Option<Intervention>,
 }
 
 impl<B: Backend> ForwardCtx<B> {
@@ -25,6 +41,7 @@ impl<B: Backend> ForwardCtx<B> {
             step,
             train,
             taps: Taps::default(),
+            intervention: None,
         }
     }
 

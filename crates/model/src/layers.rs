@@ -115,31 +115,48 @@ pub fn causal_attention<B: Backend>(
 /// Causal attention probabilities `[b, h, n, total]` of `n` queries at positions
 /// `start..start + n` over keys at positions `0..total` (`total = start + n`; `start > 0` when
 /// earlier keys come from a KV cache): query i sees keys `0..=start + i`.
+pub fn attention_probs<B: Backend>(q: Tensor<B, 4>, k: Tensor<B, 4>, start: usize) -> Tensor<B, 4> {
+    causal_softmax(attention_scores(q, k), start)
+}
+
+/// Scaled scores `q·kᵀ/√hd` `[b, h, n, total]`, before the causal mask (Teacher Intervention's
+/// score distillation reads them; its loss leaves the masked entries out).
 ///
 /// The n_rep = h / kv query heads of a group are folded into rows (`[b, kv, n_rep·n, hd]`), so
-/// keys and values are used as they are instead of being repeated.
-pub fn attention_probs<B: Backend>(q: Tensor<B, 4>, k: Tensor<B, 4>, start: usize) -> Tensor<B, 4> {
+/// keys are used as they are instead of being repeated.
+pub fn attention_scores<B: Backend>(q: Tensor<B, 4>, k: Tensor<B, 4>) -> Tensor<B, 4> {
     let [b, h, n, hd] = q.dims();
     let [_, kv, total, _] = k.dims();
-    let rep = h / kv;
-    let q = q.reshape([b, kv, rep * n, hd]);
+    let q = q.reshape([b, kv, h / kv * n, hd]);
     let scores = q.matmul(k.swap_dims(2, 3)) * (1.0 / (hd as f64).sqrt());
+    scores.reshape([b, h, n, total])
+}
+
+/// Softmax over keys of scores `[b, h, n, total]` with query i seeing keys `0..=start + i`.
+pub fn causal_softmax<B: Backend>(scores: Tensor<B, 4>, start: usize) -> Tensor<B, 4> {
+    let [_, _, n, total] = scores.dims();
     // One new query at the end sees every key: nothing to mask.
-    let scores = if start + 1 == total && n == 1 {
-        scores
-    } else {
-        let mut mask = vec![0f32; rep * n * total];
-        for r in 0..rep * n {
-            for j in (start + r % n + 1)..total {
-                mask[r * total + j] = f32::NEG_INFINITY;
-            }
+    if start + 1 == total && n == 1 {
+        return softmax(scores, 3);
+    }
+    let mask = causal_mask(n, total, start, &scores.device());
+    softmax(scores + mask, 3)
+}
+
+/// 0 where query i (at position `start + i`) may see key j, −∞ after it: `[1, 1, n, total]`.
+pub fn causal_mask<B: Backend>(
+    n: usize,
+    total: usize,
+    start: usize,
+    device: &B::Device,
+) -> Tensor<B, 4> {
+    let mut mask = vec![0f32; n * total];
+    for i in 0..n {
+        for j in (start + i + 1)..total {
+            mask[i * total + j] = f32::NEG_INFINITY;
         }
-        let mask =
-            Tensor::<B, 2>::from_data(TensorData::new(mask, [rep * n, total]), &scores.device())
-                .reshape([1, 1, rep * n, total]);
-        scores + mask
-    };
-    softmax(scores, 3).reshape([b, h, n, total])
+    }
+    Tensor::<B, 2>::from_data(TensorData::new(mask, [n, total]), device).reshape([1, 1, n, total])
 }
 
 /// Per-head context `[b, h, n, hd]` from probabilities `[b, h, n, total]` and values

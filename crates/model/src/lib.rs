@@ -15,7 +15,7 @@ pub mod taps;
 
 pub use burn;
 pub use config::{Arch, ModelConfig};
-pub use ctx::ForwardCtx;
+pub use ctx::{ForwardCtx, Intervention};
 pub use error::KeyError;
 pub use generate::{GenerateOptions, KvCache, generate};
 pub use llama::{BlockParams, Hidden, Llama, cross_entropy};

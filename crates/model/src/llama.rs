@@ -10,9 +10,9 @@ use nibble_config::KeyError;
 use nibble_techniques::{AnyTechnique, SlotKind, SlotSpec};
 
 use crate::config::Arch;
-use crate::ctx::ForwardCtx;
+use crate::ctx::{ForwardCtx, Intervention};
 use crate::generate::KvCache;
-use crate::layers::{Rope, attend, attention_probs, rms_norm, swiglu};
+use crate::layers::{Rope, attend, attention_scores, causal_softmax, rms_norm, swiglu};
 use crate::lp_linear::LpLinear;
 use crate::params::{Params, layout};
 use crate::policy::PrecisionPolicy;
@@ -441,6 +441,7 @@ impl Llama {
         let start = cache.as_ref().map_or(0, |c| c.len());
         let n = tokens.dims()[1];
         let mut h = self.embed(p, tokens);
+        h = tap3(ctx, TapPoint::new(0, TapKind::Embedded), h);
         for layer in 0..self.blocks.len() {
             h = self.block_at(layer, h, p, rope, ctx, start, cache.as_deref_mut());
         }
@@ -540,6 +541,7 @@ impl Llama {
         let hd = a.head_dim();
         // Projections are [b, t, n·hd]; RoPE works on that layout, attention on [b, n, t, hd].
         let heads = |y: Tensor<B, 3>, n: usize| y.reshape([b, t, n, hd]);
+        let scores = TapPoint::new(layer, TapKind::AttnScores);
         let probs = TapPoint::new(layer, TapKind::AttnProbs);
         let context = TapPoint::new(layer, TapKind::HeadContext);
         // The fused kernel (CPU) works on the projection layout and keeps nothing T×T; the
@@ -547,11 +549,18 @@ impl Llama {
         let fused = nibble_ops::fused::applies(&x)
             && cache.is_none()
             && start == 0
+            && !ctx.taps.wants(scores)
             && !ctx.taps.wants(probs)
             && !ctx.taps.wants(context);
-        let q = rope.apply_at(heads(blk.q.forward(x.clone(), p, ctx), a.n_heads), start);
-        let k = rope.apply_at(heads(blk.k.forward(x.clone(), p, ctx), a.n_kv_heads), start);
-        let v = heads(blk.v.forward(x, p, ctx), a.n_kv_heads);
+        // Teacher Intervention: what the replaced signal cuts off reads a detached input.
+        let (x_qk, x_v) = match ctx.intervention {
+            None => (x.clone(), x),
+            Some(Intervention::Map) => (x.clone().detach(), x),
+            Some(_) => (x.clone().detach(), x.detach()),
+        };
+        let q = rope.apply_at(heads(blk.q.forward(x_qk.clone(), p, ctx), a.n_heads), start);
+        let k = rope.apply_at(heads(blk.k.forward(x_qk, p, ctx), a.n_kv_heads), start);
+        let v = heads(blk.v.forward(x_v, p, ctx), a.n_kv_heads);
         let y = if fused {
             nibble_ops::fused::causal_attention(q, k, v)
         } else {
@@ -560,9 +569,10 @@ impl Llama {
                 Some(c) => c.append(layer, k, v),
                 None => (k, v),
             };
-            let pr = ctx
+            let sc = ctx
                 .taps
-                .tap_if(probs, attention_probs(q.swap_dims(1, 2), k, start));
+                .tap_if(scores, attention_scores(q.swap_dims(1, 2), k));
+            let pr = ctx.taps.tap_if(probs, causal_softmax(sc, start));
             ctx.taps.tap_if(context, attend(pr, v)).swap_dims(1, 2)
         };
         blk.o.forward(y.reshape([b, t, d]), p, ctx)

@@ -2,9 +2,10 @@
 //! them (Teacher Intervention swaps a student's attention maps, per-head contexts or attention
 //! outputs for a teacher's; feature distillation and block reconstruction read block outputs).
 //!
-//! Every value is 4-D: attention probabilities `[b, heads, t, t]`, per-head context
-//! `[b, heads, t, head_dim]`, attention block output (o_proj, before the residual add) and block
-//! output (the hidden state after the block) `[b, 1, t, d]`. A replacement is detached when it is
+//! Every value is 4-D: attention scores (scaled `q·kᵀ`, before the causal mask) and
+//! probabilities `[b, heads, t, t]`, per-head context `[b, heads, t, head_dim]`, the embedding
+//! output (`layer` 0), attention block output (o_proj, before the residual add) and block output
+//! (the hidden state after the block) `[b, 1, t, d]`. A replacement is detached when it is
 //! set: no gradient flows into it, and none flows through the signal it replaced. A recording is
 //! the model's own value, before any replacement.
 
@@ -14,6 +15,8 @@ use burn::prelude::*;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum TapKind {
+    Embedded,
+    AttnScores,
     AttnProbs,
     HeadContext,
     AttnOut,

@@ -4,11 +4,15 @@
 //! KD losses or a block-reconstruction loss are objectives: the trainer does not change.
 
 mod cross_entropy;
+mod distill;
+mod kd_losses;
 
 use burn::prelude::*;
 use nibble_model::{ForwardCtx, Hidden, LpBackend};
 
 pub use cross_entropy::CrossEntropy;
+pub use distill::{Distill, Teacher, TeacherOut, intervene, replaced_kind};
+pub use kd_losses::{kd_logits, masked_score_mse, mse};
 
 /// A micro-batch as tensors: inputs and next-token targets, `[rows, seq_len]`.
 #[derive(Clone, Debug)]

@@ -3,6 +3,7 @@
 //! (`nibble_model::ModelConfig`, `nibble_data::DataConfig`, ...); `Recipe` composes them.
 
 mod checkpoint;
+mod distill;
 mod efficientqat;
 mod eval;
 mod init;
@@ -11,6 +12,7 @@ mod recipe;
 mod run;
 
 pub use checkpoint::CheckpointConfig;
+pub use distill::{DistillConfig, InterventionMode};
 pub use efficientqat::{BlockApConfig, E2eQpConfig};
 pub use eval::EvalConfig;
 pub use init::{InitConfig, InitSource, PRETRAINED};

@@ -8,7 +8,8 @@ use nibble_model::techniques::{
 use nibble_model::{ModelConfig, PrecisionConfig};
 
 use super::{
-    BlockApConfig, CheckpointConfig, E2eQpConfig, EvalConfig, InitConfig, LogConfig, RunConfig,
+    BlockApConfig, CheckpointConfig, DistillConfig, E2eQpConfig, EvalConfig, InitConfig, LogConfig,
+    RunConfig,
 };
 use crate::optim::OptimConfig;
 use crate::recipe::KeyError;
@@ -30,6 +31,8 @@ pub struct Recipe {
     pub sparsity: SparsityConfig,
     /// Learnable weight quantizers by module glob (`[qat]`).
     pub qat: QatConfig,
+    /// A teacher and the distillation losses, Teacher Intervention (`[distill]`).
+    pub distill: DistillConfig,
     /// EfficientQAT's Block-AP stage (`[block_ap]`).
     pub block_ap: BlockApConfig,
     /// EfficientQAT's E2E-QP stage (`[e2e_qp]`).
@@ -54,6 +57,16 @@ impl Recipe {
         self.sparsity.validate().map_err(|e| e.within("sparsity"))?;
         self.qat.validate().map_err(|e| e.within("qat"))?;
         self.block_ap.validate().map_err(|e| e.within("block_ap"))?;
+        self.distill
+            .validate(self.run.steps)
+            .map_err(|e| e.within("distill"))?;
+        if self.distill.enabled() && self.efficientqat_stages() {
+            return Err(KeyError::new(
+                "distill.teacher",
+                "distillation with EfficientQAT's stages is not supported (Block-AP has its own \
+                 block targets; E2E-QP trains the steps on the LM loss)",
+            ));
+        }
         self.validate_stages()?;
         self.validate_layer_fit()?;
         self.eval.validate().map_err(|e| e.within("eval"))?;

@@ -1,3 +1,4 @@
+use burn::prelude::*;
 use nibble_data::{TokenSplit, ValBatches};
 use nibble_model::layers::Rope;
 use nibble_model::{ForwardCtx, Llama, LpBackend, Params};
@@ -29,6 +30,23 @@ pub fn evaluate<B: LpBackend>(
     max_batches: usize,
     device: &B::Device,
 ) -> Result<EvalResult, nibble_data::DataError> {
+    let batches = (batch_size, max_batches);
+    evaluate_with(model, step, rope, params, val, batches, device, &|_, _| {})
+}
+
+/// [`evaluate`] with `prepare(inputs, ctx)` before each forward (Teacher Intervention's
+/// replacements: the intervened validation loss of stage 1). `batches`: size and how many.
+#[allow(clippy::too_many_arguments)]
+pub fn evaluate_with<B: LpBackend>(
+    model: &Llama,
+    step: u64,
+    rope: &Rope<B>,
+    params: &Params<B>,
+    val: &TokenSplit,
+    (batch_size, max_batches): (usize, usize),
+    device: &B::Device,
+    prepare: &dyn Fn(Tensor<B, 2, Int>, &mut ForwardCtx<B>),
+) -> Result<EvalResult, nibble_data::DataError> {
     let seq = model.arch.seq_len;
     let mut sum = 0.0;
     let mut tokens = 0u64;
@@ -39,6 +57,7 @@ pub fn evaluate<B: LpBackend>(
         let x = ids::<B>(&b.inputs, b.rows, b.seq_len, device);
         let y = ids::<B>(&b.targets, b.rows, b.seq_len, device);
         let mut ctx = ForwardCtx::new(EVAL_KEY ^ i as u64, step, false);
+        prepare(x.clone(), &mut ctx);
         let l = model
             .hidden(params, rope, x, &mut ctx)
             .cross_entropy(y, &ctx)

@@ -15,6 +15,7 @@ mod run_dir;
 mod sparsity_stats;
 mod step;
 mod summary;
+mod teacher;
 
 pub use error::TrainError;
 pub use eval::{EvalResult, evaluate};

@@ -9,6 +9,8 @@ use nibble_model::{Arch, Llama, LpBackend, Params};
 
 use super::error::TrainError;
 use super::initial::{Initial, Origin};
+use super::teacher::load_teacher;
+use crate::objective::Teacher;
 use crate::optim::{AdamW, GroupConfig, OptimConfig};
 use crate::recipe::KeyError;
 use crate::schedule::Schedule;
@@ -29,6 +31,11 @@ pub struct Parts<B: LpBackend> {
     pub batcher: Batcher,
     /// EfficientQAT's Block-AP stage, when `[block_ap]` is enabled.
     pub block_ap: Option<BlockApParts<B>>,
+    /// The `[distill]` teacher (taken by the training loop).
+    pub teacher: Option<Teacher<B>>,
+    /// With `[distill] rewarmup`: stage 2's first main step and its own schedule (`schedule`
+    /// then covers stage 1 only).
+    pub stage2: Option<(u64, Schedule)>,
 }
 
 /// What Block-AP needs besides the run's parts: the model with the affine quantizer on float
@@ -44,6 +51,14 @@ impl<B: LpBackend> Parts<B> {
     /// Optimizer steps before the main ones (Block-AP's iterations).
     pub fn prologue(&self) -> u64 {
         self.block_ap.as_ref().map_or(0, |b| b.iters)
+    }
+
+    /// The learning rate of main step `step` (0-based) for the base rate `base`.
+    pub fn lr(&self, step: u64, base: f64) -> f64 {
+        match &self.stage2 {
+            Some((s, two)) if step >= *s => two.lr(step - s, base),
+            _ => self.schedule.lr(step, base),
+        }
     }
 }
 
@@ -94,9 +109,23 @@ impl<B: LpBackend> Parts<B> {
         model
             .check_shapes(run.batch_size * arch.seq_len)
             .map_err(|m| KeyError::new("precision", m))?;
+        let stage1 = recipe.distill.stage1();
+        let rewarm = recipe.distill.rewarmup && stage1 > 0;
         let schedule = match run.steps {
             0 => Schedule::new(&Default::default(), 1).expect("constant schedule"),
+            _ if rewarm => Schedule::new(&recipe.schedule, stage1).map_err(schedule_key_error)?,
             n => Schedule::new(&recipe.schedule, n).map_err(schedule_key_error)?,
+        };
+        let stage2 = match rewarm {
+            true => Some((
+                stage1,
+                Schedule::new(&recipe.schedule, run.steps - stage1).map_err(schedule_key_error)?,
+            )),
+            false => None,
+        };
+        let teacher = match recipe.distill.enabled() {
+            true => Some(load_teacher::<B>(recipe, &arch, &tokenizer, device)?),
+            false => None,
         };
         if run.steps > 0 {
             model.set_qat_start(qat_start(qat.start, &schedule, run.steps)?);
@@ -147,6 +176,8 @@ impl<B: LpBackend> Parts<B> {
             opt,
             batcher,
             block_ap,
+            teacher,
+            stage2,
         })
     }
 }

@@ -5,13 +5,14 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use burn::backend::Autodiff;
-use nibble_model::LpBackend;
+use burn::prelude::*;
+use nibble_model::{ForwardCtx, LpBackend};
 use nibble_ops::fallbacks;
 use nibble_ops::keys::child;
 
 use super::block_ap::{BlockAp, block_optimizer};
 use super::error::TrainError;
-use super::eval::{EvalResult, evaluate};
+use super::eval::{EvalResult, evaluate, evaluate_with};
 use super::parts::Parts;
 use super::qat_stats::QatStats;
 use super::report::Reporter;
@@ -21,7 +22,7 @@ use super::sparsity_stats::SparsityStats;
 use super::step::{StepSetup, StepStats, train_step};
 use super::summary::RunSummaryFile;
 use crate::checkpoint::{self, TrainState};
-use crate::objective::CrossEntropy;
+use crate::objective::{CrossEntropy, Distill, Objective, intervene};
 use crate::recipe::KeyError;
 use crate::sections::Recipe;
 
@@ -62,8 +63,10 @@ pub fn train<B: LpBackend>(
 ) -> Result<TrainSummary, TrainError> {
     recipe.validate()?;
     let t_start = Instant::now();
-    let dir = RunDir::prepare(recipe, resolved_toml, opts)?;
+    // Everything the recipe can be checked against (data, model, teacher) before the run
+    // directory is written.
     let mut parts = Parts::<B>::build(recipe, opts.resume, device)?;
+    let dir = RunDir::prepare(recipe, resolved_toml, opts)?;
     let prologue = parts.prologue();
     let total = prologue + recipe.run.steps;
     // A checkpoint inside Block-AP holds the current block's optimizer, not the run's.
@@ -244,6 +247,8 @@ struct Loop<'a, B: LpBackend> {
     last_eval: Option<(u64, EvalResult)>,
     run_tokens: u64,
     run_t: Instant,
+    /// The `[distill]` objective (teacher in the same step), else cross-entropy.
+    distill: Option<Distill<B>>,
 }
 
 /// Training metrics averaged over one logging interval.
@@ -275,7 +280,12 @@ impl<'a, B: LpBackend> Loop<'a, B> {
         t_start: Instant,
         wall_before: f64,
     ) -> Self {
+        let distill = parts
+            .teacher
+            .take()
+            .map(|t| Distill::new(t, recipe.distill.clone(), recipe.run.seed, device));
         Loop {
+            distill,
             recipe,
             dir,
             parts,
@@ -301,10 +311,7 @@ impl<'a, B: LpBackend> Loop<'a, B> {
             self.eval_at(state)?;
         }
         while state.step < total {
-            let lr = self
-                .parts
-                .schedule
-                .lr(state.step - prologue, self.recipe.optim.lr);
+            let lr = self.parts.lr(state.step - prologue, self.recipe.optim.lr);
             let micro: Vec<_> = (0..run.grad_accum)
                 .map(|_| self.parts.batcher.next_batch())
                 .collect();
@@ -312,10 +319,14 @@ impl<'a, B: LpBackend> Loop<'a, B> {
             let Parts {
                 model, params, opt, ..
             } = &mut *self.parts;
+            let objective: &dyn Objective<Autodiff<B>> = match &self.distill {
+                Some(d) => d,
+                None => &CrossEntropy,
+            };
             let setup = StepSetup {
                 model,
                 rope: &rope,
-                objective: &CrossEntropy,
+                objective,
                 grad_clip: self.recipe.optim.grad_clip,
                 device: self.device,
                 probe_grads,
@@ -373,9 +384,14 @@ impl<'a, B: LpBackend> Loop<'a, B> {
         let sparsity =
             self.sparsity_stats
                 .measure(&self.parts.model, &self.parts.params, step, st.grad_probe);
+        let distill = self
+            .distill
+            .as_ref()
+            .map_or_else(Vec::new, Distill::take_metrics);
         let diagnostics: Vec<(&str, f64)> = qat
             .iter()
             .chain(&sparsity)
+            .chain(&distill)
             .map(|(k, v)| (k.as_str(), *v))
             .collect();
         if !diagnostics.is_empty() {
@@ -423,6 +439,39 @@ impl<'a, B: LpBackend> Loop<'a, B> {
         ));
         state.best_val_loss = Some(state.best_val_loss.map_or(ev.loss, |b| b.min(ev.loss)));
         self.last_eval = Some((step, ev));
+        self.eval_intervened(step)
+    }
+
+    /// In Teacher Intervention's stage 1, the validation loss with the teacher's signals in
+    /// (`val/loss_intervened`; `val/loss` is the deployable model's, without them), under the
+    /// mode of the next update.
+    fn eval_intervened(&mut self, step: u64) -> Result<(), TrainError> {
+        let Some(d) = &self.distill else {
+            return Ok(());
+        };
+        let main = step.saturating_sub(self.parts.prologue());
+        let Some(mode) = d.cfg.intervention_at(main, d.seed) else {
+            return Ok(());
+        };
+        let model = &self.parts.model;
+        let rope = model.rope::<B>(self.device);
+        let batches = (self.recipe.run.batch_size, self.recipe.eval.batches);
+        let prepare = |x: Tensor<B, 2, Int>, ctx: &mut ForwardCtx<B>| {
+            let out = d.teacher_out(x, Some(mode));
+            intervene(ctx, Some(mode), &out);
+        };
+        let ev = evaluate_with(
+            model,
+            step,
+            &rope,
+            &self.parts.params,
+            &self.parts.data.val,
+            batches,
+            self.device,
+            &prepare,
+        )?;
+        self.report
+            .emit(step, &[("val/loss_intervened", ev.loss)])?;
         Ok(())
     }
 
