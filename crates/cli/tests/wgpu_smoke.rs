@@ -91,6 +91,7 @@ fn mxfp8_naive_mxfp4_and_bf16_steps_on_wgpu_match_the_cpu() {
 #[test]
 fn bitnet_steps_on_wgpu_match_the_cpu() {
     steps_match("bitnet-w158a8");
+    steps_match("a8-tensor");
 }
 
 /// Every preset is exercised above.
@@ -106,6 +107,7 @@ fn every_preset_has_a_wgpu_smoke() {
         "naive-mxfp4",
         "bf16",
         "bitnet-w158a8",
+        "a8-tensor",
     ];
     for p in nibble_ops::presets::PRESETS.iter().copied() {
         assert!(

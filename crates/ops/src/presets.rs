@@ -9,7 +9,7 @@ use crate::delayed::{AmaxAlgo, DelayedScaling};
 use crate::scheme::{BackwardQuant, LinearScheme, Rht, RhtGemms, SignSide, SignSource, Source};
 
 /// Every preset name.
-pub const PRESETS: [&str; 10] = [
+pub const PRESETS: [&str; 11] = [
     "f32",
     "bf16",
     "fp8-current",
@@ -20,6 +20,7 @@ pub const PRESETS: [&str; 10] = [
     "nvfp4-te",
     "naive-mxfp4",
     "bitnet-w158a8",
+    "a8-tensor",
 ];
 
 /// The presets a benchmark compares: `f32` (the reference) first, then those named in the
@@ -187,6 +188,21 @@ pub fn preset(name: &str) -> Result<LinearScheme, String> {
                     signed: true,
                 },
                 block: Block::Row,
+                scale: ScaleRule::Absmax { pow2: false },
+                rounding: Rounding::Rne,
+                transform: Transform::None,
+            });
+        }
+        // TernaryBERT's activations (Teacher Intervention's reference setting): 8-bit signed
+        // integers with one absmax scale per tensor, straight-through; weights stay f32 (a
+        // [qat] technique quantizes them).
+        "a8-tensor" => {
+            s.fwd_x = Some(QuantSpec {
+                element: Element::Int {
+                    bits: 8,
+                    signed: true,
+                },
+                block: Block::Tensor,
                 scale: ScaleRule::Absmax { pow2: false },
                 rounding: Rounding::Rne,
                 transform: Transform::None,

@@ -85,3 +85,29 @@ fn bitnet_preset_is_the_published_w158a8_quantizer_with_a_straight_through_backw
     close(&host(xa.grad(&g).unwrap()), &dx, "dx");
     close(&host(wa.grad(&g).unwrap()), &dw, "dw");
 }
+
+/// `a8-tensor`: TernaryBERT's activations, `clamp(round(x·q), −128, 127)/q` with one
+/// `q = 127/max|x|` for the whole tensor; the weight untouched; straight-through backward.
+#[test]
+fn a8_tensor_preset_quantizes_activations_per_tensor_only() {
+    let (t, k, n) = (6, 16, 5);
+    let x: Vec<f32> = lcg(t * k, 4).iter().map(|v| v * 3.0).collect();
+    let w: Vec<f32> = lcg(n * k, 5).iter().map(|v| v * 0.05).collect();
+    let c = lcg(t * n, 6);
+    let q = 127.0 / x.iter().fold(0f32, |m, v| m.max(v.abs()));
+    let xq: Vec<f64> = x
+        .iter()
+        .map(|v| ((v * q).round_ties_even().clamp(-128.0, 127.0) / q) as f64)
+        .collect();
+    let wd: Vec<f64> = w.iter().map(|v| *v as f64).collect();
+    let scheme = Arc::new(preset("a8-tensor").unwrap());
+    let (xa, wa) = (t2(&x, [t, k]).require_grad(), t2(&w, [n, k]).require_grad());
+    let y = lp_linear(xa.clone(), wa.clone(), &scheme, &LayerCall::key(7));
+    let g = (y.clone() * t2(&c, [t, n])).sum().backward();
+    let cd: Vec<f64> = c.iter().map(|v| *v as f64).collect();
+    close(&host(y.inner()), &gemm_nt(&xq, &wd, t, n, k), "y");
+    let dx = gemm_nt(&cd, &transpose(&wd, n, k), t, k, n);
+    let dw = gemm_nt(&transpose(&cd, t, n), &transpose(&xq, t, k), n, k, t);
+    close(&host(xa.grad(&g).unwrap()), &dx, "dx");
+    close(&host(wa.grad(&g).unwrap()), &dw, "dw");
+}

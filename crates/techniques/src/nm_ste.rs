@@ -126,7 +126,7 @@ impl NmSte {
     /// Whether `n:m` fits a weight of `shape` along this dimension (1 ≤ n < m, m divides it).
     pub fn check(&self, n: usize, m: usize, shape: [usize; 2]) -> Result<(), String> {
         let len = self.dim.len(shape);
-        if n == 0 || n >= m || len % m != 0 {
+        if n == 0 || n >= m || !len.is_multiple_of(m) {
             return Err(format!(
                 "an {n}:{m} pattern needs 1 ≤ N < M and M dividing the {} dimension {len} of \
                  the [{}, {}] weight",

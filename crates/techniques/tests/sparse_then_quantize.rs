@@ -123,16 +123,16 @@ fn tequila_deadzone_bias_excludes_pruned_weights() {
     let mean = kept_mean(&ws, &m);
     let deadzone = |i: usize| m[i] == 1.0 && ws[i].abs() < mean[i / 8] as f32 / 2.0;
     let b = vals(bias.clone());
-    for r in 0..2 {
+    assert_eq!(b.len(), 2);
+    for (r, got) in b.iter().enumerate() {
         let want: f64 = (r * 8..r * 8 + 8)
             .filter(|&i| deadzone(i))
             .map(|i| f64::from(ws[i]))
             .sum::<f64>()
             * lambda;
         assert!(
-            (f64::from(b[r]) - want).abs() < 1e-7,
-            "row {r}: {} vs {want}",
-            b[r]
+            (f64::from(*got) - want).abs() < 1e-7,
+            "row {r}: {got} vs {want}"
         );
     }
     // d(Σ b)/dw = λ on kept deadzone weights, 0 elsewhere (pruned ones included).

@@ -1,7 +1,9 @@
 //! Training step time of precision schemes on one model, interleaved in one run (round-robin
 //! over the schemes, so drift hits all alike), reported as medians of per-round ratios to the
 //! first scheme. Used by `cargo bench -p nibble-train --bench step_schemes` (CPU) and
-//! `nibble bench step` (any device the binary was built for).
+//! `nibble bench step` (any device the binary was built for). A scheme name with a `+kd` suffix
+//! trains with a teacher in the step (an f32 model of the same preset: T²·KL of the logits plus
+//! the hidden-state, attention-score and attention-output MSEs), `+ti-m` also under TI-M.
 
 use std::time::Instant;
 
@@ -10,8 +12,9 @@ use nibble_data::Batch;
 use nibble_model::{Llama, ModelConfig, Params, PrecisionPolicy};
 use nibble_ops::{LpBackend, preset};
 
-use crate::objective::CrossEntropy;
+use crate::objective::{CrossEntropy, Distill, Objective, Teacher};
 use crate::optim::{AdamW, OptimConfig};
+use crate::sections::{DistillConfig, InterventionMode};
 use crate::trainer::{StepSetup, train_step};
 
 struct Run<B: LpBackend> {
@@ -19,6 +22,29 @@ struct Run<B: LpBackend> {
     params: Params<B>,
     opt: AdamW<B>,
     times: Vec<f64>,
+    /// `+kd` / `+ti-m`: the distillation objective with its teacher.
+    distill: Option<Distill<B>>,
+}
+
+/// The distillation a scheme name's suffix asks for (`+kd`, `+ti-m`), if any.
+fn distill_of(suffix: Option<&str>, rounds: usize) -> Result<Option<DistillConfig>, String> {
+    let kd = DistillConfig {
+        logits: 1.0,
+        hidden: 1.0,
+        attn_scores: 1.0,
+        attn_out: 1.0,
+        ..Default::default()
+    };
+    Ok(match suffix {
+        None => None,
+        Some("kd") => Some(kd),
+        Some("ti-m") => Some(DistillConfig {
+            intervention: InterventionMode::Map,
+            intervention_steps: rounds as u64 + 2,
+            ..kd
+        }),
+        Some(other) => return Err(format!("unknown step variant `+{other}` (kd, ti-m)")),
+    })
 }
 
 /// One scheme's result.
@@ -68,16 +94,30 @@ pub fn step_times<B: LpBackend>(
         seq_len: seq,
     }];
     let mut runs: Vec<Run<B>> = Vec::new();
-    for name in schemes {
+    for full in schemes {
+        let (name, suffix) = match full.split_once('+') {
+            Some((n, s)) => (n, Some(s)),
+            None => (*full, None),
+        };
         let model = Llama::new(arch.clone(), PrecisionPolicy::uniform(preset(name)?));
         let params = model.init_params::<B>(0, device);
         let opt =
             AdamW::for_model(OptimConfig::default(), &model, &params).map_err(|e| e.to_string())?;
+        let distill = distill_of(suffix, rounds)?.map(|cfg| {
+            let f32_model = Llama::new(arch.clone(), PrecisionPolicy::uniform(preset("f32")?));
+            let teacher = Teacher {
+                params: f32_model.init_params::<B>(1, device),
+                rope: f32_model.rope(device),
+                model: f32_model,
+            };
+            Ok::<_, String>(Distill::new(teacher, cfg, 0, device))
+        });
         runs.push(Run {
             model,
             params,
             opt,
             times: Vec::new(),
+            distill: distill.transpose()?,
         });
     }
     let Some(first) = runs.first() else {
@@ -88,10 +128,14 @@ pub fn step_times<B: LpBackend>(
         for r in runs.iter_mut() {
             B::sync(device).map_err(|e| format!("device sync: {e:?}"))?;
             let t = Instant::now();
+            let objective: &dyn Objective<Autodiff<B>> = match &r.distill {
+                Some(d) => d,
+                None => &CrossEntropy,
+            };
             let setup = StepSetup {
                 model: &r.model,
                 rope: &rope,
-                objective: &CrossEntropy,
+                objective,
                 grad_clip: 1.0,
                 device,
                 probe_grads: false,

@@ -42,7 +42,11 @@ fn every_recipe_trains_two_steps() {
         let name = p.file_stem().unwrap().to_string_lossy().into_owned();
         // A recipe that starts from a pretrained model keeps its architecture (one step of
         // the 135M model on short windows, no checkpoint of its 1.6 GB state).
-        let pretrained = std::fs::read_to_string(&p).unwrap().contains("[init]");
+        let text = std::fs::read_to_string(&p).unwrap();
+        // A recipe that starts from the quickstart's run (Teacher Intervention) takes the
+        // quickstart smoke run above (sorted before it) as its start and teacher.
+        let from_quickstart = text.contains("\"runs/quickstart\"");
+        let pretrained = text.contains("[init]") && !from_quickstart;
         let smollm2 = Path::new(env!("CARGO_TARGET_TMPDIR")).join("smollm2-cache");
         if pretrained
             && std::env::var("NIBBLE_PY_REFS").as_deref() != Ok("1")
@@ -53,6 +57,12 @@ fn every_recipe_trains_two_steps() {
         }
         let shape: &[&str] = if pretrained {
             &["run.steps=2", "run.batch_size=1", "checkpoint.every=0"]
+        } else if from_quickstart {
+            &[
+                "run.steps=2",
+                "run.batch_size=2",
+                "distill.intervention_steps=1",
+            ]
         } else {
             &["run.steps=2", "run.batch_size=2", "model.n_layers=1"]
         };
@@ -80,6 +90,18 @@ fn every_recipe_trains_two_steps() {
                 .to_string_lossy()
             ),
         ])
+        .chain(
+            from_quickstart
+                .then(|| {
+                    let q = out.join("quickstart");
+                    [
+                        format!("init.run={:?}", q.to_string_lossy()),
+                        format!("distill.teacher.run={:?}", q.to_string_lossy()),
+                    ]
+                })
+                .into_iter()
+                .flatten(),
+        )
         .collect();
         let loaded =
             load_recipe::<Recipe>(&p, &sets, Recipe::validate).unwrap_or_else(|e| panic!("{e}"));

@@ -8,6 +8,9 @@ use super::step::ids;
 /// Base key of evaluation batches.
 const EVAL_KEY: u64 = 0x6576_616c_0000_0000;
 
+/// A hook before each evaluation forward: the batch's inputs and the forward's context.
+pub type Prepare<'a, B> = dyn Fn(Tensor<B, 2, Int>, &mut ForwardCtx<B>) + 'a;
+
 /// Validation loss (nats per token) and bits per byte.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct EvalResult {
@@ -45,7 +48,7 @@ pub fn evaluate_with<B: LpBackend>(
     val: &TokenSplit,
     (batch_size, max_batches): (usize, usize),
     device: &B::Device,
-    prepare: &dyn Fn(Tensor<B, 2, Int>, &mut ForwardCtx<B>),
+    prepare: &Prepare<'_, B>,
 ) -> Result<EvalResult, nibble_data::DataError> {
     let seq = model.arch.seq_len;
     let mut sum = 0.0;
