@@ -7,14 +7,7 @@
 //!   (NIBBLE_BENCH_SCHEMES=quartet-mxfp4,bf16 narrows the run; f32 is always in)
 
 use burn::backend::Flex;
-use nibble_train::step_bench::{describe, step_times, table};
-
-fn env(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
+use nibble_train::step_bench::{describe, env_usize as env, step_times, table};
 
 fn main() {
     nibble_ops::host_memory::keep_freed_memory();

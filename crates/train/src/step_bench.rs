@@ -56,6 +56,14 @@ pub struct SchemeTime {
     pub ratio: f64,
 }
 
+/// The variable `name` as a number, else `default` (the benches' knobs).
+pub fn env_usize(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
 /// The model geometry line of a report.
 pub fn describe(model: &str, batch: usize) -> Result<String, String> {
     let arch = ModelConfig {

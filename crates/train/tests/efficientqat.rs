@@ -10,11 +10,9 @@ use std::collections::BTreeMap;
 
 use burn::backend::Flex;
 use burn::prelude::*;
-use common::{ckpt_bytes, ckpt_tensors, metric, recipe_with, run, tmp_dir};
+use common::{assert_refused_at, ckpt_bytes, ckpt_tensors, metric, recipe_with, run, tmp_dir};
 use nibble_model::techniques::{QatConfig, QatMethod, SparsityConfig, techniques_for};
 use nibble_model::{ForwardCtx, Llama, ModelConfig, PrecisionConfig};
-use nibble_train::recipe::load_recipe;
-use nibble_train::sections::Recipe;
 
 /// 2 blocks × 8 iterations of Block-AP (steps 0..16), then 6 E2E-QP steps (16..22).
 const STAGES: &str = r#"
@@ -215,7 +213,6 @@ fn converted_checkpoint_computes_the_fake_quantized_forward() {
 #[test]
 fn bad_stage_recipes_name_file_line_and_key() {
     let dir = tmp_dir("effqat-bad");
-    std::fs::create_dir_all(&dir).unwrap();
     let cases: [(&str, &str, &str); 5] = [
         (
             "[qat]\nmethod = \"efficientqat\"\nbits = 9\n",
@@ -239,13 +236,5 @@ fn bad_stage_recipes_name_file_line_and_key() {
             ":5:",
         ),
     ];
-    for (i, (text, key, line)) in cases.iter().enumerate() {
-        let p = dir.join(format!("bad{i}.toml"));
-        std::fs::write(&p, text).unwrap();
-        let err = load_recipe::<Recipe>(&p, &[], Recipe::validate).unwrap_err();
-        let shown = err.to_string();
-        assert_eq!(err.key().as_deref(), Some(*key), "{shown}");
-        assert!(shown.contains(&format!("bad{i}.toml{line}")), "{shown}");
-    }
-    let _ = std::fs::remove_dir_all(&dir);
+    assert_refused_at(&dir, &cases);
 }

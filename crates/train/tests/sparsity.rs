@@ -5,9 +5,7 @@
 
 mod common;
 
-use common::{ckpt_bytes, ckpt_tensors, metric, recipe_with, run, tmp_dir};
-use nibble_train::recipe::load_recipe;
-use nibble_train::sections::Recipe;
+use common::{assert_refused_at, ckpt_bytes, ckpt_tensors, metric, recipe_with, run, tmp_dir};
 
 /// Kept entries per group of `m` consecutive values (all groups equal, else a panic).
 fn kept_per_group(mask: &[f32], m: usize) -> usize {
@@ -109,7 +107,6 @@ fn rules_compose_with_tequila_and_log_the_gradient_probe() {
 #[test]
 fn bad_sparsity_recipes_name_file_line_and_key() {
     let dir = tmp_dir("nm-bad");
-    std::fs::create_dir_all(&dir).unwrap();
     let cases: [(&str, &str, &str); 7] = [
         (
             "[sparsity]\nmethod = \"ste\"\npattern = \"4:4\"\n",
@@ -151,13 +148,5 @@ fn bad_sparsity_recipes_name_file_line_and_key() {
             ":4:",
         ),
     ];
-    for (i, (text, key, line)) in cases.iter().enumerate() {
-        let p = dir.join(format!("bad{i}.toml"));
-        std::fs::write(&p, text).unwrap();
-        let err = load_recipe::<Recipe>(&p, &[], Recipe::validate).unwrap_err();
-        let shown = err.to_string();
-        assert_eq!(err.key().as_deref(), Some(*key), "{shown}");
-        assert!(shown.contains(&format!("bad{i}.toml{line}")), "{shown}");
-    }
-    let _ = std::fs::remove_dir_all(&dir);
+    assert_refused_at(&dir, &cases);
 }

@@ -102,3 +102,19 @@ pub fn metric(run_dir: &Path, key: &str) -> Vec<(u64, f64)> {
         .filter_map(|v| Some((v["step"].as_u64()?, v[key].as_f64()?)))
         .collect()
 }
+
+/// Each recipe text of `cases` (text, key, ":line:") written to `dir/bad<i>.toml` is refused by
+/// validation at that key, with its file and line in the message.
+pub fn assert_refused_at(dir: &Path, cases: &[(&str, &str, &str)]) {
+    fs::create_dir_all(dir).unwrap();
+    for (i, (text, key, line)) in cases.iter().enumerate() {
+        let p = dir.join(format!("bad{i}.toml"));
+        fs::write(&p, text).unwrap();
+        let err =
+            nibble_train::recipe::load_recipe::<Recipe>(&p, &[], Recipe::validate).unwrap_err();
+        let shown = err.to_string();
+        assert_eq!(err.key().as_deref(), Some(*key), "{shown}");
+        assert!(shown.contains(&format!("bad{i}.toml{line}")), "{shown}");
+    }
+    let _ = fs::remove_dir_all(dir);
+}
