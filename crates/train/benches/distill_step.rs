@@ -1,7 +1,8 @@
 //! The training step with a teacher in it (`[distill]`: the teacher's forward, the recorded
 //! signals, the KD losses) divided by the student-only step of the same model, interleaved in
-//! one run (median of per-round ratios), on the CPU backend; `+ti-m` adds Teacher
-//! Intervention's replacement of every block's attention probabilities.
+//! one run (median of per-round ratios), on the CPU backend: the logit loss alone, every loss
+//! but the attention scores (the fused attention kernel stays in use), every loss (the score
+//! loss needs the unfused attention in both models), and every loss under TI-M.
 //!
 //!   cargo bench -p nibble-train --bench distill_step           # `small`, 5 rounds
 //!   NIBBLE_BENCH_PRESET=tiny NIBBLE_BENCH_ROUNDS=7 cargo bench -p nibble-train --bench distill_step
@@ -18,7 +19,7 @@ fn main() {
         "{}, {rounds} rounds, CPU (Flex)",
         describe(&model, batch).expect("model preset")
     );
-    let variants = ["f32", "f32+kd", "f32+ti-m"];
+    let variants = ["f32", "f32+kd-logits", "f32+kd-fused", "f32+kd", "f32+ti-m"];
     let times = step_times::<Flex>(&model, &variants, rounds, batch, &Default::default())
         .expect("step benchmark");
     print!("{}", table(&times));

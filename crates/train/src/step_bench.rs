@@ -3,7 +3,9 @@
 //! first scheme. Used by `cargo bench -p nibble-train --bench step_schemes` (CPU) and
 //! `nibble bench step` (any device the binary was built for). A scheme name with a `+kd` suffix
 //! trains with a teacher in the step (an f32 model of the same preset: T²·KL of the logits plus
-//! the hidden-state, attention-score and attention-output MSEs), `+ti-m` also under TI-M.
+//! the hidden-state, attention-score and attention-output MSEs), `+kd-logits` the logit loss
+//! alone, `+kd-fused` all but the score loss (which needs the unfused attention), `+ti-m` all
+//! under TI-M.
 
 use std::time::Instant;
 
@@ -38,12 +40,26 @@ fn distill_of(suffix: Option<&str>, rounds: usize) -> Result<Option<DistillConfi
     Ok(match suffix {
         None => None,
         Some("kd") => Some(kd),
+        Some("kd-logits") => Some(DistillConfig {
+            hidden: 0.0,
+            attn_scores: 0.0,
+            attn_out: 0.0,
+            ..kd
+        }),
+        Some("kd-fused") => Some(DistillConfig {
+            attn_scores: 0.0,
+            ..kd
+        }),
         Some("ti-m") => Some(DistillConfig {
             intervention: InterventionMode::Map,
             intervention_steps: rounds as u64 + 2,
             ..kd
         }),
-        Some(other) => return Err(format!("unknown step variant `+{other}` (kd, ti-m)")),
+        Some(other) => {
+            return Err(format!(
+                "unknown step variant `+{other}` (kd, kd-logits, kd-fused, ti-m)"
+            ));
+        }
     })
 }
 
