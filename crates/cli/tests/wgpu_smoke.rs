@@ -185,6 +185,23 @@ fn sparsity_methods_on_wgpu_match_the_cpu() {
     }
 }
 
+/// Distillation with Teacher Intervention (TI-G over 2 of 3 updates, every KD loss, the
+/// teacher's forward and the unfused attention on the device) trains on wgpu as on the CPU.
+#[test]
+fn distillation_on_wgpu_matches_the_cpu() {
+    let t = scratch("wgpu-teacher");
+    fs::write(t.join("r.toml"), RECIPE.replace("SCHEME", "f32")).unwrap();
+    let (code, _, err) = nibble(&["train", "--recipe", "r.toml"], &t);
+    assert_eq!(code, 0, "teacher run failed: {err}");
+    let teacher = t.join("runs/smoke");
+    let extra = format!(
+        "\n[distill]\nteacher.run = {:?}\nce = 0.5\nhidden = 0.1\nattn_scores = 0.1\n\
+         attn_out = 0.1\nintervention = \"gradual\"\nintervention_steps = 2\n",
+        teacher.to_string_lossy()
+    );
+    steps_match_with("f32", &extra, "distill");
+}
+
 fn steps_match(scheme: &str) {
     steps_match_with(scheme, "", scheme);
 }
