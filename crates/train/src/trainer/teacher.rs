@@ -15,6 +15,10 @@ use crate::objective::Teacher;
 use crate::recipe::KeyError;
 use crate::sections::{InterventionMode, Recipe};
 
+/// Text whose ids must agree between teacher and student tokenizers of different names.
+const PROBE: &str = "To be, or not to be, that is the question:\n\tWhether 'tis nobler in the \
+                     mind (1603) — café, naïve, 東京, emoji 🙂; ids 0123456789 <|endoftext|>";
+
 /// The teacher of `recipe` for a student of `arch` trained on `tokenizer`'s ids.
 pub fn load_teacher<B: LpBackend>(
     recipe: &Recipe,
@@ -44,7 +48,11 @@ pub fn load_teacher<B: LpBackend>(
         .expect("a teacher source");
     let t = &initial.arch;
     let refuse = |m: String| TrainError::Config(KeyError::new("distill.teacher", m));
-    if t.vocab_size != arch.vocab_size || initial.tokenizer.name() != tokenizer.name() {
+    // The same ids: the same vocabulary size, and the same ids for a probe text (a byte-level
+    // vocabulary written to GGUF reads back as a BPE without merges: another name, same ids).
+    let same_ids = initial.tokenizer.name() == tokenizer.name()
+        || initial.tokenizer.encode(PROBE) == tokenizer.encode(PROBE);
+    if t.vocab_size != arch.vocab_size || !same_ids {
         return Err(refuse(format!(
             "the teacher's vocabulary ({} ids, tokenizer `{}`) is not the student's ({} ids, \
              tokenizer `{}`): logit distillation compares the same ids",
