@@ -137,6 +137,25 @@ fn tiny_run_writes_everything_and_tensorboard_reads_it_back() {
         eval_out.contains(&format!("val loss {val:.4}")),
         "{eval_out} vs {val}"
     );
+    // `--batches 0` evaluates nothing: refused as a bad argument.
+    let (code, _, err) = nibble(&["eval", "--checkpoint", "runs/t", "--batches", "0"], &d);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("--batches"), "{err}");
+    // A NaN written into the final norm's gains: the loss is NaN and `eval` fails with exit 1.
+    let st = run.join("checkpoints/step-00000004/model.safetensors");
+    let mut bytes = fs::read(&st).unwrap();
+    let n = u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
+    let header: serde_json::Value = serde_json::from_slice(&bytes[8..8 + n]).unwrap();
+    let at = 8
+        + n
+        + header["model.norm.weight"]["data_offsets"][0]
+            .as_u64()
+            .unwrap() as usize;
+    bytes[at..at + 4].copy_from_slice(&f32::NAN.to_le_bytes());
+    fs::write(&st, &bytes).unwrap();
+    let (code, out, err) = nibble(&["eval", "--checkpoint", "runs/t"], &d);
+    assert_eq!(code, 1, "stdout {out}\nstderr {err}");
+    assert!(err.contains("non-finite"), "{err}");
     // Python's tensorboard EventAccumulator reads the same scalars back.
     if std::env::var("NIBBLE_PY_REFS").as_deref() != Ok("1") {
         println!(

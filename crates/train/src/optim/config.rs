@@ -45,6 +45,22 @@ impl OptimConfig {
         if !(self.lr > 0.0 && self.lr.is_finite()) {
             return err("lr", format!("must be finite and > 0 (got {})", self.lr));
         }
+        // The update runs in f32: a value that overflows or flushes to 0 there is refused.
+        for (k, v) in [
+            ("lr", self.lr),
+            ("eps", self.eps),
+            ("weight_decay", self.weight_decay),
+        ] {
+            let f = v as f32;
+            if !f.is_finite() || (v != 0.0 && f == 0.0) {
+                return err(
+                    k,
+                    format!(
+                        "{v} is not representable in f32, which the update uses (|x| must be in 1.2e-38 ..= 3.4e38)"
+                    ),
+                );
+            }
+        }
         for (k, b) in [("beta1", self.beta1), ("beta2", self.beta2)] {
             if !(0.0..1.0).contains(&b) {
                 return err(k, format!("must be in [0, 1) (got {b})"));
@@ -73,5 +89,29 @@ impl OptimConfig {
                 .map_err(|e| e.within(&format!("groups[{i}]")))?;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Values finite in f64 but not in f32 (where AdamW runs) are refused by key.
+    #[test]
+    fn values_outside_f32_are_refused() {
+        for (k, set) in [
+            (
+                "lr",
+                (|c: &mut OptimConfig| c.lr = 1e300) as fn(&mut OptimConfig),
+            ),
+            ("lr", |c| c.lr = 1e-60),
+            ("eps", |c| c.eps = 1e-50),
+            ("weight_decay", |c| c.weight_decay = 1e40),
+        ] {
+            let mut c = OptimConfig::default();
+            set(&mut c);
+            assert_eq!(c.validate().unwrap_err().key, k);
+        }
+        OptimConfig::default().validate().unwrap();
     }
 }
