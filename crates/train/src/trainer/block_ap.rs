@@ -270,7 +270,7 @@ impl<B: LpBackend> BlockAp<'_, B> {
                 );
                 if !loss.is_finite() {
                     return Err(TrainError::NonFiniteLoss {
-                        step: state.step,
+                        step: state.step + 1,
                         loss,
                     });
                 }

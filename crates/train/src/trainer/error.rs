@@ -26,8 +26,17 @@ pub enum TrainError {
         "--resume: the recipe differs from the one this run was started with ({dir}); refusing to mix runs"
     )]
     RecipeMismatch { dir: PathBuf },
-    #[error("step {step}: the loss is {loss} (not finite); stopping before anything is saved")]
+    /// `step`: the update whose loss it is, counted from 1 as checkpoint directories count.
+    #[error(
+        "update {step}: the training loss is {loss} (not finite); stopping before anything is saved"
+    )]
     NonFiniteLoss { step: u64, loss: f64 },
+    /// `step`: the updates done when the evaluation ran (the checkpoint it would have been).
+    #[error(
+        "step {step}: the validation loss is {loss} (not finite); stopping without saving this \
+         step as a checkpoint (the last good one stays the newest)"
+    )]
+    NonFiniteValLoss { step: u64, loss: f64 },
 }
 
 impl TrainError {

@@ -335,7 +335,7 @@ impl<'a, B: LpBackend> Loop<'a, B> {
             let st = train_step(&setup, params, opt, &micro, lr, key, state.step);
             if !st.loss.is_finite() {
                 return Err(TrainError::NonFiniteLoss {
-                    step: state.step,
+                    step: state.step + 1,
                     loss: st.loss,
                 });
             }
@@ -433,6 +433,12 @@ impl<'a, B: LpBackend> Loop<'a, B> {
         let ev = eval_now(self.recipe, self.parts, step, self.device)?;
         self.report
             .emit(step, &[("val/loss", ev.loss), ("val/bpb", ev.bpb)])?;
+        if !ev.loss.is_finite() {
+            return Err(TrainError::NonFiniteValLoss {
+                step,
+                loss: ev.loss,
+            });
+        }
         self.report.say(format!(
             "step {step}: val loss {:.4}, {:.4} bits/byte",
             ev.loss, ev.bpb
