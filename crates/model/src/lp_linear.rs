@@ -117,9 +117,7 @@ impl LpLinear {
         if t.section() != "qat" || !self.acts(t, at) {
             return None;
         }
-        let mut keep = None;
-        let w = self.walk(p, at, &self.techniques[..last], |t, w, slots| {
-            keep = t.keep(slots, at).or(keep.take());
+        let (w, keep) = self.walk(p, at, &self.techniques[..last], |t, w, slots| {
             t.apply(w, slots, at)
         });
         t.grid_scales(&w, &self.slots(p).with_keep(keep), at)
@@ -158,7 +156,7 @@ impl LpLinear {
         at: nibble_techniques::StepInfo,
     ) -> (Tensor<B, 2>, Option<Tensor<B, 2>>) {
         let mut bias: Option<Tensor<B, 2>> = None;
-        let w = self.walk(p, at, &self.techniques, |t, w, slots| {
+        let (w, _) = self.walk(p, at, &self.techniques, |t, w, slots| {
             let (w, b) = t.apply_with_bias(w, slots, at);
             if let Some(b) = b {
                 bias = Some(match bias.take() {
@@ -189,14 +187,15 @@ impl LpLinear {
     /// Runs the techniques of `list` that act at `at` in order from the master weight:
     /// `visit(t, w, slots)` gives the weight the next one receives. Every technique after one
     /// that prunes (an acting N:M mask) sees the kept entries in `slots.keep`, so a quantizer
-    /// takes its statistics over them only (spec §7.1).
+    /// takes its statistics over them only (spec §7.1). Returns the last weight and the kept
+    /// entries after the list.
     fn walk<B: LpBackend>(
         &self,
         p: &Params<B>,
         at: nibble_techniques::StepInfo,
         list: &[AnyTechnique],
         mut visit: impl FnMut(&AnyTechnique, Tensor<B, 2>, &LayerSlots<B>) -> Tensor<B, 2>,
-    ) -> Tensor<B, 2> {
+    ) -> (Tensor<B, 2>, Option<Tensor<B, 2>>) {
         let base = self.slots(p);
         let mut keep = None;
         let mut w = p.get(&self.weight);
@@ -205,7 +204,7 @@ impl LpLinear {
             w = visit(t, w, &slots);
             keep = t.keep(&slots, at).or(keep);
         }
-        w
+        (w, keep)
     }
 
     /// The weight an export to the serving grid `target` should write for this layer: when the
@@ -232,6 +231,7 @@ impl LpLinear {
         self.walk(p, at, &self.techniques[..upto], |t, w, slots| {
             t.apply(w, slots, at)
         })
+        .0
     }
 
     /// The GEMM alone on a given weight (no techniques; a delayed-scaling scheme needs

@@ -8,7 +8,7 @@ use burn::prelude::*;
 use nibble_ops::LpBackend;
 use serde::{Deserialize, Serialize};
 
-use crate::nm_ste::{MASK, NmSte};
+use crate::nm_ste::{MASK, NmSte, mask_delegates};
 use crate::slots::{LayerSlots, LayerSlotsMut};
 use crate::technique::{SlotSpec, StepInfo, Technique};
 
@@ -53,16 +53,10 @@ impl Mdgf {
 }
 
 impl Technique for Mdgf {
+    mask_delegates!();
+
     fn name(&self) -> &'static str {
         "mdgf"
-    }
-
-    fn slots(&self, shape: [usize; 2]) -> Result<Vec<SlotSpec>, String> {
-        self.mask.slots(shape)
-    }
-
-    fn init<B: LpBackend>(&self, weight: &Tensor<B, 2>) -> Vec<Tensor<B, 2>> {
-        self.mask.init(weight)
     }
 
     fn apply<B: LpBackend>(
@@ -81,22 +75,5 @@ impl Technique for Mdgf {
         // sg(W)⊙keep − sg(W − W): exactly the blend in the forward (W − W is +0), gradient 1.
         let blended = w.clone().detach() * keep;
         blended - (w.clone().detach() - w)
-    }
-
-    fn project<B: LpBackend>(
-        &self,
-        step: u64,
-        w: &Tensor<B, 2>,
-        slots: &LayerSlots<B>,
-    ) -> Option<Tensor<B, 2>> {
-        self.mask.project(step, w, slots)
-    }
-
-    fn end_step<B: LpBackend>(&self, step: u64, weight: &Tensor<B, 2>, slots: LayerSlotsMut<B>) {
-        self.mask.end_step(step, weight, slots)
-    }
-
-    fn keep<B: LpBackend>(&self, slots: &LayerSlots<B>, at: StepInfo) -> Option<Tensor<B, 2>> {
-        self.mask.keep(slots, at)
     }
 }

@@ -208,6 +208,44 @@ impl Technique for NmSte {
     }
 }
 
+/// The [`Technique`] methods a method built on an N:M mask (`self.mask: NmSte`) takes from it
+/// unchanged: its slots and their init, the hard-phase projection, the end-of-step mask
+/// recomputation and the kept entries.
+macro_rules! mask_delegates {
+    () => {
+        fn slots(&self, shape: [usize; 2]) -> Result<Vec<SlotSpec>, String> {
+            self.mask.slots(shape)
+        }
+
+        fn init<B: LpBackend>(&self, weight: &Tensor<B, 2>) -> Vec<Tensor<B, 2>> {
+            self.mask.init(weight)
+        }
+
+        fn project<B: LpBackend>(
+            &self,
+            step: u64,
+            w: &Tensor<B, 2>,
+            slots: &LayerSlots<B>,
+        ) -> Option<Tensor<B, 2>> {
+            self.mask.project(step, w, slots)
+        }
+
+        fn end_step<B: LpBackend>(
+            &self,
+            step: u64,
+            weight: &Tensor<B, 2>,
+            slots: LayerSlotsMut<B>,
+        ) {
+            self.mask.end_step(step, weight, slots)
+        }
+
+        fn keep<B: LpBackend>(&self, slots: &LayerSlots<B>, at: StepInfo) -> Option<Tensor<B, 2>> {
+            self.mask.keep(slots, at)
+        }
+    };
+}
+pub(crate) use mask_delegates;
+
 /// The mask buffer of a weight of `shape`.
 pub(crate) fn mask_slot(shape: [usize; 2]) -> SlotSpec {
     SlotSpec {

@@ -8,7 +8,7 @@
 use burn::prelude::*;
 use nibble_ops::LpBackend;
 
-use crate::nm_ste::{MASK, NmSte};
+use crate::nm_ste::{MASK, NmSte, mask_delegates};
 use crate::slots::{LayerSlots, LayerSlotsMut};
 use crate::technique::{SlotSpec, StepInfo, Technique};
 
@@ -21,16 +21,10 @@ pub struct SrSte {
 }
 
 impl Technique for SrSte {
+    mask_delegates!();
+
     fn name(&self) -> &'static str {
         "sr_ste"
-    }
-
-    fn slots(&self, shape: [usize; 2]) -> Result<Vec<SlotSpec>, String> {
-        self.mask.slots(shape)
-    }
-
-    fn init<B: LpBackend>(&self, weight: &Tensor<B, 2>) -> Vec<Tensor<B, 2>> {
-        self.mask.init(weight)
     }
 
     fn apply<B: LpBackend>(
@@ -54,22 +48,5 @@ impl Technique for SrSte {
         let pruned = slots.buffer(MASK).neg() + 1.0;
         let r = w.clone() * pruned;
         Some((r.clone() * r).sum() * (self.lambda / 2.0))
-    }
-
-    fn project<B: LpBackend>(
-        &self,
-        step: u64,
-        w: &Tensor<B, 2>,
-        slots: &LayerSlots<B>,
-    ) -> Option<Tensor<B, 2>> {
-        self.mask.project(step, w, slots)
-    }
-
-    fn end_step<B: LpBackend>(&self, step: u64, weight: &Tensor<B, 2>, slots: LayerSlotsMut<B>) {
-        self.mask.end_step(step, weight, slots)
-    }
-
-    fn keep<B: LpBackend>(&self, slots: &LayerSlots<B>, at: StepInfo) -> Option<Tensor<B, 2>> {
-        self.mask.keep(slots, at)
     }
 }

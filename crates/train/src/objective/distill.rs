@@ -96,11 +96,20 @@ pub fn intervene<C: Backend>(
     }
 }
 
-/// Running sums of the loss components over a log window's micro-batches.
-#[derive(Default)]
-struct Sums {
+/// Running sums of the loss components over a log window's micro-batches, kept on the device
+/// (read back once per log step, not once per micro-batch).
+struct Sums<B: Backend> {
     n: u64,
-    by_name: BTreeMap<&'static str, f64>,
+    by_name: BTreeMap<&'static str, Tensor<B, 1>>,
+}
+
+impl<B: Backend> Default for Sums<B> {
+    fn default() -> Self {
+        Sums {
+            n: 0,
+            by_name: BTreeMap::new(),
+        }
+    }
 }
 
 /// KD (+ Teacher Intervention) as the step's objective.
@@ -112,7 +121,7 @@ pub struct Distill<B: LpBackend> {
     /// The teacher's weights and RoPE tables on the student's autodiff backend.
     ad: (Params<Autodiff<B>>, Rope<Autodiff<B>>),
     current: RefCell<Option<TeacherOut<Autodiff<B>>>>,
-    sums: RefCell<Sums>,
+    sums: RefCell<Sums<B>>,
 }
 
 impl<B: LpBackend> Distill<B> {
@@ -174,14 +183,13 @@ impl<B: LpBackend> Distill<B> {
         let s = std::mem::take(&mut *self.sums.borrow_mut());
         s.by_name
             .into_iter()
-            .map(|(k, v)| (format!("distill/{k}"), v / s.n.max(1) as f64))
+            .map(|(k, v)| (format!("distill/{k}"), scalar(v) / s.n.max(1) as f64))
             .collect()
     }
 }
 
-fn scalar<B: Backend>(t: &Tensor<B, 1>) -> f64 {
-    t.clone()
-        .into_data()
+fn scalar<B: Backend>(t: Tensor<B, 1>) -> f64 {
+    t.into_data()
         .convert::<f64>()
         .into_vec::<f64>()
         .expect("scalar")[0]
@@ -263,7 +271,12 @@ impl<B: LpBackend> Objective<Autodiff<B>> for Distill<B> {
         sums.n += 1;
         let mut total: Option<Tensor<Autodiff<B>, 1>> = None;
         for (name, w, l) in parts {
-            *sums.by_name.entry(name).or_default() += scalar(&l);
+            let v = l.clone().inner().detach();
+            let sum = match sums.by_name.remove(name) {
+                Some(prev) => prev + v,
+                None => v,
+            };
+            sums.by_name.insert(name, sum);
             if w > 0.0 {
                 let l = l * w;
                 total = Some(match total.take() {

@@ -2,8 +2,8 @@
 //! weights in `[distill]` are comparable across shapes.
 
 use burn::prelude::*;
-use burn::tensor::TensorData;
 use burn::tensor::activation::log_softmax;
+use nibble_model::layers::causal_mask;
 
 /// `T²·KL(p_T ‖ p_S)` per token, mean over tokens, of logits `[b, t, v]` at temperature `t`:
 /// the soft cross-entropy `−Σ p_T log p_S` less the teacher's entropy (a constant), so its
@@ -30,12 +30,12 @@ pub fn mse<B: Backend, const D: usize>(a: Tensor<B, D>, b: Tensor<B, D>) -> Tens
 pub fn masked_score_mse<B: Backend>(student: Tensor<B, 4>, teacher: Tensor<B, 4>) -> Tensor<B, 1> {
     let [b, h, n, total] = student.dims();
     let start = total - n;
-    let keep: Vec<f32> = (0..n * total)
-        .map(|e| f32::from(u8::from(e % total <= start + e / total)))
-        .collect();
-    let seen = keep.iter().filter(|&&k| k == 1.0).count();
-    let keep = Tensor::<B, 2>::from_data(TensorData::new(keep, [n, total]), &student.device())
-        .reshape([1, 1, n, total]);
+    // The attention's own mask (0 where seen, −∞ after), as 1 / 0.
+    let keep = causal_mask::<B>(n, total, start, &student.device())
+        .equal_elem(0.0)
+        .float();
+    // Query i sees start + i + 1 keys.
+    let seen = n * start + n * (n + 1) / 2;
     let d = (student - teacher.detach()) * keep;
     (d.clone() * d).sum() / (b * h * seen) as f64
 }
