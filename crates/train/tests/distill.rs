@@ -384,14 +384,17 @@ fn schedules_switch_modes_at_exact_steps() {
     assert_ne!(draws, other, "the seed changes the draws");
 }
 
-/// A teacher run, then a student distilling from it with TI-G over 4 of 8 updates.
+/// A teacher run, then a student distilling from it with TI-G over 4 of 8 updates, composed
+/// with Tequila on every block projection and a 2:4 mask on the MLP.
 #[test]
 fn distillation_resumes_bit_identically_in_both_stages() {
     let tmp = tmp_dir("distill-resume");
     let teacher = run(&recipe_with(&tmp, "teacher", 3, ""), false, None).unwrap();
     let body = format!(
         "\n[distill]\nteacher.run = \"{}\"\nce = 0.5\nhidden = 0.1\nattn_scores = 0.1\n\
-         attn_out = 0.1\nintervention = \"gradual\"\nintervention_steps = 4\nrewarmup = true\n",
+         attn_out = 0.1\nintervention = \"gradual\"\nintervention_steps = 4\nrewarmup = true\n\n\
+         [qat]\nmethod = \"tequila\"\ngranularity = \"channel\"\n\n\
+         [sparsity]\nmethod = \"ste\"\npattern = \"2:4\"\nmodules = [\"model.layers.*.mlp.*\"]\n",
         teacher.run_dir.display()
     );
     let s = run(&recipe_with(&tmp, "straight", 8, &body), false, None).unwrap();

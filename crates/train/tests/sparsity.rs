@@ -60,6 +60,18 @@ fn sdgf_switches_at_frame_boundaries_and_resumes_bit_identically() {
     let r = run(&cut, true, None).unwrap();
     assert!(ckpt_bytes(&s.run_dir, 12) == ckpt_bytes(&r.run_dir, 12));
     assert_eq!(s.final_eval.loss.to_bits(), r.final_eval.loss.to_bits());
+    // Cut after update 2 with a checkpoint every update: the resume starts inside the dense
+    // phase (updates 0..3) and crosses into the sparse one.
+    let dense =
+        keep_all("resumed-dense").replace("[checkpoint]\nevery = 3", "[checkpoint]\nevery = 1");
+    assert!(dense.contains("[checkpoint]\nevery = 1"));
+    run(&dense, false, Some(2)).unwrap();
+    let r = run(&dense, true, None).unwrap();
+    assert!(
+        ckpt_bytes(&s.run_dir, 12) == ckpt_bytes(&r.run_dir, 12),
+        "resume from the dense phase"
+    );
+    assert_eq!(s.final_eval.loss.to_bits(), r.final_eval.loss.to_bits());
     let _ = std::fs::remove_dir_all(&tmp);
 }
 
