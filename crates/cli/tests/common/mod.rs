@@ -22,6 +22,30 @@ pub fn nibble(args: &[&str], cwd: &Path) -> (i32, String, String) {
     )
 }
 
+/// Rewrites a checkpoint's `state.json` with checksums that match its current files (sizes,
+/// SHA-256s, and the SHA-256 of the text before its closing `checksum` member), as a forger
+/// would: for tests of what lies behind the integrity check.
+pub fn reseal(dir: &Path) {
+    use sha2::{Digest, Sha256};
+    let hex = |b: &[u8]| -> String {
+        Sha256::digest(b)
+            .iter()
+            .map(|x| format!("{x:02x}"))
+            .collect()
+    };
+    let p = dir.join("state.json");
+    let mut meta: serde_json::Value = serde_json::from_slice(&fs::read(&p).unwrap()).unwrap();
+    meta.as_object_mut().unwrap().remove("checksum");
+    for f in ["model.safetensors", "optimizer.safetensors"] {
+        let b = fs::read(dir.join(f)).unwrap();
+        meta["files"][f] = serde_json::json!({ "bytes": b.len(), "sha256": hex(&b) });
+    }
+    let body = serde_json::to_string_pretty(&meta).unwrap();
+    let head = body.strip_suffix("\n}").unwrap();
+    let sum = hex(body.as_bytes());
+    fs::write(&p, format!("{head},\n  \"checksum\": \"{sum}\"\n}}")).unwrap();
+}
+
 /// An empty directory under the temp dir, unique to this test process.
 pub fn scratch(name: &str) -> PathBuf {
     let d = std::env::temp_dir().join(format!("nibble-cli-{name}-{}", std::process::id()));

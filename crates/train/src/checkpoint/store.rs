@@ -7,8 +7,9 @@ use nibble_model::Params;
 use serde::{Deserialize, Serialize};
 
 use super::atomic::{fsync_dir, write_atomic};
+use super::manifest::{TENSOR_FILES, check_file_bytes, dir_step, file_entries, open_state, seal};
 use super::tensors::{
-    HostTensors, LazyTensor, StreamError, from_host, read_safetensors, write_f32_safetensors,
+    LazyTensor, Stored, StreamError, from_host, read_checked, write_f32_safetensors,
 };
 use crate::optim::{AdamW, AdamWState, ParamGroup};
 
@@ -39,6 +40,9 @@ pub enum CheckpointError {
     },
     #[error("{path}: {message}")]
     Format { path: PathBuf, message: String },
+    /// A file of a checkpoint fails its integrity check (checksum, size, step, missing).
+    #[error("{path}: damaged checkpoint: {message}")]
+    Damaged { path: PathBuf, message: String },
     #[error(
         "refusing to save step {step}: tensor `{tensor}` holds NaN or Inf (the last good checkpoint is kept)"
     )]
@@ -104,39 +108,53 @@ pub fn save<B: Backend>(
         fs::remove_dir_all(&tmp).map_err(io(&tmp))?;
     }
     fs::create_dir_all(&tmp).map_err(io(&tmp))?;
-    // Tensors stream to the staging directory one at a time (no whole-file buffers); a
-    // non-finite one stops the save and the staging directory goes, so the last good
-    // checkpoint stays the newest.
-    let staged = write_f32_safetensors(&tmp.join("model.safetensors"), model)
-        .and_then(|()| write_f32_safetensors(&tmp.join("optimizer.safetensors"), optim));
+    // Any failure after staging began removes the staging directory: the last good
+    // checkpoint stays the newest and nothing half-written is left behind.
+    let staged = stage(&tmp, model, optim, state, opt).and_then(|()| {
+        if dir.exists() {
+            fs::remove_dir_all(&dir).map_err(io(&dir))?;
+        }
+        fs::rename(&tmp, &dir).map_err(io(&dir))?;
+        fsync_dir(dir.parent().expect("checkpoints dir")).map_err(io(&dir))
+    });
     if let Err(e) = staged {
         let _ = fs::remove_dir_all(&tmp);
-        return Err(match e {
+        return Err(e);
+    }
+    Ok(dir)
+}
+
+/// Writes the tensor files (streamed; a non-finite tensor stops the save), then `state.json`
+/// last, sealed with the files' checksums read back from disk.
+fn stage<B: Backend>(
+    tmp: &Path,
+    model: Vec<LazyTensor<'_, B>>,
+    optim: Vec<LazyTensor<'_, B>>,
+    state: &TrainState,
+    opt: &AdamW<B>,
+) -> Result<(), CheckpointError> {
+    write_f32_safetensors(&tmp.join(TENSOR_FILES[0]), model)
+        .and_then(|()| write_f32_safetensors(&tmp.join(TENSOR_FILES[1]), optim))
+        .map_err(|e| match e {
             StreamError::NonFinite(tensor) => CheckpointError::NonFinite {
                 step: state.step,
                 tensor,
             },
-            StreamError::Io(source) => CheckpointError::Io { path: tmp, source },
-        });
-    }
-    let meta = serde_json::json!({
+            StreamError::Io(source) => CheckpointError::Io {
+                path: tmp.to_path_buf(),
+                source,
+            },
+        })?;
+    let files = file_entries(tmp).map_err(io(tmp))?;
+    let serde_json::Value::Object(meta) = serde_json::json!({
         "state": state,
         "adam_step": opt.state.step,
         "optim_groups": opt.groups.saved(),
-    });
-    write_atomic(
-        &tmp.join("state.json"),
-        serde_json::to_string_pretty(&meta)
-            .expect("json")
-            .as_bytes(),
-    )
-    .map_err(io(&tmp))?;
-    if dir.exists() {
-        fs::remove_dir_all(&dir).map_err(io(&dir))?;
-    }
-    fs::rename(&tmp, &dir).map_err(io(&dir))?;
-    fsync_dir(dir.parent().expect("checkpoints dir")).map_err(io(&dir))?;
-    Ok(dir)
+        "files": files,
+    }) else {
+        unreachable!("a JSON object literal")
+    };
+    write_atomic(&tmp.join("state.json"), seal(meta).as_bytes()).map_err(io(tmp))
 }
 
 /// Restore parameters, buffers, optimizer state and train state from a checkpoint directory.
@@ -148,39 +166,45 @@ pub fn load<B: Backend>(
     opt: &mut AdamW<B>,
     device: &B::Device,
 ) -> Result<TrainState, CheckpointError> {
-    let fmt = |m: String| CheckpointError::Format {
-        path: dir.to_path_buf(),
+    let meta = open_state(dir)?;
+    let fmt = |path: &Path, m: String| CheckpointError::Format {
+        path: path.to_path_buf(),
         message: m,
     };
-    let read = |f: &str| fs::read(dir.join(f)).map_err(io(dir));
-    let model = read_safetensors(&read("model.safetensors")?).map_err(fmt)?;
-    let optim = read_safetensors(&read("optimizer.safetensors")?).map_err(fmt)?;
-    let meta: serde_json::Value =
-        serde_json::from_slice(&read("state.json")?).map_err(|e| fmt(e.to_string()))?;
-    let state: TrainState =
-        serde_json::from_value(meta["state"].clone()).map_err(|e| fmt(e.to_string()))?;
-    let adam_step = meta["adam_step"]
-        .as_u64()
-        .ok_or_else(|| fmt("state.json: missing adam_step".into()))?;
+    let state_path = dir.join("state.json");
+    let read = |f: &str| {
+        let path = dir.join(f);
+        let bytes = fs::read(&path).map_err(|e| match e.kind() {
+            std::io::ErrorKind::NotFound => CheckpointError::Damaged {
+                path: path.clone(),
+                message: "missing".into(),
+            },
+            _ => io(&path)(e),
+        })?;
+        check_file_bytes(&meta, &path, &bytes)?;
+        Ok::<_, CheckpointError>((path, bytes))
+    };
+    let (model_path, model_bytes) = read(TENSOR_FILES[0])?;
+    let (optim_path, optim_bytes) = read(TENSOR_FILES[1])?;
+    let model = read_checked(&model_bytes).map_err(|m| fmt(&model_path, m))?;
+    let optim = read_checked(&optim_bytes).map_err(|m| fmt(&optim_path, m))?;
+    let state: TrainState = serde_json::from_value(meta["state"].clone())
+        .map_err(|e| fmt(&state_path, format!("state: {e}")))?;
+    let adam_step = meta["adam_step"].as_u64().expect("checked by open_state");
     let saved_groups: Vec<ParamGroup> = serde_json::from_value(meta["optim_groups"].clone())
-        .map_err(|e| fmt(format!("state.json: optim_groups: {e}")))?;
+        .map_err(|e| fmt(&state_path, format!("optim_groups: {e}")))?;
     if let Some(message) = opt.groups.diff(&saved_groups) {
         return Err(CheckpointError::GroupingChanged {
             path: dir.to_path_buf(),
             message,
         });
     }
-    let take = |map: &HostTensors, key: &str, like: &Tensor<B, 2>| {
-        let (shape, v) = map
-            .get(key)
-            .ok_or_else(|| fmt(format!("missing tensor `{key}`")))?;
+    let take = |stored: &Stored, path: &Path, key: &str, like: &Tensor<B, 2>| {
         let want = like.dims();
-        if shape.iter().product::<usize>() != want[0] * want[1] {
-            return Err(fmt(format!(
-                "tensor `{key}` has shape {shape:?}, the model expects {want:?}"
-            )));
-        }
-        Ok(from_host::<B>(v.clone(), want, device))
+        let v = stored
+            .take(key, &hf_shape(want))
+            .map_err(|m| fmt(path, m))?;
+        Ok::<_, CheckpointError>(from_host::<B>(v, want, device))
     };
     let mut st = AdamWState {
         step: adam_step,
@@ -189,28 +213,39 @@ pub fn load<B: Backend>(
     };
     for (name, t) in params.buffers.iter_mut() {
         let like = t.clone();
-        *t = take(&model, name, &like)?;
+        *t = take(&model, &model_path, name, &like)?;
     }
     for (name, t) in params.tensors.iter_mut() {
         let like = t.clone();
-        *t = take(&model, name, &like)?;
+        *t = take(&model, &model_path, name, &like)?;
         if opt.groups.is_frozen(name) {
             continue;
         }
         st.exp_avg.insert(
             name.clone(),
-            take(&optim, &format!("{name}.exp_avg"), &like)?,
+            take(&optim, &optim_path, &format!("{name}.exp_avg"), &like)?,
         );
         st.exp_avg_sq.insert(
             name.clone(),
-            take(&optim, &format!("{name}.exp_avg_sq"), &like)?,
+            take(&optim, &optim_path, &format!("{name}.exp_avg_sq"), &like)?,
         );
     }
     let known = |k: &String| params.tensors.contains_key(k) || params.buffers.contains_key(k);
-    if let Some(extra) = model.keys().find(|k| !known(k)) {
-        return Err(fmt(format!(
-            "unexpected tensor `{extra}` (a different architecture?)"
-        )));
+    if let Some(extra) = model.0.keys().find(|k| !known(k)) {
+        return Err(fmt(
+            &model_path,
+            format!("unexpected tensor `{extra}` (a different architecture?)"),
+        ));
+    }
+    let moments = 2 * st.exp_avg.len();
+    if optim.0.len() != moments {
+        return Err(fmt(
+            &optim_path,
+            format!(
+                "{} tensors, the optimizer has {moments} moments",
+                optim.0.len()
+            ),
+        ));
     }
     opt.state = st;
     Ok(state)
@@ -219,50 +254,36 @@ pub fn load<B: Backend>(
 /// The step a checkpoint holds (from its `state.json`), before loading it: which stage's
 /// optimizer its moments belong to.
 pub fn saved_step(dir: &Path) -> Result<u64, CheckpointError> {
-    let path = dir.join("state.json");
-    let bytes = fs::read(&path).map_err(io(&path))?;
-    let meta: serde_json::Value =
-        serde_json::from_slice(&bytes).map_err(|e| CheckpointError::Format {
-            path: path.clone(),
-            message: e.to_string(),
-        })?;
-    meta["state"]["step"]
+    Ok(open_state(dir)?["state"]["step"]
         .as_u64()
-        .ok_or_else(|| CheckpointError::Format {
-            path,
-            message: "missing state.step".into(),
-        })
+        .expect("checked by open_state"))
 }
 
-/// Complete checkpoints of a run, oldest first.
-fn complete(run_dir: &Path) -> Vec<(u64, PathBuf)> {
+/// The checkpoint directories of a run (`step-N`, whatever their state), oldest first. A
+/// staging directory is `step-N.tmp` and not among them; a `step-N` directory is only ever
+/// created by renaming a complete staging directory, so one without `state.json` is damaged.
+pub(crate) fn step_dirs(run_dir: &Path) -> Vec<(u64, PathBuf)> {
     let Ok(rd) = fs::read_dir(run_dir.join("checkpoints")) else {
         return Vec::new();
     };
     let mut v: Vec<(u64, PathBuf)> = rd
         .filter_map(|e| e.ok())
-        .filter_map(|e| {
-            let name = e.file_name().into_string().ok()?;
-            let step = name.strip_prefix("step-")?.parse::<u64>().ok()?;
-            e.path()
-                .join("state.json")
-                .is_file()
-                .then(|| (step, e.path()))
-        })
+        .filter(|e| e.path().is_dir())
+        .filter_map(|e| Some((dir_step(&e.path())?, e.path())))
         .collect();
     v.sort();
     v
 }
 
-/// The newest complete checkpoint of a run.
+/// The newest checkpoint directory of a run (not verified: see `newest_intact`).
 pub fn latest(run_dir: &Path) -> Option<PathBuf> {
-    complete(run_dir).pop().map(|(_, p)| p)
+    step_dirs(run_dir).pop().map(|(_, p)| p)
 }
 
 /// Keep the newest `keep` complete checkpoints (plus any in `protect`, e.g. WSD-S budget ends);
 /// remove older ones and stale temporary directories.
 pub fn prune(run_dir: &Path, keep: usize, protect: &[u64]) -> Result<(), CheckpointError> {
-    let all = complete(run_dir);
+    let all = step_dirs(run_dir);
     let cut = all.len().saturating_sub(keep);
     for (step, p) in &all[..cut] {
         if !protect.contains(step) {

@@ -21,6 +21,44 @@ pub fn read_safetensors(bytes: &[u8]) -> Result<HostTensors, String> {
         .collect())
 }
 
+/// The tensors of a checkpoint file with their stored dtype and shape, for a load that checks
+/// both exactly (the header is parsed by the `safetensors` crate, which bounds every offset).
+pub(crate) fn read_checked(bytes: &[u8]) -> Result<Stored<'_>, String> {
+    let st = safetensors::SafeTensors::deserialize(bytes).map_err(|e| e.to_string())?;
+    Ok(Stored(
+        st.iter()
+            .map(|(n, v)| (n.to_string(), (v.dtype(), v.shape().to_vec(), v.data())))
+            .collect(),
+    ))
+}
+
+/// Tensors of one file by name: (dtype, shape, little-endian bytes).
+pub(crate) struct Stored<'a>(pub HashMap<String, (safetensors::Dtype, Vec<usize>, &'a [u8])>);
+
+impl Stored<'_> {
+    /// The f32 values of `name`, which must be stored as F32 with exactly `shape`.
+    pub(crate) fn take(&self, name: &str, shape: &[usize]) -> Result<Vec<f32>, String> {
+        let (dtype, got, data) = self
+            .0
+            .get(name)
+            .ok_or_else(|| format!("missing tensor `{name}`"))?;
+        if *dtype != safetensors::Dtype::F32 {
+            return Err(format!(
+                "tensor `{name}` is {dtype:?}, checkpoints hold F32"
+            ));
+        }
+        if got != shape {
+            return Err(format!(
+                "tensor `{name}` has shape {got:?}, the model expects {shape:?}"
+            ));
+        }
+        Ok(data
+            .chunks_exact(4)
+            .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+            .collect())
+    }
+}
+
 /// Host copy of a tensor as f32.
 pub(crate) fn to_host<B: Backend>(t: &Tensor<B, 2>) -> Vec<f32> {
     t.to_data().convert::<f32>().into_vec().expect("f32 data")

@@ -22,6 +22,8 @@ pub enum TrainError {
     RunExists(PathBuf),
     #[error("--resume: {0} has no checkpoint to resume from")]
     NothingToResume(PathBuf),
+    #[error("--resume: no intact checkpoint in {run}: {damaged}")]
+    NoIntactCheckpoint { run: PathBuf, damaged: String },
     #[error(
         "--resume: the recipe differs from the one this run was started with ({dir}); refusing to mix runs"
     )]

@@ -46,12 +46,37 @@ impl RunDir {
             write_atomic(&path.join("recipe.toml"), resolved_toml.as_bytes())
                 .map_err(TrainError::io(&path))?;
         }
+        let resume_from = if opts.resume {
+            Some(intact(&path)?)
+        } else {
+            None
+        };
         Ok(RunDir {
             hash: recipe_hash(resolved_toml),
-            resume_from: existing.filter(|_| opts.resume),
+            resume_from,
             path,
         })
     }
+}
+
+/// The newest checkpoint that verifies; damaged newer ones are moved aside with a warning
+/// saying which steps will be replayed.
+fn intact(run: &Path) -> Result<PathBuf, TrainError> {
+    let (found, damaged) = checkpoint::newest_intact(run)?;
+    let from = found
+        .as_deref()
+        .and_then(|d| checkpoint::saved_step(d).ok());
+    for line in checkpoint::fallback_warnings(&damaged, from, true) {
+        eprintln!("warning: {line}");
+    }
+    found.ok_or_else(|| TrainError::NoIntactCheckpoint {
+        run: run.to_path_buf(),
+        damaged: damaged
+            .iter()
+            .map(|d| d.error.to_string())
+            .collect::<Vec<_>>()
+            .join("; "),
+    })
 }
 
 fn remove_if_exists(p: &Path) -> std::io::Result<()> {
