@@ -1,8 +1,8 @@
 //! `nibble`: train a model from a recipe, evaluate a checkpoint or generate with it, run sweeps
 //! and report them.
 //!
-//! Exit codes: 0 success, 1 runtime failure (data, I/O, divergence), 2 bad recipe or arguments
-//! (nothing is written).
+//! Exit codes: 0 success, 1 runtime failure (data, I/O, divergence, an internal error caught as a
+//! panic), 2 bad recipe or arguments (nothing is written).
 
 mod bench_cmd;
 mod bench_gemm;
@@ -121,8 +121,27 @@ enum Command {
 
 fn main() -> ExitCode {
     nibble_ops::host_memory::keep_freed_memory();
+    // A panic (a bug) is reported once, as `error: internal error: ...` with its location, and
+    // exits 1 like any runtime failure instead of Rust's default text and 101.
+    nibble_train::panics::install_hook();
     let cli = Cli::parse();
-    let result = match cli.command {
+    let result = nibble_train::panics::catch(|| dispatch(cli.command))
+        .unwrap_or_else(|m| Err((1, format!("internal error: {m}"))));
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err((code, message)) => {
+            eprintln!("error: {message}");
+            ExitCode::from(code)
+        }
+    }
+}
+
+fn dispatch(command: Command) -> Result<(), (u8, String)> {
+    // Exists only so that tests can reach the top-level catch: no command is known to panic.
+    if std::env::var_os("NIBBLE_DEBUG_PANIC").is_some_and(|v| v == "1") {
+        panic!("NIBBLE_DEBUG_PANIC=1");
+    }
+    match command {
         Command::Train {
             recipe,
             set,
@@ -160,12 +179,5 @@ fn main() -> ExitCode {
         } => sweep_cmd::run(&file, jobs, dry_run),
         Command::Report { dir } => report_cmd::run(&dir),
         Command::Bench { what } => bench_cmd::run(what),
-    };
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err((code, message)) => {
-            eprintln!("error: {message}");
-            ExitCode::from(code)
-        }
     }
 }

@@ -69,7 +69,14 @@ pub fn run(file: &Path, jobs: Option<usize>, dry_run: bool) -> Result<(), (u8, S
             .iter()
             .map(|(i, e)| format!("{} seed {}: {e}", plan.runs[*i].arm, plan.runs[*i].seed))
             .collect();
-        Err((1, format!("failed runs:\n  {}", lines.join("\n  "))))
+        Err((
+            1,
+            format!(
+                "failed runs (each recorded in its directory's failed.json; the next `nibble \
+                 sweep` retries them):\n  {}",
+                lines.join("\n  ")
+            ),
+        ))
     }
 }
 
@@ -111,5 +118,8 @@ fn print_plan(plan: &Plan, states: &[RunState]) {
             s.describe(),
             r.run_dir.display()
         );
+        if let RunState::Failed { message, .. } = s {
+            println!("         failed last time: {message}");
+        }
     }
 }

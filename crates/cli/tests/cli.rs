@@ -238,3 +238,26 @@ print(json.dumps({t: [[e.step, e.value] for e in ea.Scalars(t)] for t in ea.Tags
     }
     fs::remove_dir_all(&d).unwrap();
 }
+
+#[test]
+fn a_panic_in_a_command_exits_1_with_one_message() {
+    let d = scratch("panic");
+    // NIBBLE_DEBUG_PANIC=1 panics at the start of any command (no command is known to panic).
+    let out = Command::new(env!("CARGO_BIN_EXE_nibble"))
+        .args(["report", "."])
+        .current_dir(&d)
+        .env("NIBBLE_DEBUG_PANIC", "1")
+        .env_remove("RUST_BACKTRACE")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.starts_with("error: internal error: NIBBLE_DEBUG_PANIC=1 (at ")
+            && err.contains("main.rs:"),
+        "{err}"
+    );
+    assert!(!err.contains("panicked at"), "no default panic text: {err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+    fs::remove_dir_all(&d).unwrap();
+}

@@ -1,6 +1,7 @@
 //! `nibble sweep` end to end: `--dry-run` lists the expanded runs; a sweep killed with SIGKILL
 //! mid-run and restarted skips the finished run, resumes the interrupted one from its checkpoint
-//! and completes; `nibble report` rebuilds tables and plots from the run directories.
+//! and completes; `nibble report` rebuilds tables and plots from the run directories. A run that
+//! diverges fails alone: the others finish, the sweep exits 1 naming it, and it is recorded.
 
 use std::fs;
 use std::path::Path;
@@ -124,4 +125,53 @@ fn killed_sweep_resumes_without_redoing_finished_runs() {
     let (code, _, err) = nibble(&["sweep", "--file", "sweep.toml"], &d);
     assert_eq!(code, 2);
     assert!(err.contains("different definition"), "{err}");
+}
+
+#[test]
+fn a_diverging_run_fails_alone_and_is_recorded() {
+    let d = scratch("diverge");
+    fs::write(d.join("base.toml"), BASE.replace("every = 20", "every = 2")).unwrap();
+    // An lr of 1e30 without clipping makes the loss non-finite within a few steps.
+    let sweep = "[sweep]\nname = \"diverge\"\nbase = \"base.toml\"\nseeds = [3]\njobs = 2\n\n\
+        [[arms]]\nname = \"ok\"\nset = { \"run.steps\" = 6 }\n\n\
+        [[arms]]\nname = \"blowup\"\n\
+        set = { \"run.steps\" = 6, \"optim.lr\" = 1e30, \"optim.grad_clip\" = 0.0 }\n";
+    fs::write(d.join("sweep.toml"), sweep).unwrap();
+    let (code, out, err) = nibble(&["sweep", "--file", "sweep.toml"], &d);
+    assert_eq!(code, 1, "{out}\n{err}");
+    assert!(
+        out.contains("1 trained, 0 resumed, 0 skipped (finished before), 1 failed"),
+        "{out}"
+    );
+    assert!(
+        err.contains("failed runs") && err.contains("blowup seed 3: "),
+        "{err}"
+    );
+    assert!(err.contains("finite"), "{err}");
+    let (ok, blowup) = (d.join("runs/ok/seed-3"), d.join("runs/blowup/seed-3"));
+    assert!(ok.join("summary.json").is_file());
+    assert!(!blowup.join("summary.json").exists());
+    let failed: serde_json::Value =
+        serde_json::from_str(&fs::read_to_string(blowup.join("failed.json")).unwrap()).unwrap();
+    assert!(
+        failed["message"].as_str().unwrap().contains("finite"),
+        "{failed}"
+    );
+
+    let (code, out, err) = nibble(&["sweep", "--file", "sweep.toml", "--dry-run"], &d);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.contains("finished (skip)") && out.contains("FAILED (retry"),
+        "{out}"
+    );
+    assert!(out.contains("failed last time: "), "{out}");
+
+    let (code, out, err) = nibble(&["report", "."], &d);
+    assert_eq!(code, 0, "{out}\n{err}");
+    let readme = fs::read_to_string(d.join("README.md")).unwrap();
+    assert!(
+        readme.contains("2 runs, 1 finished, 1 failed") && readme.contains("- `blowup` seed 3: "),
+        "{readme}"
+    );
+    let _ = fs::remove_dir_all(&d);
 }

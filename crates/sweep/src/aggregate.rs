@@ -15,6 +15,8 @@ pub struct ArmStats {
     pub seeds: Vec<u64>,
     /// Runs of this arm without `summary.json` (not counted anywhere else).
     pub unfinished: usize,
+    /// Of those, the runs whose last attempt failed (`failed.json`).
+    pub failed: usize,
     /// Per metric: (final, best).
     pub metrics: Vec<(String, Option<Stats>, Option<Stats>)>,
     /// Final first metric minus the reference arm's, paired by seed.
@@ -68,6 +70,7 @@ pub fn arms(records: &[RunRecord], metrics: &[String], reference: Option<&str>) 
                 axes: m.axes.clone(),
                 seeds: done.iter().map(|r| r.meta.seed).collect(),
                 unfinished: runs.len() - done.len(),
+                failed: runs.iter().filter(|r| r.failed()).count(),
                 metrics: metric_stats,
                 gap,
                 tokens_per_sec: stat(&|r| r.tokens_per_sec()),

@@ -9,6 +9,7 @@ use nibble_train::sections::Recipe;
 use nibble_train::trainer::{RunSummaryFile, SUMMARY_FILE};
 
 use crate::error::SweepError;
+use crate::failure::RunFailure;
 use crate::meta::{META_FILE, RunMeta};
 
 /// One run directory's results.
@@ -20,6 +21,8 @@ pub struct RunRecord {
     pub series: BTreeMap<String, Vec<(u64, f64)>>,
     /// Present once the run has done all its steps.
     pub summary: Option<RunSummaryFile>,
+    /// The last attempt's failure (`failed.json`), for a run that has not finished.
+    pub failure: Option<RunFailure>,
     /// The run's `run.steps`.
     pub steps: u64,
     /// Budget checkpoint steps of its schedule (WSD-S), empty otherwise.
@@ -29,6 +32,11 @@ pub struct RunRecord {
 impl RunRecord {
     pub fn finished(&self) -> bool {
         self.summary.is_some()
+    }
+
+    /// Not finished, and its last attempt failed.
+    pub fn failed(&self) -> bool {
+        !self.finished() && self.failure.is_some()
     }
 
     /// The metric's last logged value.
@@ -138,11 +146,16 @@ pub fn read_run(dir: &Path) -> Result<RunRecord, SweepError> {
         }
         Err(_) => (0, vec![]),
     };
+    let failure = match summary {
+        Some(_) => None,
+        None => RunFailure::read(dir)?,
+    };
     Ok(RunRecord {
         dir: dir.to_owned(),
         meta,
         series,
         summary,
+        failure,
         steps,
         budgets,
     })

@@ -6,6 +6,7 @@ pub mod collect;
 pub mod config;
 pub mod error;
 pub mod expand;
+pub mod failure;
 pub mod flatten;
 pub mod meta;
 pub mod plot;

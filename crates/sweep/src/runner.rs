@@ -1,16 +1,19 @@
 //! Runs the planned runs that are not finished, `jobs` at a time (threads of this process, so a
-//! killed sweep leaves no orphan trainers behind), resuming interrupted ones.
+//! killed sweep leaves no orphan trainers behind), resuming interrupted ones. A run that fails,
+//! by an error or a panic, is recorded in its directory (`failed.json`) and the others go on.
 
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use crate::error::SweepError;
 use crate::expand::{Plan, PlannedRun};
+use crate::failure::{FAILED_FILE, RunFailure};
 use crate::meta::RunMeta;
 use crate::state::{RunState, inspect};
 
 /// Trains one run: `resume` says whether to continue from its newest checkpoint. The caller
 /// provides it (the CLI binds a backend; tests use a fake), and must write into `run.run_dir`.
+/// A panic inside `train` fails that run only, as an `Err` would.
 pub trait TrainFn: Sync {
     fn train(&self, run: &PlannedRun, resume: bool) -> Result<(), String>;
 }
@@ -46,11 +49,7 @@ pub fn execute(
     let mut pending: Vec<(usize, bool)> = states
         .iter()
         .enumerate()
-        .filter_map(|(i, s)| match s {
-            RunState::Finished => None,
-            RunState::Interrupted { .. } => Some((i, true)),
-            RunState::New => Some((i, false)),
-        })
+        .filter_map(|(i, s)| Some((i, s.pending_resume()?)))
         .collect();
     // Seed-major: every arm's first seed before any arm's second, so a sweep stopped early
     // already compares all arms.
@@ -73,12 +72,16 @@ pub fn execute(
         ..Default::default()
     });
     log(&format!(
-        "sweep {}: {} runs, {} finished, {} to run ({} to resume), {} at a time",
+        "sweep {}: {} runs, {} finished, {} to run ({} to resume, {} failed before), {} at a time",
         plan.file.sweep.name,
         plan.runs.len(),
         plan.runs.len() - pending.len(),
         pending.len(),
         pending.iter().filter(|p| p.1).count(),
+        states
+            .iter()
+            .filter(|s| matches!(s, RunState::Failed { .. }))
+            .count(),
         jobs.max(1)
     ));
     let next = AtomicUsize::new(0);
@@ -104,11 +107,21 @@ pub fn execute(
                     let result = RunMeta::of(plan, run)
                         .write(&run.run_dir)
                         .map_err(|e| e.to_string())
-                        .and_then(|_| trainer.train(run, resume));
+                        .and_then(|_| {
+                            nibble_train::panics::catch(|| trainer.train(run, resume))
+                                .unwrap_or_else(|m| Err(format!("panicked: {m}")))
+                        });
+                    let recorded = match &result {
+                        Ok(()) => RunFailure::clear(&run.run_dir),
+                        Err(e) => RunFailure::now(e).write(&run.run_dir),
+                    };
                     let n = done.fetch_add(1, Ordering::SeqCst) + 1;
                     let mut r = report.lock().expect("report lock");
                     match result {
                         Ok(()) => {
+                            if let Err(w) = recorded {
+                                log(&format!("warning: stale failure record: {w}"));
+                            }
                             log(&format!(
                                 "[{n}/{} done] {} seed {}",
                                 pending.len(),
@@ -122,8 +135,15 @@ pub fn execute(
                             }
                         }
                         Err(e) => {
+                            let note = match recorded {
+                                Ok(()) => format!(
+                                    "recorded in {}; retried when the sweep runs again",
+                                    run.run_dir.join(FAILED_FILE).display()
+                                ),
+                                Err(w) => format!("could not record it: {w}"),
+                            };
                             log(&format!(
-                                "[{n}/{} FAILED] {} seed {}: {e}",
+                                "[{n}/{} FAILED] {} seed {}: {e} ({note})",
                                 pending.len(),
                                 run.arm,
                                 run.seed

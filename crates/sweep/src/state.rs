@@ -1,5 +1,6 @@
 //! What a planned run's directory already holds: finished (skip), interrupted (resume from the
-//! newest checkpoint), nothing usable (start), or a run of another definition (refuse).
+//! newest checkpoint), failed last time (retry), nothing usable (start), or a run of another
+//! definition (refuse).
 
 use std::path::Path;
 
@@ -8,6 +9,7 @@ use nibble_train::trainer::{RunSummaryFile, SUMMARY_FILE, recipe_hash};
 
 use crate::error::SweepError;
 use crate::expand::PlannedRun;
+use crate::failure::RunFailure;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RunState {
@@ -17,6 +19,11 @@ pub enum RunState {
     Interrupted { checkpoint: String },
     /// No directory, or one killed before its first checkpoint: start from scratch.
     New,
+    /// The last attempt failed (`failed.json`): retried, from `checkpoint` if there is one.
+    Failed {
+        message: String,
+        checkpoint: Option<String>,
+    },
 }
 
 impl RunState {
@@ -25,6 +32,20 @@ impl RunState {
             RunState::Finished => "finished (skip)".into(),
             RunState::Interrupted { checkpoint } => format!("resume from {checkpoint}"),
             RunState::New => "new".into(),
+            RunState::Failed { checkpoint, .. } => match checkpoint {
+                Some(c) => format!("FAILED (retry from {c})"),
+                None => "FAILED (retry anew)".into(),
+            },
+        }
+    }
+
+    /// Whether running the sweep trains this run (from its checkpoint: `Some(true)`).
+    pub fn pending_resume(&self) -> Option<bool> {
+        match self {
+            RunState::Finished => None,
+            RunState::Interrupted { .. } => Some(true),
+            RunState::New => Some(false),
+            RunState::Failed { checkpoint, .. } => Some(checkpoint.is_some()),
         }
     }
 }
@@ -55,14 +76,18 @@ pub fn inspect(run: &PlannedRun) -> Result<RunState, SweepError> {
             return Err(conflict(found));
         }
     }
-    Ok(match checkpoint::latest(dir) {
-        Some(c) => RunState::Interrupted {
-            checkpoint: c
-                .file_name()
-                .map(|n| n.to_string_lossy().into_owned())
-                .unwrap_or_default(),
+    let checkpoint = checkpoint::latest(dir).map(|c| {
+        c.file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default()
+    });
+    Ok(match (RunFailure::read(dir)?, checkpoint) {
+        (Some(f), checkpoint) => RunState::Failed {
+            message: f.message,
+            checkpoint,
         },
-        None => RunState::New,
+        (None, Some(checkpoint)) => RunState::Interrupted { checkpoint },
+        (None, None) => RunState::New,
     })
 }
 

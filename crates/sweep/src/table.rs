@@ -46,8 +46,11 @@ pub fn arms_markdown(arms: &[ArmStats], reference: Option<&str>) -> String {
 
 fn seeds_cell(a: &ArmStats) -> String {
     let mut s = a.seeds.len().to_string();
-    if a.unfinished > 0 {
-        s += &format!(" (+{} unfinished)", a.unfinished);
+    if a.failed > 0 {
+        s += &format!(" (+{} failed)", a.failed);
+    }
+    if a.unfinished > a.failed {
+        s += &format!(" (+{} unfinished)", a.unfinished - a.failed);
     }
     s
 }
@@ -143,6 +146,7 @@ pub fn runs_csv(records: &[RunRecord], metrics: &[String]) -> String {
         "arm".to_owned(),
         "seed".into(),
         "finished".into(),
+        "failure".into(),
         "steps".into(),
     ];
     for m in metrics {
@@ -157,6 +161,9 @@ pub fn runs_csv(records: &[RunRecord], metrics: &[String]) -> String {
             r.meta.arm.clone(),
             r.meta.seed.to_string(),
             r.finished().to_string(),
+            r.failure
+                .as_ref()
+                .map_or(String::new(), |f| f.message.clone()),
             r.steps.to_string(),
         ];
         for m in metrics {

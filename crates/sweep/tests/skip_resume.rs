@@ -7,40 +7,12 @@ mod common;
 use std::fs;
 use std::sync::Mutex;
 
-use common::{BASE, scratch, write};
+use common::{BASE, fake_work, scratch, write};
 use nibble_sweep::{Plan, PlannedRun, execute};
-use nibble_train::checkpoint::step_dir;
-use nibble_train::trainer::{RunSummaryFile, SUMMARY_FILE};
+use nibble_train::trainer::SUMMARY_FILE;
 
 const SWEEP: &str = "[sweep]\nname = \"t\"\nbase = \"base.toml\"\nseeds = [0, 1]\njobs = 2\n\
 [[arms]]\nname = \"a\"\n[[arms]]\nname = \"b\"\nset = { \"optim.lr\" = 0.01 }\n";
-
-/// What a trainer leaves behind: the recipe, a checkpoint (a `state.json` marks it complete)
-/// and, when it finishes, `summary.json`.
-fn fake_work(run: &PlannedRun, finish: bool) {
-    fs::write(run.run_dir.join("recipe.toml"), &run.merged_toml).unwrap();
-    let ck = step_dir(&run.run_dir, 10);
-    fs::create_dir_all(&ck).unwrap();
-    fs::write(ck.join("state.json"), "{}").unwrap();
-    if finish {
-        let s = RunSummaryFile {
-            recipe_hash: run.hash.clone(),
-            steps: 40,
-            tokens: 1,
-            val_loss: 1.0,
-            val_bpb: 1.0,
-            best_val_loss: Some(1.0),
-            unigram_bpb: 4.0,
-            params: 1,
-            wall_secs: 1.0,
-        };
-        fs::write(
-            run.run_dir.join(SUMMARY_FILE),
-            serde_json::to_string(&s).unwrap(),
-        )
-        .unwrap();
-    }
-}
 
 #[test]
 fn skips_finished_resumes_interrupted_restarts_the_rest() {

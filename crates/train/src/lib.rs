@@ -4,6 +4,7 @@ pub mod checkpoint;
 pub mod metrics;
 pub mod objective;
 pub mod optim;
+pub mod panics;
 pub mod recipe;
 pub mod schedule;
 pub mod sections;

@@ -4,7 +4,7 @@ mod jsonl;
 mod tensorboard;
 
 pub use jsonl::JsonlSink;
-pub use tensorboard::TensorboardSink;
+pub use tensorboard::{TensorboardSink, truncate_events};
 
 /// A destination for scalar metrics.
 pub trait Sink {

@@ -52,6 +52,8 @@ pub fn resume<B: LpBackend>(
     })?;
     parts.batcher.resume(cursor)?;
     truncate_jsonl(&run_dir.join("metrics.jsonl"), state.step).map_err(TrainError::io(run_dir))?;
+    crate::metrics::truncate_events(&run_dir.join("tb"), state.step)
+        .map_err(TrainError::io(run_dir))?;
     Ok(state)
 }
 
