@@ -10,11 +10,10 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use burn::backend::Flex;
-use common::{ckpt_bytes, recipe_text, run, tmp_dir};
+use common::{ckpt_bytes, recipe_text, reseal, run, tmp_dir};
 use nibble_train::checkpoint::{CheckpointError, TrainState, latest, load, save, verify};
 use nibble_train::sections::Recipe;
 use nibble_train::trainer::Parts;
-use sha2::{Digest, Sha256};
 
 fn step_dir(run: &Path, step: u64) -> PathBuf {
     run.join("checkpoints").join(format!("step-{step:08}"))
@@ -88,31 +87,6 @@ fn corruptions() -> Vec<Corruption> {
             "state.json",
         ),
     ]
-}
-
-fn sha_hex(bytes: &[u8]) -> String {
-    Sha256::digest(bytes)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
-}
-
-/// Rewrites state.json after `edit`, with the tensor files' entries and the self checksum (the
-/// SHA-256 of the text before its last member) recomputed here: an independent writer making a
-/// consistent forgery, not a torn write.
-fn reseal(dir: &Path, edit: impl FnOnce(&mut serde_json::Value)) {
-    let p = dir.join("state.json");
-    let mut meta: serde_json::Value = serde_json::from_slice(&fs::read(&p).unwrap()).unwrap();
-    meta.as_object_mut().unwrap().remove("checksum");
-    edit(&mut meta);
-    for f in ["model.safetensors", "optimizer.safetensors"] {
-        let b = fs::read(dir.join(f)).unwrap();
-        meta["files"][f] = serde_json::json!({ "bytes": b.len(), "sha256": sha_hex(&b) });
-    }
-    let body = serde_json::to_string_pretty(&meta).unwrap();
-    let head = body.strip_suffix("\n}").unwrap();
-    let sum = sha_hex(body.as_bytes());
-    fs::write(&p, format!("{head},\n  \"checksum\": \"{sum}\"\n}}")).unwrap();
 }
 
 fn damaged_file(e: &CheckpointError) -> String {

@@ -118,3 +118,32 @@ pub fn assert_refused_at(dir: &Path, cases: &[(&str, &str, &str)]) {
     }
     let _ = fs::remove_dir_all(dir);
 }
+
+fn sha_hex(bytes: &[u8]) -> String {
+    use sha2::{Digest, Sha256};
+    Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// Rewrites a checkpoint's state.json after `edit`, with the tensor files' entries and the self
+/// checksum (the SHA-256 of the text before its last member) recomputed here: an independent
+/// writer making a consistent forgery, not a torn write, to test what lies behind the checksums.
+pub fn reseal(dir: &Path, edit: impl FnOnce(&mut serde_json::Value)) {
+    let p = dir.join("state.json");
+    let mut meta: serde_json::Value = serde_json::from_slice(&fs::read(&p).unwrap()).unwrap();
+    meta.as_object_mut().unwrap().remove("checksum");
+    edit(&mut meta);
+    if !meta["files"].is_object() {
+        meta["files"] = serde_json::json!({});
+    }
+    for f in ["model.safetensors", "optimizer.safetensors"] {
+        let b = fs::read(dir.join(f)).unwrap();
+        meta["files"][f] = serde_json::json!({ "bytes": b.len(), "sha256": sha_hex(&b) });
+    }
+    let body = serde_json::to_string_pretty(&meta).unwrap();
+    let head = body.strip_suffix("\n}").unwrap();
+    let sum = sha_hex(body.as_bytes());
+    fs::write(&p, format!("{head},\n  \"checksum\": \"{sum}\"\n}}")).unwrap();
+}
