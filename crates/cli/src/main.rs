@@ -47,6 +47,13 @@ enum Command {
         /// Stop after this many steps in total (the run can be resumed later).
         #[arg(long, value_name = "STEPS")]
         stop_after: Option<u64>,
+        /// Run every check of a run (recipe, data sources, model and teacher, rules, run
+        /// directory) and write nothing: exit 0 when the run would start, 2 when refused.
+        #[arg(long)]
+        check: bool,
+        /// Rules ([precision], [qat], [sparsity]) that select no layer are warnings, not errors.
+        #[arg(long)]
+        allow_unused_rules: bool,
     },
     /// Evaluate a checkpoint on its run's validation split.
     Eval {
@@ -105,6 +112,9 @@ enum Command {
         /// List the expanded runs and their state; train nothing.
         #[arg(long)]
         dry_run: bool,
+        /// Passed to every run: see `nibble train --allow-unused-rules`.
+        #[arg(long)]
+        allow_unused_rules: bool,
     },
     /// Benchmarks on a device, measured in one run: kernel bandwidth against a device copy, or
     /// training step time of precision schemes as ratios to a base scheme.
@@ -147,7 +157,18 @@ fn dispatch(command: Command) -> Result<(), (u8, String)> {
             set,
             resume,
             stop_after,
-        } => train_cmd::run(&recipe, &set, resume, stop_after),
+            check,
+            allow_unused_rules,
+        } => train_cmd::run(
+            &recipe,
+            &set,
+            &train_cmd::Args {
+                resume,
+                stop_after,
+                check,
+                allow_unused_rules,
+            },
+        ),
         Command::Eval {
             checkpoint,
             batches,
@@ -176,7 +197,8 @@ fn dispatch(command: Command) -> Result<(), (u8, String)> {
             file,
             jobs,
             dry_run,
-        } => sweep_cmd::run(&file, jobs, dry_run),
+            allow_unused_rules,
+        } => sweep_cmd::run(&file, jobs, dry_run, allow_unused_rules),
         Command::Report { dir } => report_cmd::run(&dir),
         Command::Bench { what } => bench_cmd::run(what),
     }

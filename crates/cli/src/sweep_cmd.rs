@@ -6,7 +6,13 @@ use nibble_train::trainer::{TrainOptions, train};
 
 use crate::device::with_backend;
 
-pub fn run(file: &Path, jobs: Option<usize>, dry_run: bool) -> Result<(), (u8, String)> {
+/// `allow_unused_rules`: passed to every run (`nibble train --allow-unused-rules`).
+pub fn run(
+    file: &Path,
+    jobs: Option<usize>,
+    dry_run: bool,
+    allow_unused_rules: bool,
+) -> Result<(), (u8, String)> {
     // The sweep file and every expanded recipe are checked before anything runs.
     let plan = Plan::load(file).map_err(|e| (2, e.to_string()))?;
     let states = states(&plan).map_err(|e| (2, e.to_string()))?;
@@ -36,6 +42,8 @@ pub fn run(file: &Path, jobs: Option<usize>, dry_run: bool) -> Result<(), (u8, S
             quiet: true,
             stop_after: None,
             run_dir: Some(run.run_dir.clone()),
+            allow_unused_rules,
+            memory_limit: None,
         };
         with_backend!(run.recipe.run.device, |B, dev| {
             train::<B>(&run.recipe, &run.merged_toml, &opts, &dev)

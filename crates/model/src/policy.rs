@@ -70,7 +70,9 @@ pub enum Selector {
 }
 
 impl Selector {
-    fn matches(&self, module: &str, n_layers: usize) -> bool {
+    /// Whether the rule selects `module` of a model with `n_layers` blocks (public so that the
+    /// trainer can name the rule behind a layer's scheme, and rules that select nothing).
+    pub fn matches(&self, module: &str, n_layers: usize) -> bool {
         let block = || {
             module
                 .strip_prefix("model.layers.")

@@ -62,3 +62,14 @@ pub fn load_recipe_with<T: DeserializeOwned>(
     })?;
     ResolvedRecipe::resolve(path, text, overrides, read)?.parse(validate)
 }
+
+/// The recipe file `path` with its includes and `overrides`, not yet deserialized: keep it to
+/// locate errors that later checks (the trainer's) find with [`ResolvedRecipe::locate_error`].
+pub fn resolve_recipe(path: &Path, overrides: &[String]) -> Result<ResolvedRecipe, RecipeError> {
+    let read = |p: &Path| std::fs::read_to_string(p);
+    let text = read(path).map_err(|source| RecipeError::Read {
+        path: path.to_owned(),
+        source,
+    })?;
+    ResolvedRecipe::resolve(path, text, overrides, &read)
+}

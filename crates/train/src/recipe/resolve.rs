@@ -98,17 +98,23 @@ impl ResolvedRecipe {
         self.sources[id].locate(path)
     }
 
+    /// A validation error found after loading (by the trainer's checks), located like one of
+    /// `parse`'s own.
+    pub fn locate_error(&self, e: KeyError) -> RecipeError {
+        RecipeError::InvalidValue {
+            at: self.locate(&e.key),
+            key: e.key,
+            message: e.message,
+        }
+    }
+
     /// Deserializes the merged text, then runs `validate`; every error is located.
     pub fn parse<T: DeserializeOwned>(
         &self,
         validate: impl Fn(&T) -> Result<(), KeyError>,
     ) -> Result<Loaded<T>, RecipeError> {
         let value: T = toml::from_str(&self.text).map_err(|e| self.serde_error(&e))?;
-        validate(&value).map_err(|e| RecipeError::InvalidValue {
-            at: self.locate(&e.key),
-            key: e.key,
-            message: e.message,
-        })?;
+        validate(&value).map_err(|e| self.locate_error(e))?;
         Ok(Loaded {
             value,
             merged_toml: self.text.clone(),

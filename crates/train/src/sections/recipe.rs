@@ -108,7 +108,8 @@ impl Recipe {
     /// The techniques against the model's layers, when the recipe fixes the architecture (an
     /// `[init]` model brings its own; the trainer checks that one before any work): a group or
     /// N:M pattern must tile every selected layer's inputs, and Block-AP needs a decoder block
-    /// with a `[qat]` layer. The error points at the key to change.
+    /// with a `[qat]` layer. The error points at the key to change. Rules that select no layer
+    /// are the trainer's check (`--allow-unused-rules` makes them warnings).
     fn validate_layer_fit(&self) -> Result<(), KeyError> {
         let has_techniques =
             self.qat.method != QatMethod::None || self.sparsity.method != SparsityMethod::None;
@@ -129,22 +130,6 @@ impl Recipe {
             };
             KeyError::new(key, e.message)
         })?;
-        let names: Vec<&str> = model.linears().iter().map(|l| l.name.as_str()).collect();
-        if self.sparsity.method != SparsityMethod::None {
-            for (i, r) in self.sparsity.rules.iter().enumerate() {
-                let used = names.iter().any(|n| self.sparsity.rule_for(n) == Some(i));
-                if !used {
-                    return Err(KeyError::new(
-                        format!("sparsity.rules[{i}].modules"),
-                        format!(
-                            "{:?} selects no layer of this model (or only layers an earlier \
-                             rule takes); layers are named like model.layers.0.mlp.up_proj",
-                            r.modules
-                        ),
-                    ));
-                }
-            }
-        }
         if self.block_ap.enabled
             && !(0..model.n_blocks()).any(|k| !model.block_params(k).slots.is_empty())
         {

@@ -2,6 +2,13 @@ use serde::{Deserialize, Serialize};
 
 use crate::recipe::KeyError;
 
+/// The longest file name (bytes) and path Linux file systems take.
+const NAME_MAX: usize = 255;
+const PATH_MAX: usize = 4096;
+/// What a run directory's path may take of `PATH_MAX`: the rest is for the files inside
+/// (`checkpoints/step-00000000/optimizer.safetensors.tmp` and the like).
+const PATH_ROOM: usize = PATH_MAX - 256;
+
 /// Where a run executes. GPU backends are compiled in with cargo features.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -56,6 +63,36 @@ impl RunConfig {
             return Err(KeyError::new(
                 "name",
                 "must be a non-empty file name (no path separators)",
+            ));
+        }
+        // Linux refuses longer file names and paths (ENAMETOOLONG), and only once the run
+        // directory is created: refused here instead, before anything is written.
+        if self.name.len() > NAME_MAX {
+            return Err(KeyError::new(
+                "name",
+                format!(
+                    "is {} bytes long; a file name holds at most {NAME_MAX}",
+                    self.name.len()
+                ),
+            ));
+        }
+        if let Some(c) = self.out_dir.split(['/', '\\']).find(|c| c.len() > NAME_MAX) {
+            return Err(KeyError::new(
+                "out_dir",
+                format!(
+                    "has a {}-byte component; a file name holds at most {NAME_MAX}",
+                    c.len()
+                ),
+            ));
+        }
+        if self.out_dir.len() + self.name.len() > PATH_ROOM {
+            return Err(KeyError::new(
+                "out_dir",
+                format!(
+                    "out_dir/name is {} bytes; at most {PATH_ROOM} leave room for the run's files \
+                     within the {PATH_MAX}-byte path limit",
+                    self.out_dir.len() + self.name.len() + 1
+                ),
             ));
         }
         if self.batch_size == 0 {

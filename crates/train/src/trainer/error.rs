@@ -1,12 +1,17 @@
 use std::path::PathBuf;
 
 use crate::checkpoint::CheckpointError;
-use crate::recipe::KeyError;
+use crate::recipe::{KeyError, RecipeError, ResolvedRecipe};
 
 #[derive(Debug, thiserror::Error)]
 pub enum TrainError {
     #[error("invalid recipe: {0}")]
     Config(#[from] KeyError),
+    /// A `Config` error located in the recipe (file:line:column or `--set`), see [`located`].
+    ///
+    /// [`located`]: TrainError::located
+    #[error(transparent)]
+    Recipe(#[from] RecipeError),
     #[error(transparent)]
     Data(#[from] nibble_data::DataError),
     #[error(transparent)]
@@ -42,6 +47,27 @@ pub enum TrainError {
 }
 
 impl TrainError {
+    /// The CLI's exit code: 2 for a bad recipe or arguments (refused before anything is
+    /// written), 1 for a failure while working.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            TrainError::Config(_)
+            | TrainError::Recipe(_)
+            | TrainError::RunExists(_)
+            | TrainError::NothingToResume(_)
+            | TrainError::RecipeMismatch { .. } => 2,
+            _ => 1,
+        }
+    }
+
+    /// A `Config` error as the file:line:column (or `--set`) of its key in `recipe`.
+    pub fn located(self, recipe: &ResolvedRecipe) -> TrainError {
+        match self {
+            TrainError::Config(e) => TrainError::Recipe(recipe.locate_error(e)),
+            other => other,
+        }
+    }
+
     pub(crate) fn io(path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) -> TrainError {
         let path = path.into();
         move |source| TrainError::Io { path, source }

@@ -8,6 +8,7 @@ use nibble_model::techniques::{QatStart, StartPoint, techniques_for};
 use nibble_model::{Arch, Llama, LpBackend, Params};
 
 use super::error::TrainError;
+use super::fit::{check_memory, check_windows};
 use super::initial::{Initial, Origin};
 use super::teacher::load_teacher;
 use crate::objective::Teacher;
@@ -65,13 +66,25 @@ impl<B: LpBackend> Parts<B> {
 impl<B: LpBackend> Parts<B> {
     /// `resume`: the parameters will be overwritten from a checkpoint, so skip the init work.
     pub fn build(recipe: &Recipe, resume: bool, device: &B::Device) -> Result<Self, TrainError> {
+        Self::build_with(recipe, resume, None, device)
+    }
+
+    /// [`Parts::build`] refusing a run estimated to need more than `memory_limit` bytes
+    /// (default: the device's memory, see [`check_memory`]) before anything is allocated.
+    pub fn build_with(
+        recipe: &Recipe,
+        resume: bool,
+        memory_limit: Option<u64>,
+        device: &B::Device,
+    ) -> Result<Self, TrainError> {
         let run = &recipe.run;
         let initial = Initial::load(recipe)?;
         let tokenizer: Arc<dyn Tokenizer> = match &initial {
             Some(i) => i.tokenizer.clone(),
             None => Arc::from(recipe.data.tokenizer.build()?),
         };
-        let data = nibble_data::load_with(&recipe.data, tokenizer.as_ref())?;
+        let data = nibble_data::load_with(&recipe.data, tokenizer.as_ref())
+            .map_err(|e| glob_key_error(recipe, e))?;
         let unigram_bpb = data.unigram_bpb()?;
         let arch = match &initial {
             Some(i) => i.arch.clone(),
@@ -81,8 +94,14 @@ impl<B: LpBackend> Parts<B> {
                 .map_err(|e| e.within("model"))?,
         };
         if data.vocab_size > arch.vocab_size {
+            // The recipe's own vocabulary size when it sets one (an id past it would index out
+            // of the embedding inside the backend), else the tokenizer.
+            let key = match (&initial, recipe.model.vocab_size) {
+                (None, Some(_)) => "model.vocab_size",
+                _ => "data.tokenizer",
+            };
             return Err(KeyError::new(
-                "data.tokenizer",
+                key,
                 format!(
                     "the tokenizer has {} ids, the model's vocabulary {}",
                     data.vocab_size, arch.vocab_size
@@ -90,6 +109,8 @@ impl<B: LpBackend> Parts<B> {
             )
             .into());
         }
+        check_memory(recipe, &arch, memory_limit)?;
+        check_windows(&arch, &data)?;
         let policy = recipe
             .precision
             .policy()
@@ -108,7 +129,7 @@ impl<B: LpBackend> Parts<B> {
         })?;
         model
             .check_shapes(run.batch_size * arch.seq_len)
-            .map_err(|m| KeyError::new("precision", m))?;
+            .map_err(|m| shape_key_error(recipe, &arch, m))?;
         let stage1 = recipe.distill.stage1();
         let rewarm = recipe.distill.rewarmup && stage1 > 0;
         let schedule = match run.steps {
@@ -180,6 +201,46 @@ impl<B: LpBackend> Parts<B> {
             stage2,
         })
     }
+}
+
+/// A `text_files` glob that is malformed or matches nothing is the recipe's fault: its
+/// `data.paths` entry.
+fn glob_key_error(recipe: &Recipe, e: nibble_data::DataError) -> TrainError {
+    use nibble_data::DataError::{BadGlob, NoMatch};
+    let (pattern, message) = match &e {
+        NoMatch { pattern } => (pattern, "matches no file".to_owned()),
+        BadGlob { pattern, message } => (pattern, message.clone()),
+        _ => return e.into(),
+    };
+    match recipe.data.paths.iter().position(|p| p == pattern) {
+        Some(i) => KeyError::new(
+            format!("data.paths[{i}]"),
+            format!("{pattern:?}: {message}"),
+        )
+        .into(),
+        None => e.into(),
+    }
+}
+
+/// A scheme that cannot block a layer's shape: the key that gave the layer its scheme
+/// (`precision.default` or the first matching rule), or `run.batch_size` for the tokens of a
+/// micro-batch. The message (`<layer>: scheme ...: <dimension> ...`) names the dimension.
+fn shape_key_error(recipe: &Recipe, arch: &Arch, message: String) -> KeyError {
+    let layer = message.split(':').next().unwrap_or_default();
+    let key = if message.contains("tokens per micro-batch") {
+        "run.batch_size".to_owned()
+    } else {
+        let rule = recipe.precision.policy().ok().and_then(|p| {
+            p.rules
+                .iter()
+                .position(|(sel, _)| sel.matches(layer, arch.n_layers))
+        });
+        match rule {
+            Some(i) => format!("precision.rules[{i}].scheme"),
+            None => "precision.default".to_owned(),
+        }
+    };
+    KeyError::new(key, message)
 }
 
 /// Block-AP's length: iterations per block × blocks, refused on a model without decoder blocks

@@ -17,6 +17,7 @@ use super::parts::Parts;
 use super::qat_stats::QatStats;
 use super::report::Reporter;
 use super::resume::{fresh_state, resume};
+use super::rules::unused_rules;
 use super::run_dir::RunDir;
 use super::sparsity_stats::SparsityStats;
 use super::step::{StepSetup, StepStats, train_step};
@@ -39,6 +40,11 @@ pub struct TrainOptions {
     /// Write the run here instead of `run.out_dir/run.name` (sweeps place runs relative to the
     /// sweep file, so the recipe and its hash do not depend on the caller's working directory).
     pub run_dir: Option<PathBuf>,
+    /// Rules (`[precision]`, `[qat]`, `[sparsity]`) that select no layer are warnings, not
+    /// errors.
+    pub allow_unused_rules: bool,
+    /// Refuse a run estimated to need more bytes than this (default: the device's memory).
+    pub memory_limit: Option<u64>,
 }
 
 /// What a finished run reports.
@@ -61,11 +67,8 @@ pub fn train<B: LpBackend>(
     opts: &TrainOptions,
     device: &B::Device,
 ) -> Result<TrainSummary, TrainError> {
-    recipe.validate()?;
     let t_start = Instant::now();
-    // Everything the recipe can be checked against (data, model, teacher) before the run
-    // directory is written.
-    let mut parts = Parts::<B>::build(recipe, opts.resume, device)?;
+    let (mut parts, warnings) = preflight::<B>(recipe, opts, device)?;
     let dir = RunDir::prepare(recipe, resolved_toml, opts)?;
     let prologue = parts.prologue();
     let total = prologue + recipe.run.steps;
@@ -91,6 +94,9 @@ pub fn train<B: LpBackend>(
         None => fresh_state(&dir.hash),
     };
     let mut report = Reporter::new(recipe, &dir.path, opts.quiet, state.step)?;
+    for w in warnings {
+        report.say(format!("warning: {w}"));
+    }
     report.bar.set_length(total);
     report.say(format!(
         "{}: {} params ({} non-embedding), {} train / {} val tokens, unigram baseline {:.3} bpb",
@@ -190,6 +196,41 @@ pub fn train<B: LpBackend>(
         .write(&dir.path)?;
     }
     Ok(summary)
+}
+
+/// Every check `train` makes before it writes anything, in its order, writing nothing: the
+/// recipe, the data sources, the model and teacher built, the module rules and the run
+/// directory (fresh, or holding a checkpoint with `resume`). `train --check` runs this; the
+/// data cache (`data.cache_dir`) may be filled, as fetching and tokenizing is the data's check.
+/// Returns the warnings a run would print (unused rules allowed by the options).
+pub fn check<B: LpBackend>(
+    recipe: &Recipe,
+    resolved_toml: &str,
+    opts: &TrainOptions,
+    device: &B::Device,
+) -> Result<Vec<String>, TrainError> {
+    let (_, warnings) = preflight::<B>(recipe, opts, device)?;
+    RunDir::plan(recipe, resolved_toml, opts)?;
+    Ok(warnings)
+}
+
+/// The recipe validated and the parts built, with the unused-rule warnings the options allow.
+fn preflight<B: LpBackend>(
+    recipe: &Recipe,
+    opts: &TrainOptions,
+    device: &B::Device,
+) -> Result<(Parts<B>, Vec<String>), TrainError> {
+    recipe.validate()?;
+    let parts = Parts::<B>::build_with(recipe, opts.resume, opts.memory_limit, device)?;
+    let unused = unused_rules(recipe, &parts.model);
+    if let Some(e) = unused.first().filter(|_| !opts.allow_unused_rules) {
+        return Err(e.clone().into());
+    }
+    let warnings = unused
+        .into_iter()
+        .map(|e| format!("{e} (allowed by --allow-unused-rules)"))
+        .collect();
+    Ok((parts, warnings))
 }
 
 /// Device primitives that ran on the host this run (GPU backends only): one log line and one

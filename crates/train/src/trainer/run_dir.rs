@@ -20,7 +20,9 @@ pub struct RunDir {
 }
 
 impl RunDir {
-    pub fn prepare(
+    /// Where the run lives and whether it may start (or resume) there; reads, writes nothing
+    /// (`train --check`).
+    pub fn plan(
         recipe: &Recipe,
         resolved_toml: &str,
         opts: &TrainOptions,
@@ -36,26 +38,36 @@ impl RunDir {
             (true, None) => return Err(TrainError::NothingToResume(path)),
             _ => {}
         }
+        Ok(RunDir {
+            hash: recipe_hash(resolved_toml),
+            resume_from: existing.filter(|_| opts.resume),
+            path,
+        })
+    }
+
+    /// [`RunDir::plan`], then a fresh start's directory: stale leftovers removed, recipe written.
+    pub fn prepare(
+        recipe: &Recipe,
+        resolved_toml: &str,
+        opts: &TrainOptions,
+    ) -> Result<RunDir, TrainError> {
+        let mut dir = Self::plan(recipe, resolved_toml, opts)?;
+        if opts.resume {
+            // Verified here, not in `plan` (which writes nothing): damaged checkpoints move aside.
+            dir.resume_from = Some(intact(&dir.path)?);
+        }
+        let path = &dir.path;
         if !opts.resume {
             // A fresh start may find the leftovers of a run killed before its first checkpoint:
             // its metrics would otherwise be appended to.
             for stale in [SUMMARY_FILE, "metrics.jsonl"] {
-                remove_if_exists(&path.join(stale)).map_err(TrainError::io(&path))?;
+                remove_if_exists(&path.join(stale)).map_err(TrainError::io(path))?;
             }
-            remove_dir_if_exists(&path.join("tb")).map_err(TrainError::io(&path))?;
+            remove_dir_if_exists(&path.join("tb")).map_err(TrainError::io(path))?;
             write_atomic(&path.join("recipe.toml"), resolved_toml.as_bytes())
-                .map_err(TrainError::io(&path))?;
+                .map_err(TrainError::io(path))?;
         }
-        let resume_from = if opts.resume {
-            Some(intact(&path)?)
-        } else {
-            None
-        };
-        Ok(RunDir {
-            hash: recipe_hash(resolved_toml),
-            resume_from,
-            path,
-        })
+        Ok(dir)
     }
 }
 

@@ -74,6 +74,7 @@ pub fn run(text: &str, resume: bool, stop_after: Option<u64>) -> Result<TrainSum
             quiet: true,
             stop_after,
             run_dir: None,
+            ..Default::default()
         },
         &Default::default(),
     )
