@@ -96,18 +96,6 @@ fn logged_steps(run: &Path) -> Vec<u64> {
         .collect()
 }
 
-fn report(line: &str) {
-    eprintln!("{line}");
-    let p = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("fault-harness.txt");
-    let old = fs::read_to_string(&p).unwrap_or_default();
-    let kept: String = old
-        .lines()
-        .filter(|l| l.split(':').next() != line.split(':').next())
-        .map(|l| format!("{l}\n"))
-        .collect();
-    let _ = fs::write(&p, format!("{kept}{line}\n"));
-}
-
 /// The reference: one uninterrupted run in `dir`; its wall time and final checkpoint.
 fn reference(tag: &str) -> (PathBuf, Duration, (Vec<u8>, Vec<u8>)) {
     let d = scratch(tag);
@@ -169,7 +157,7 @@ fn sigkill_at_random_moments_then_resume_is_bit_identical() {
         "weights or optimizer state differ"
     );
     assert_eq!(logged_steps(&run), (1..=24).collect::<Vec<_>>());
-    report(&format!(
+    common::record_figure(&format!(
         "sigkill: {kills} kills survived in {attempts} attempts ({mid_save} during a checkpoint \
          write; last step logged at each kill {at_steps:?}), final checkpoint bit-identical"
     ));
@@ -241,7 +229,7 @@ fn every_corruption_class_is_detected_and_recovered_from() {
         detected += 1;
         let _ = fs::remove_dir_all(&d);
     }
-    report(&format!(
+    common::record_figure(&format!(
         "corruption: {detected} of {} classes detected and recovered from bit-identically",
         classes.len()
     ));

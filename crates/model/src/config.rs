@@ -183,6 +183,7 @@ fn validate_arch(a: &Arch) -> Result<(), KeyError> {
     if !(a.rope_theta > 0.0 && a.rope_theta.is_finite()) {
         return Err(KeyError::new("rope_theta", "must be finite and > 0"));
     }
+    nibble_config::f32_values([("norm_eps", a.norm_eps), ("init_std", a.init_std)])?;
     if !(a.norm_eps > 0.0 && a.norm_eps < 1.0) {
         return Err(KeyError::new("norm_eps", "must be in (0, 1)"));
     }

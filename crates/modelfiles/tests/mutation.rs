@@ -123,7 +123,9 @@ fn mutation_worker() {
             err += 1;
         }
     }
-    println!("mutations: {ITERATIONS} files, {ok} parsed, {err} rejected");
+    common::record_figure(&format!(
+        "GGUF reader mutations: {ITERATIONS} files, {ok} parsed, {err} rejected, 0 panics"
+    ));
     // Both outcomes must occur, or the mutations are not reaching the parser.
     assert!(
         ok > ITERATIONS / 20 && err > ITERATIONS / 4,

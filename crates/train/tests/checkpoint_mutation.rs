@@ -141,15 +141,7 @@ fn mutated_checkpoints_load_or_fail_but_never_panic() {
         "checkpoint mutation: {MUTATIONS} tried (re-sealed), {refused} refused, {loaded} loaded, \
          {panics} panics; unsealed byte mutations undetected by checksums: {undetected}"
     );
-    eprintln!("{line}");
-    let p = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("fault-harness.txt");
-    let old = fs::read_to_string(&p).unwrap_or_default();
-    let kept: String = old
-        .lines()
-        .filter(|l| !l.starts_with("checkpoint mutation:"))
-        .map(|l| format!("{l}\n"))
-        .collect();
-    let _ = fs::write(&p, format!("{kept}{line}\n"));
+    common::record_figure(&line);
     assert_eq!(panics, 0);
     assert_eq!(undetected, 0);
     assert!(refused > MUTATIONS / 2, "{line}");

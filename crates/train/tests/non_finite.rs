@@ -61,3 +61,36 @@ fn a_non_finite_loss_stops_the_run_before_a_checkpoint_of_it() {
     }
     let _ = std::fs::remove_dir_all(&tmp);
 }
+
+/// Recipe floats that are finite in f64 but overflow or flush to zero in f32, where they are
+/// used, are refused at their key with file and line.
+#[test]
+fn floats_outside_f32_are_refused_at_their_key() {
+    let tmp = tmp_dir("f32-keys");
+    let base = recipe_with(&tmp, "f32", 4, "");
+    // [model] starts at line 11 of the common recipe (a blank first line, then [run]).
+    let model = base.replace("n_layers = 2", "n_layers = 2\nnorm_eps = 1e-50");
+    let init = base.replace("n_layers = 2", "n_layers = 2\ninit_std = 1e39");
+    let group = format!("{base}\n[[optim.groups]]\nmatch = \"model.norm.weight\"\nlr = 1e-60\n");
+    let at = |text: &str, key: &str| text.lines().position(|l| l.starts_with(key)).unwrap() + 1;
+    let cases = [
+        (
+            model.as_str(),
+            "model.norm_eps",
+            format!(":{}:", at(&model, "norm_eps")),
+        ),
+        (
+            init.as_str(),
+            "model.init_std",
+            format!(":{}:", at(&init, "init_std")),
+        ),
+        (
+            group.as_str(),
+            "optim.groups[0].lr",
+            format!(":{}:", at(&group, "lr = 1e-60")),
+        ),
+    ];
+    let cases: Vec<(&str, &str, &str)> =
+        cases.iter().map(|(t, k, l)| (*t, *k, l.as_str())).collect();
+    common::assert_refused_at(&tmp.join("bad"), &cases);
+}

@@ -16,6 +16,8 @@
 //!   mutated dimension is refused by the estimate rather than allocated.
 //! - Only the root file is mutated; its includes are read from `recipes/` unchanged.
 
+mod common;
+
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
 
@@ -286,7 +288,7 @@ fn mutated_recipes_are_refused_cleanly_or_accepted_and_nothing_is_written() {
             std::fs::create_dir_all(&out).unwrap();
         }
     }
-    eprintln!(
+    common::record_figure(&format!(
         "recipe mutations: {} tried ({} of recipes checked in full), {} accepted, {} rejected, \
          {} panics, {} failures, {:.1}s",
         f.tried,
@@ -296,7 +298,7 @@ fn mutated_recipes_are_refused_cleanly_or_accepted_and_nothing_is_written() {
         f.panics,
         f.failures.len(),
         t0.elapsed().as_secs_f64()
-    );
+    ));
     for m in f.failures.iter().take(20) {
         eprintln!("  {m}");
     }

@@ -46,6 +46,26 @@ fn resume_is_bit_identical() {
         run(&changed, true, None),
         Err(TrainError::RecipeMismatch { .. })
     ));
+    // `train --check --resume` finds the same, writing nothing.
+    let check = |text: &str| {
+        let recipe: nibble_train::sections::Recipe = toml::from_str(text).unwrap();
+        let opts = nibble_train::trainer::TrainOptions {
+            resume: true,
+            quiet: true,
+            ..Default::default()
+        };
+        nibble_train::trainer::check::<burn::backend::Flex>(
+            &recipe,
+            text,
+            &opts,
+            &Default::default(),
+        )
+    };
+    assert!(matches!(
+        check(&changed),
+        Err(TrainError::RecipeMismatch { .. })
+    ));
+    assert!(check(&straight).is_ok());
     // metrics.jsonl of the resumed run holds each step once, in order.
     let steps: Vec<u64> = fs::read_to_string(r.run_dir.join("metrics.jsonl"))
         .unwrap()

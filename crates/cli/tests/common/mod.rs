@@ -70,3 +70,18 @@ pub fn export(cwd: &Path, run: &str, format: &str, out: &Path) {
     );
     assert_eq!(code, 0, "export {run} as {format}: {err}");
 }
+
+/// Records a harness figure (a line `name: figures`) in `target/tmp/fault-harness.txt`, which
+/// `.ci/run` prints after the suite; a line of the same name from an earlier run is replaced.
+pub fn record_figure(line: &str) {
+    eprintln!("{line}");
+    let p = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("fault-harness.txt");
+    let name = |l: &str| l.split(':').next().unwrap_or("").to_string();
+    let kept: String = std::fs::read_to_string(&p)
+        .unwrap_or_default()
+        .lines()
+        .filter(|l| name(l) != name(line))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    let _ = std::fs::write(&p, format!("{kept}{line}\n"));
+}

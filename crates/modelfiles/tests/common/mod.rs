@@ -325,3 +325,18 @@ pub fn run_py(script: &str, args: &[&std::ffi::OsStr]) -> String {
     );
     String::from_utf8(out.stdout).expect("python output is UTF-8")
 }
+
+/// Records a harness figure (a line `name: figures`) in `target/tmp/fault-harness.txt`, which
+/// `.ci/run` prints after the suite; a line of the same name from an earlier run is replaced.
+pub fn record_figure(line: &str) {
+    eprintln!("{line}");
+    let p = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("fault-harness.txt");
+    let name = |l: &str| l.split(':').next().unwrap_or("").to_string();
+    let kept: String = std::fs::read_to_string(&p)
+        .unwrap_or_default()
+        .lines()
+        .filter(|l| name(l) != name(line))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    let _ = std::fs::write(&p, format!("{kept}{line}\n"));
+}

@@ -13,7 +13,9 @@ mod store;
 mod tensors;
 
 pub use atomic::{fsync_dir, write_atomic};
-pub use fallback::{fallback_warnings, newest_intact};
+pub use fallback::{fallback_warnings, newest_intact, scan};
 pub use manifest::{Damaged, TENSOR_FILES, verify};
-pub use store::{CheckpointError, TrainState, latest, load, prune, save, saved_step, step_dir};
+pub use store::{
+    CheckpointError, TrainState, latest, load, prune, save, saved_state, saved_step, step_dir,
+};
 pub use tensors::{HostTensors, read_safetensors};

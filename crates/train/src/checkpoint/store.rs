@@ -259,6 +259,15 @@ pub fn saved_step(dir: &Path) -> Result<u64, CheckpointError> {
         .expect("checked by open_state"))
 }
 
+/// The train state of a checkpoint (its `state.json`, checksum verified), without its tensors.
+pub fn saved_state(dir: &Path) -> Result<TrainState, CheckpointError> {
+    let path = dir.join("state.json");
+    serde_json::from_value(open_state(dir)?["state"].clone()).map_err(|e| CheckpointError::Format {
+        path,
+        message: format!("state: {e}"),
+    })
+}
+
 /// The checkpoint directories of a run (`step-N`, whatever their state), oldest first. A
 /// staging directory is `step-N.tmp` and not among them; a `step-N` directory is only ever
 /// created by renaming a complete staging directory, so one without `state.json` is damaged.

@@ -46,21 +46,11 @@ impl OptimConfig {
             return err("lr", format!("must be finite and > 0 (got {})", self.lr));
         }
         // The update runs in f32: a value that overflows or flushes to 0 there is refused.
-        for (k, v) in [
+        nibble_config::f32_values([
             ("lr", self.lr),
             ("eps", self.eps),
             ("weight_decay", self.weight_decay),
-        ] {
-            let f = v as f32;
-            if !f.is_finite() || (v != 0.0 && f == 0.0) {
-                return err(
-                    k,
-                    format!(
-                        "{v} is not representable in f32, which the update uses (|x| must be in 1.2e-38 ..= 3.4e38)"
-                    ),
-                );
-            }
-        }
+        ])?;
         for (k, b) in [("beta1", self.beta1), ("beta2", self.beta2)] {
             if !(0.0..1.0).contains(&b) {
                 return err(k, format!("must be in [0, 1) (got {b})"));

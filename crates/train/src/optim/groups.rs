@@ -102,6 +102,16 @@ impl GroupConfig {
                 format!("must be finite and >= 0 (got {w})"),
             ));
         }
+        // The update uses them in f32.
+        for (k, v) in [
+            ("lr_mult", self.lr_mult),
+            ("lr", self.lr),
+            ("weight_decay", self.weight_decay),
+        ] {
+            if let Some(v) = v {
+                nibble_config::f32_value(k, v)?;
+            }
+        }
         Ok(())
     }
 }

@@ -104,6 +104,14 @@ impl DistillConfig {
         if !(self.temperature.is_finite() && self.temperature > 0.0) {
             return Err(KeyError::new("temperature", "must be finite and > 0"));
         }
+        nibble_config::f32_values([
+            ("temperature", self.temperature),
+            ("logits", self.logits),
+            ("ce", self.ce),
+            ("hidden", self.hidden),
+            ("attn_scores", self.attn_scores),
+            ("attn_out", self.attn_out),
+        ])?;
         let weights = [
             ("logits", self.logits),
             ("ce", self.ce),

@@ -83,6 +83,9 @@ impl BlockApConfig {
             ("lr_weight", self.lr_weight),
         ];
         for (k, v) in lrs {
+            if let Some(v) = v {
+                nibble_config::f32_value(k, v)?;
+            }
             if let Some(v) = v
                 && !(v.is_finite() && v > 0.0)
             {

@@ -209,8 +209,28 @@ pub fn check<B: LpBackend>(
     opts: &TrainOptions,
     device: &B::Device,
 ) -> Result<Vec<String>, TrainError> {
-    let (_, warnings) = preflight::<B>(recipe, opts, device)?;
-    RunDir::plan(recipe, resolved_toml, opts)?;
+    let (_, mut warnings) = preflight::<B>(recipe, opts, device)?;
+    let dir = RunDir::plan(recipe, resolved_toml, opts)?;
+    if opts.resume {
+        // What `--resume` would use, found without moving anything: the recipe must match it.
+        let (found, damaged) = checkpoint::scan(&dir.path);
+        for (step, _, e) in &damaged {
+            warnings.push(format!(
+                "checkpoint step {step} is damaged ({e}); a resume moves it aside"
+            ));
+        }
+        let ck = found.ok_or_else(|| TrainError::NoIntactCheckpoint {
+            run: dir.path.clone(),
+            damaged: damaged
+                .iter()
+                .map(|d| d.2.to_string())
+                .collect::<Vec<_>>()
+                .join("; "),
+        })?;
+        if checkpoint::saved_state(&ck)?.recipe_hash != dir.hash {
+            return Err(TrainError::RecipeMismatch { dir: ck });
+        }
+    }
     Ok(warnings)
 }
 
