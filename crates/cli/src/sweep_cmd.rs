@@ -44,6 +44,7 @@ pub fn run(
             run_dir: Some(run.run_dir.clone()),
             allow_unused_rules,
             memory_limit: None,
+            peer: None,
         };
         with_backend!(run.recipe.run.device, |B, dev| {
             train::<B>(&run.recipe, &run.merged_toml, &opts, &dev)

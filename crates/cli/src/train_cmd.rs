@@ -29,6 +29,7 @@ pub fn run(path: &Path, set: &[String], args: &Args) -> Result<(), (u8, String)>
         run_dir: None,
         allow_unused_rules: args.allow_unused_rules,
         memory_limit: None,
+        peer: None,
     };
     let fail = |e: TrainError| {
         let e = e.located(&resolved);

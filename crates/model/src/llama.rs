@@ -360,6 +360,22 @@ impl Llama {
         }
     }
 
+    /// Every layer's per-step maxima (FP8 delayed scaling's staged amaxes), in layer order: what
+    /// data-parallel peers reduce by maximum before [`Llama::end_step`].
+    pub fn step_maxima(&self) -> Vec<f32> {
+        self.linears()
+            .iter()
+            .flat_map(|l| l.step_maxima())
+            .collect()
+    }
+
+    /// The reduced maxima of [`Llama::step_maxima`] back into the layers.
+    pub fn set_step_maxima(&self, mut v: &[f32]) {
+        self.linears()
+            .iter()
+            .for_each(|l| l.set_step_maxima(&mut v));
+    }
+
     /// After optimizer step `step` (the number of steps now done): every technique's hook
     /// (delayed scaling rolls its amax histories, masks are recomputed, ...).
     pub fn end_step<B: LpBackend>(&self, step: u64, p: &mut Params<B>) {

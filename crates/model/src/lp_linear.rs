@@ -365,6 +365,24 @@ impl LpLinear {
         p.tensors.insert(self.weight.clone(), w);
     }
 
+    /// Every technique's [`Technique::step_maxima`], concatenated in order.
+    pub fn step_maxima(&self) -> Vec<f32> {
+        self.techniques
+            .iter()
+            .flat_map(|t| t.step_maxima())
+            .collect()
+    }
+
+    /// The reduced maxima back, taken from the front of `v` (as many as each technique gave).
+    pub fn set_step_maxima(&self, v: &mut &[f32]) {
+        for t in &self.techniques {
+            let n = t.step_maxima().len();
+            let (mine, rest) = v.split_at(n);
+            t.set_step_maxima(mine);
+            *v = rest;
+        }
+    }
+
     /// After optimizer step `step`: every technique's hook on the updated master weight.
     pub fn end_step<B: LpBackend>(&self, step: u64, p: &mut Params<B>) {
         for t in &self.techniques {

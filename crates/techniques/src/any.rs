@@ -206,4 +206,12 @@ impl Technique for AnyTechnique {
     fn end_step<B: LpBackend>(&self, step: u64, weight: &Tensor<B, 2>, slots: LayerSlotsMut<B>) {
         each!(self, t => t.end_step(step, weight, slots))
     }
+
+    fn step_maxima(&self) -> Vec<f32> {
+        each!(self, t => t.step_maxima())
+    }
+
+    fn set_step_maxima(&self, maxima: &[f32]) {
+        each!(self, t => t.set_step_maxima(maxima))
+    }
 }

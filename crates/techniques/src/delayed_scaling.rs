@@ -117,6 +117,20 @@ impl Technique for DelayedScalingState {
         w
     }
 
+    /// The amaxes staged this step (slot 0 of the x, w and dy histories).
+    fn step_maxima(&self) -> Vec<f32> {
+        let st = self.work.lock().expect("delayed-scaling state");
+        vec![st.x.history[0], st.w.history[0], st.dy.history[0]]
+    }
+
+    fn set_step_maxima(&self, maxima: &[f32]) {
+        let mut guard = self.work.lock().expect("delayed-scaling state");
+        let st = &mut *guard;
+        for (role, m) in [&mut st.x, &mut st.w, &mut st.dy].into_iter().zip(maxima) {
+            role.history[0] = *m;
+        }
+    }
+
     fn end_step<B: LpBackend>(
         &self,
         step: u64,

@@ -174,6 +174,16 @@ pub trait Technique {
     /// master weight: roll histories, recompute masks, ... Default: nothing.
     fn end_step<B: LpBackend>(&self, _step: u64, _weight: &Tensor<B, 2>, _slots: LayerSlotsMut<B>) {
     }
+
+    /// Statistics of this step that data-parallel peers reduce by maximum before `end_step`
+    /// (FP8 delayed scaling's staged amaxes, as Transformer Engine reduces them), so every peer
+    /// rolls the same history. Default: none.
+    fn step_maxima(&self) -> Vec<f32> {
+        Vec::new()
+    }
+
+    /// The reduced values of [`Technique::step_maxima`], as many as it gave.
+    fn set_step_maxima(&self, _maxima: &[f32]) {}
 }
 
 /// A serving-grid forward computed on the host: `grid(values, rows, cols)` of the row-major

@@ -163,6 +163,7 @@ pub fn step_times<B: LpBackend>(
                 grad_clip: 1.0,
                 device,
                 probe_grads: false,
+                peer: None,
             };
             let step = round as u64;
             train_step(&setup, &mut r.params, &mut r.opt, &micro, 1e-3, step, step);

@@ -10,8 +10,8 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use burn::backend::Flex;
-use common::{ckpt_bytes, recipe_text, reseal, run, tmp_dir};
-use nibble_train::checkpoint::{CheckpointError, TrainState, latest, load, save, verify};
+use common::{ckpt_bytes, recipe_text, reseal, run, tmp_dir, train_state as state};
+use nibble_train::checkpoint::{CheckpointError, latest, load, save, verify};
 use nibble_train::sections::Recipe;
 use nibble_train::trainer::Parts;
 
@@ -199,14 +199,6 @@ fn a_save_that_fails_after_staging_leaves_nothing_behind() {
     let recipe: Recipe = toml::from_str(&recipe_text(&tmp, "stage", 4)).unwrap();
     let parts = Parts::<Flex>::build(&recipe, false, &Default::default()).unwrap();
     let run = tmp.join("run");
-    let state = |step| TrainState {
-        step,
-        tokens: 0,
-        data_cursor: serde_json::Value::Null,
-        recipe_hash: "test".into(),
-        best_val_loss: None,
-        wall_secs: 0.0,
-    };
     let first = save(&run, &parts.params, &parts.opt, &state(1)).unwrap();
     // A file where the step-2 directory must go: the final rename step fails after the tensors
     // and state.json were staged.

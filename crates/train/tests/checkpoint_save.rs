@@ -4,21 +4,10 @@
 mod common;
 
 use burn::backend::Flex;
-use common::{recipe_text, tmp_dir};
-use nibble_train::checkpoint::{CheckpointError, TrainState, latest, read_safetensors, save};
+use common::{recipe_text, tmp_dir, train_state as state};
+use nibble_train::checkpoint::{CheckpointError, latest, read_safetensors, save};
 use nibble_train::sections::Recipe;
 use nibble_train::trainer::Parts;
-
-fn state(step: u64) -> TrainState {
-    TrainState {
-        step,
-        tokens: 0,
-        data_cursor: serde_json::Value::Null,
-        recipe_hash: "test".into(),
-        best_val_loss: None,
-        wall_secs: 0.0,
-    }
-}
 
 #[test]
 fn saved_tensors_read_back_and_a_nan_is_refused_without_leftovers() {

@@ -107,6 +107,7 @@ fn a_teacher_and_block_reconstruction_objective_runs_through_train_step() {
             grad_clip: 1.0,
             device: &dev,
             probe_grads: false,
+            peer: None,
         };
         (0..steps)
             .map(|s| train_step(&setup, &mut params, &mut opt, &micro, 3e-3, 9, s).loss)

@@ -29,6 +29,13 @@ pub struct TrainState {
     /// Wall-clock seconds spent in all processes of this run so far (summed across resumes).
     #[serde(default)]
     pub wall_secs: f64,
+    /// Data-parallel peers that trained it (1: one device).
+    #[serde(default = "one")]
+    pub world: u64,
+}
+
+fn one() -> u64 {
+    1
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -4,6 +4,7 @@
 
 mod checkpoint;
 mod distill;
+mod distributed;
 mod efficientqat;
 mod eval;
 mod init;
@@ -13,6 +14,7 @@ mod run;
 
 pub use checkpoint::CheckpointConfig;
 pub use distill::{DistillConfig, InterventionMode};
+pub use distributed::{Devices, DistributedConfig};
 pub use efficientqat::{BlockApConfig, E2eQpConfig};
 pub use eval::EvalConfig;
 pub use init::{InitConfig, InitSource, PRETRAINED};

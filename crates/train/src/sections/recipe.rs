@@ -8,8 +8,8 @@ use nibble_model::techniques::{
 use nibble_model::{ModelConfig, PrecisionConfig};
 
 use super::{
-    BlockApConfig, CheckpointConfig, DistillConfig, E2eQpConfig, EvalConfig, InitConfig, LogConfig,
-    RunConfig,
+    BlockApConfig, CheckpointConfig, DistillConfig, DistributedConfig, E2eQpConfig, EvalConfig,
+    InitConfig, LogConfig, RunConfig,
 };
 use crate::optim::OptimConfig;
 use crate::recipe::KeyError;
@@ -40,6 +40,8 @@ pub struct Recipe {
     pub eval: EvalConfig,
     pub log: LogConfig,
     pub checkpoint: CheckpointConfig,
+    /// Data parallelism over local devices (`[distributed]`).
+    pub distributed: DistributedConfig,
 }
 
 impl Recipe {
@@ -74,6 +76,15 @@ impl Recipe {
         self.checkpoint
             .validate()
             .map_err(|e| e.within("checkpoint"))?;
+        self.distributed
+            .validate()
+            .map_err(|e| e.within("distributed"))?;
+        if self.distributed.world() > 1 && self.efficientqat_stages() {
+            return Err(KeyError::new(
+                "distributed.devices",
+                "EfficientQAT's Block-AP / E2E-QP stages run on one device",
+            ));
+        }
         // Cross-section: an [init] model brings its tokenizer, and only it can.
         let model_tok = self.data.tokenizer == TokenizerKind::Model;
         match (self.init.source().is_some(), model_tok) {

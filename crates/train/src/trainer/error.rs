@@ -27,6 +27,25 @@ pub enum TrainError {
     RunExists(PathBuf),
     #[error("--resume: {0} has no checkpoint to resume from")]
     NothingToResume(PathBuf),
+    /// A data-parallel peer failed (an error or a panic): the run stops.
+    #[error("data-parallel peer {rank} failed: {message}")]
+    PeerFailed { rank: usize, message: String },
+    /// A peer waited in a collective operation past `[distributed] timeout_secs`: another peer
+    /// died or hung.
+    #[error(
+        "data-parallel peer {rank} waited {secs:.0} s for the others at step {step} (a peer died \
+         or hung; [distributed] timeout_secs): stopping"
+    )]
+    PeerLost { rank: usize, step: u64, secs: f64 },
+    /// The peers' parameters differ (`[distributed] check_every`).
+    #[error("step {step}: the data-parallel peers hold different parameters")]
+    PeersDiverged { step: u64 },
+    /// The checkpoint was written by another number of peers.
+    #[error(
+        "--resume: {dir} was written by {saved} data-parallel peer(s); this run has {now}: \
+         resume with the same [distributed] devices (the data order and global batch depend on it)"
+    )]
+    WorldMismatch { dir: PathBuf, saved: u64, now: u64 },
     #[error("--resume: no intact checkpoint in {run}: {damaged}")]
     NoIntactCheckpoint { run: PathBuf, damaged: String },
     #[error(
@@ -55,7 +74,8 @@ impl TrainError {
             | TrainError::Recipe(_)
             | TrainError::RunExists(_)
             | TrainError::NothingToResume(_)
-            | TrainError::RecipeMismatch { .. } => 2,
+            | TrainError::RecipeMismatch { .. }
+            | TrainError::WorldMismatch { .. } => 2,
             _ => 1,
         }
     }

@@ -58,6 +58,17 @@ impl Reporter {
         })
     }
 
+    /// A reporter that writes and says nothing: data-parallel peers other than 0.
+    pub fn silent() -> Self {
+        Reporter {
+            sinks: Vec::new(),
+            run_dir: PathBuf::new(),
+            bar: ProgressBar::hidden(),
+            quiet: true,
+            tty: false,
+        }
+    }
+
     /// A log line (above the bar on a terminal, to stdout otherwise; nothing when quiet).
     pub fn say(&self, line: String) {
         if !self.quiet {

@@ -12,7 +12,7 @@ use crate::checkpoint::{self, CheckpointError, TrainState, write_atomic};
 use crate::optim::AdamW;
 
 /// A fresh run's state.
-pub fn fresh_state(hash: &str) -> TrainState {
+pub fn fresh_state(hash: &str, world: u64) -> TrainState {
     TrainState {
         step: 0,
         tokens: 0,
@@ -20,6 +20,7 @@ pub fn fresh_state(hash: &str) -> TrainState {
         recipe_hash: hash.to_owned(),
         best_val_loss: None,
         wall_secs: 0.0,
+        world,
     }
 }
 
@@ -32,6 +33,7 @@ pub fn resume<B: LpBackend>(
     hash: &str,
     parts: &mut Parts<B>,
     stage_opt: Option<&mut AdamW<B>>,
+    world: u64,
     device: &B::Device,
 ) -> Result<TrainState, TrainError> {
     let opt = match stage_opt {
@@ -39,6 +41,14 @@ pub fn resume<B: LpBackend>(
         None => &mut parts.opt,
     };
     let state = checkpoint::load(dir, &mut parts.params, opt, device)?;
+    // Before the recipe hash (which covers [distributed] too), for the clearer message.
+    if state.world != world {
+        return Err(TrainError::WorldMismatch {
+            dir: dir.to_path_buf(),
+            saved: state.world,
+            now: world,
+        });
+    }
     if state.recipe_hash != hash {
         return Err(TrainError::RecipeMismatch {
             dir: dir.to_path_buf(),
@@ -51,6 +61,10 @@ pub fn resume<B: LpBackend>(
         })
     })?;
     parts.batcher.resume(cursor)?;
+    if run_dir.as_os_str().is_empty() {
+        // A data-parallel peer other than 0: it writes no logs.
+        return Ok(state);
+    }
     truncate_jsonl(&run_dir.join("metrics.jsonl"), state.step).map_err(TrainError::io(run_dir))?;
     crate::metrics::truncate_events(&run_dir.join("tb"), state.step)
         .map_err(TrainError::io(run_dir))?;

@@ -1,7 +1,7 @@
 //! `train`: the run's lifecycle, top to bottom: run directory → parts (data, model, optimizer)
 //! → resume or fresh state → the step loop (log, evaluate, checkpoint) → summary.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use burn::backend::Autodiff;
@@ -45,6 +45,8 @@ pub struct TrainOptions {
     pub allow_unused_rules: bool,
     /// Refuse a run estimated to need more bytes than this (default: the device's memory).
     pub memory_limit: Option<u64>,
+    /// This process's data-parallel peer (set by the launcher for each peer thread).
+    pub peer: Option<super::peer::Peer>,
 }
 
 /// What a finished run reports.
@@ -67,9 +69,18 @@ pub fn train<B: LpBackend>(
     opts: &TrainOptions,
     device: &B::Device,
 ) -> Result<TrainSummary, TrainError> {
+    let world = recipe.distributed.world();
+    if world > 1 && opts.peer.is_none() {
+        return super::launch::launch::<B>(recipe, resolved_toml, opts, device);
+    }
     let t_start = Instant::now();
     let (mut parts, warnings) = preflight::<B>(recipe, opts, device)?;
-    let dir = RunDir::prepare(recipe, resolved_toml, opts)?;
+    // A peer's run directory was prepared by the launcher: it only reads it.
+    let dir = match opts.peer {
+        Some(_) => RunDir::plan(recipe, resolved_toml, opts)?,
+        None => RunDir::prepare(recipe, resolved_toml, opts)?,
+    };
+    let rank = opts.peer.as_ref().map_or(0, |p| p.rank);
     let prologue = parts.prologue();
     let total = prologue + recipe.run.steps;
     // A checkpoint inside Block-AP holds the current block's optimizer, not the run's.
@@ -82,18 +93,28 @@ pub fn train<B: LpBackend>(
                 let k = (step / recipe.block_ap.iters_per_block()) as usize;
                 stage_opt = Some(block_optimizer(recipe, &bap.model, &parts.params, k)?);
             }
+            let logs = if rank == 0 {
+                dir.path.as_path()
+            } else {
+                Path::new("")
+            };
             resume(
                 ckpt,
-                &dir.path,
+                logs,
                 &dir.hash,
                 &mut parts,
                 stage_opt.as_mut(),
+                world as u64,
                 device,
             )?
         }
-        None => fresh_state(&dir.hash),
+        None => fresh_state(&dir.hash, world as u64),
     };
-    let mut report = Reporter::new(recipe, &dir.path, opts.quiet, state.step)?;
+    // Only peer 0 writes metrics, events and checkpoints.
+    let mut report = match rank {
+        0 => Reporter::new(recipe, &dir.path, opts.quiet, state.step)?,
+        _ => Reporter::silent(),
+    };
     for w in warnings {
         report.say(format!("warning: {w}"));
     }
@@ -147,6 +168,7 @@ pub fn train<B: LpBackend>(
         t_start,
         wall_before,
     );
+    lp.peer = opts.peer.clone();
     // The conversion's checkpoint; a run without main steps (RTN, Block-AP only) saves it as
     // its last.
     if converted || (total == prologue && state.step == total) {
@@ -157,6 +179,17 @@ pub fn train<B: LpBackend>(
         lp.run(&mut state, opts.stop_after)?;
     }
     let (last_eval, run_tokens, run_t) = (lp.last_eval, lp.run_tokens, lp.run_t);
+    if let Some(p) = &opts.peer {
+        // Time in all-reduces (the exchange and the wait for the slowest peer) over the
+        // training loop's time: the data-parallel overhead.
+        let frac = p.watch.spent_secs(p.rank) / run_t.elapsed().as_secs_f64().max(1e-9);
+        report.say(format!(
+            "data parallel: {:.1}% of the training loop in all-reduce ({} peers)",
+            100.0 * frac,
+            p.world
+        ));
+        report.emit(state.step, &[("dist/allreduce_fraction", frac)])?;
+    }
     report.bar.finish_and_clear();
     let final_eval = match last_eval {
         Some((s, ev)) if s == state.step => ev,
@@ -181,7 +214,7 @@ pub fn train<B: LpBackend>(
         tokens_per_sec: run_tokens as f64 / run_t.elapsed().as_secs_f64().max(1e-9),
         wall_secs: t_start.elapsed().as_secs_f64(),
     };
-    if state.step == total {
+    if state.step == total && rank == 0 {
         RunSummaryFile {
             recipe_hash: dir.hash.clone(),
             steps: state.step,
@@ -235,7 +268,7 @@ pub fn check<B: LpBackend>(
 }
 
 /// The recipe validated and the parts built, with the unused-rule warnings the options allow.
-fn preflight<B: LpBackend>(
+pub(super) fn preflight<B: LpBackend>(
     recipe: &Recipe,
     opts: &TrainOptions,
     device: &B::Device,
@@ -266,6 +299,23 @@ fn report_fallbacks(report: &mut Reporter, step: u64) -> Result<(), TrainError> 
         .collect();
     let values: Vec<(&str, f64)> = names.iter().map(|(k, v)| (k.as_str(), *v)).collect();
     report.emit(step, &values)
+}
+
+/// Exists only so that tests can fail one data-parallel peer: `NIBBLE_DEBUG_PEER_FAULT=
+/// <rank>:<step>:panic|hang` makes peer `rank` panic, or block forever, before update `step`.
+fn debug_fault(rank: usize, step: u64) {
+    let Ok(spec) = std::env::var("NIBBLE_DEBUG_PEER_FAULT") else {
+        return;
+    };
+    let parts: Vec<&str> = spec.split(':').collect();
+    if parts.len() == 3 && parts[0] == rank.to_string() && parts[1] == step.to_string() {
+        match parts[2] {
+            "hang" => loop {
+                std::thread::park();
+            },
+            _ => panic!("NIBBLE_DEBUG_PEER_FAULT: peer {rank} fails before update {step}"),
+        }
+    }
 }
 
 /// Evaluation after `step` steps, with the model the parameters belong to at that step (inside
@@ -310,6 +360,8 @@ struct Loop<'a, B: LpBackend> {
     run_t: Instant,
     /// The `[distill]` objective (teacher in the same step), else cross-entropy.
     distill: Option<Distill<B>>,
+    /// This thread's data-parallel peer, if any.
+    peer: Option<super::peer::Peer>,
 }
 
 /// Training metrics averaged over one logging interval.
@@ -360,7 +412,13 @@ impl<'a, B: LpBackend> Loop<'a, B> {
             last_eval: None,
             run_tokens: 0,
             run_t: Instant::now(),
+            peer: None,
         }
+    }
+
+    /// This peer's rank (0 without data parallelism): only rank 0 writes.
+    fn rank(&self) -> usize {
+        self.peer.as_ref().map_or(0, |p| p.rank)
     }
 
     fn run(&mut self, state: &mut TrainState, stop_after: Option<u64>) -> Result<(), TrainError> {
@@ -372,10 +430,18 @@ impl<'a, B: LpBackend> Loop<'a, B> {
             self.eval_at(state)?;
         }
         while state.step < total {
+            if let Some(p) = &self.peer {
+                debug_fault(p.rank, state.step + 1);
+            }
             let lr = self.parts.lr(state.step - prologue, self.recipe.optim.lr);
-            let micro: Vec<_> = (0..run.grad_accum)
+            // Every peer draws the whole global step's micro-batches (so the data cursor stays
+            // the one-device cursor) and trains on its own consecutive share of them.
+            let (rank, world) = self.peer.as_ref().map_or((0, 1), |p| (p.rank, p.world));
+            let mut micro: Vec<_> = (0..run.grad_accum * world)
                 .map(|_| self.parts.batcher.next_batch())
                 .collect();
+            let n = run.grad_accum;
+            let micro: Vec<_> = micro.drain(rank * n..(rank + 1) * n).collect();
             let probe_grads = self.log_due(state.step + 1);
             let Parts {
                 model, params, opt, ..
@@ -391,6 +457,7 @@ impl<'a, B: LpBackend> Loop<'a, B> {
                 grad_clip: self.recipe.optim.grad_clip,
                 device: self.device,
                 probe_grads,
+                peer: self.peer.as_ref(),
             };
             let key = child(run.seed, state.step);
             let st = train_step(&setup, params, opt, &micro, lr, key, state.step);
@@ -407,9 +474,10 @@ impl<'a, B: LpBackend> Loop<'a, B> {
             (w.loss, w.steps, w.tokens) = (w.loss + st.loss, w.steps + 1, w.tokens + st.tokens);
             let step = state.step;
             let last = step == total;
-            if self.log_due(step) {
+            if self.log_due(step) && self.rank() == 0 {
                 self.log(step, lr, &st)?;
             }
+            self.check_peers(step)?;
             self.maybe_eval(state, last)?;
             self.maybe_checkpoint(state, last)?;
             self.report.bar.set_position(step);
@@ -418,6 +486,21 @@ impl<'a, B: LpBackend> Loop<'a, B> {
             }
         }
         Ok(())
+    }
+
+    /// Every `[distributed] check_every` updates: the peers' parameters must agree bit for bit.
+    fn check_peers(&self, step: u64) -> Result<(), TrainError> {
+        let every = self.recipe.distributed.check_every;
+        let Some(peer) = &self.peer else {
+            return Ok(());
+        };
+        if every == 0 || !step.is_multiple_of(every) {
+            return Ok(());
+        }
+        match peer.params_agree::<B>(step, &self.parts.params, self.device) {
+            true => Ok(()),
+            false => Err(TrainError::PeersDiverged { step }),
+        }
     }
 
     /// Whether the training metrics are logged after `step` updates.
@@ -544,7 +627,7 @@ impl<'a, B: LpBackend> Loop<'a, B> {
 
     fn maybe_checkpoint(&mut self, state: &mut TrainState, last: bool) -> Result<(), TrainError> {
         let step = state.step;
-        if !self.due(self.recipe.checkpoint.every, step, last) {
+        if !self.due(self.recipe.checkpoint.every, step, last) || self.rank() != 0 {
             return Ok(());
         }
         let (ck, schedule) = (&self.recipe.checkpoint, &self.parts.schedule);

@@ -87,6 +87,10 @@ pub struct StepSetup<'a, B: LpBackend> {
     pub device: &'a B::Device,
     /// Measure [`GradProbe`] this step (log steps).
     pub probe_grads: bool,
+    /// A data-parallel peer: its micro-batches are the global step's `rank·n .. (rank+1)·n`
+    /// (their random keys too), and the gradients, loss and per-step maxima are reduced over
+    /// the peers before clipping.
+    pub peer: Option<&'a super::peer::Peer>,
 }
 
 /// Autodiff leaves of `params`: trainable tensors require a gradient unless their group is
@@ -129,6 +133,7 @@ pub fn train_step<B: LpBackend>(
     step: u64,
 ) -> StepStats {
     let n = micro.len() as f64;
+    let first = setup.peer.map_or(0, |p| (p.rank * micro.len()) as u64);
     let mut grads: BTreeMap<String, Tensor<B, 2>> = BTreeMap::new();
     let mut loss_sum = 0.0;
     let mut tokens = 0u64;
@@ -139,7 +144,7 @@ pub fn train_step<B: LpBackend>(
             inputs: ids::<Autodiff<B>>(&batch.inputs, batch.rows, batch.seq_len, device),
             targets: ids::<Autodiff<B>>(&batch.targets, batch.rows, batch.seq_len, device),
         };
-        let mut ctx = ForwardCtx::new(child(key, i as u64), step, true);
+        let mut ctx = ForwardCtx::new(child(key, first + i as u64), step, true);
         setup.objective.prepare(&bt, &mut ctx);
         let out = setup
             .model
@@ -172,15 +177,32 @@ pub fn train_step<B: LpBackend>(
         }
         tokens += (batch.rows * batch.seq_len) as u64;
     }
+    // The mean over the peers of each peer's mean: one device's mean over the global step.
+    let (grads, loss) = match setup.peer {
+        Some(p) => {
+            tokens *= p.world as u64;
+            p.mean_grads(step + 1, grads, loss_sum / n, setup.device)
+        }
+        None => (grads, loss_sum / n),
+    };
     let grad_probe = match setup.probe_grads {
         true => probe_grads(params, &grads),
         false => None,
     };
+    let mut grads = grads;
     let grad_norm = clip_global_norm(&mut grads, setup.grad_clip);
     opt.step(params, &grads, lr);
+    // Every peer rolls the same FP8 histories: the step's amaxes are the peers' maximum.
+    if let Some(p) = setup.peer {
+        let local = setup.model.step_maxima();
+        if !local.is_empty() {
+            let max = p.max::<B>(step + 1, &local, setup.device);
+            setup.model.set_step_maxima(&max);
+        }
+    }
     setup.model.end_step(step + 1, params);
     StepStats {
-        loss: loss_sum / n,
+        loss,
         grad_norm,
         tokens,
         grad_probe,

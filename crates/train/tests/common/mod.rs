@@ -9,6 +9,19 @@ use burn::backend::Flex;
 use nibble_train::sections::Recipe;
 use nibble_train::trainer::{TrainError, TrainOptions, TrainSummary, train};
 
+/// A train state at `step` for tests that save checkpoints directly.
+pub fn train_state(step: u64) -> nibble_train::checkpoint::TrainState {
+    nibble_train::checkpoint::TrainState {
+        step,
+        tokens: 0,
+        data_cursor: serde_json::Value::Null,
+        recipe_hash: "test".into(),
+        best_val_loss: None,
+        wall_secs: 0.0,
+        world: 1,
+    }
+}
+
 /// A fresh temporary directory for one test.
 pub fn tmp_dir(tag: &str) -> PathBuf {
     let d = std::env::temp_dir().join(format!("nibble-{tag}-{}", std::process::id()));
