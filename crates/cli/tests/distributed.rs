@@ -2,7 +2,7 @@
 //! micro-batch each end bit-identical to one device accumulating the same two micro-batches
 //! (Quartet MXFP4 with stochastic rounding in one block, an SR-STE 2:4 mask in another); with
 //! FP8 delayed scaling the peers hold the same parameters and amax histories after every update
-//! (hash-checked); a peer that panics or hangs stops the run with exit 1 naming it (within the
+//! (hash-checked, and a nudged weight on one peer is caught); a peer that panics or hangs stops the run with exit 1 naming it (within the
 //! timeout) and a resume ends bit-identical to an uninterrupted run; another number of peers
 //! is refused on resume; multi-node is refused with the reason. Each run is its own process
 //! (burn-collective keeps one server per process).
@@ -190,6 +190,22 @@ fn a_failed_peer_stops_the_run_cleanly_and_a_resume_is_bitwise() {
     assert_eq!(code, 2, "{out}");
     assert!(
         out.contains("written by 2 data-parallel peer(s); this run has 1"),
+        "{out}"
+    );
+    let _ = fs::remove_dir_all(&d);
+}
+
+/// The parameter check can fail: one peer's weight nudged before update 3 stops the run there.
+#[test]
+fn diverged_peers_are_caught_by_the_parameter_check() {
+    let d = scratch("dp-diverge");
+    fs::write(d.join("base.toml"), BASE).unwrap();
+    fs::write(d.join("dp.toml"), dp("two", "")).unwrap();
+    let fault = Some(("NIBBLE_DEBUG_PEER_FAULT", "1:3:perturb"));
+    let (code, out) = train(&d, "dp.toml", &[], fault);
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains("step 3: the data-parallel peers hold different parameters"),
         "{out}"
     );
     let _ = fs::remove_dir_all(&d);

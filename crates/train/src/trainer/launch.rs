@@ -12,7 +12,8 @@ use nibble_model::LpBackend;
 
 use super::error::TrainError;
 use super::peer::{Peer, Watch};
-use super::run::{TrainOptions, TrainSummary, preflight, train};
+use super::preflight::preflight;
+use super::run::{TrainOptions, TrainSummary, train};
 use super::run_dir::RunDir;
 use crate::sections::Recipe;
 

@@ -171,6 +171,33 @@ impl Peer {
             .collect()
     }
 
+    /// Exists only so that tests can fail one peer: `NIBBLE_DEBUG_PEER_FAULT=<rank>:<step>:
+    /// panic|hang|perturb` makes peer `rank` panic, block forever, or nudge one weight (which
+    /// `check_every` must catch) before update `step`.
+    pub fn debug_fault<B: Backend>(&self, step: u64, params: &mut Params<B>) {
+        let Ok(spec) = std::env::var("NIBBLE_DEBUG_PEER_FAULT") else {
+            return;
+        };
+        let f: Vec<&str> = spec.split(':').collect();
+        if f.len() != 3 || f[0] != self.rank.to_string() || f[1] != step.to_string() {
+            return;
+        }
+        match f[2] {
+            "hang" => loop {
+                std::thread::park();
+            },
+            "perturb" => {
+                let (name, t) = params.tensors.iter().next().expect("a parameter");
+                let nudged = t.clone().slice_fill([0..1, 0..1], 0.125);
+                params.tensors.insert(name.clone(), nudged);
+            }
+            _ => panic!(
+                "NIBBLE_DEBUG_PEER_FAULT: peer {} fails before update {step}",
+                self.rank
+            ),
+        }
+    }
+
     /// Whether every peer holds the same parameters and buffers (bit for bit): a SHA-256 of
     /// them, gathered as 16-bit pieces (exact in f32).
     pub fn params_agree<B: Backend>(&self, step: u64, p: &Params<B>, device: &B::Device) -> bool {

@@ -14,10 +14,10 @@ use super::block_ap::{BlockAp, block_optimizer};
 use super::error::TrainError;
 use super::eval::{EvalResult, evaluate, evaluate_with};
 use super::parts::Parts;
+use super::preflight::preflight;
 use super::qat_stats::QatStats;
 use super::report::Reporter;
 use super::resume::{fresh_state, resume};
-use super::rules::unused_rules;
 use super::run_dir::RunDir;
 use super::sparsity_stats::SparsityStats;
 use super::step::{StepSetup, StepStats, train_step};
@@ -231,61 +231,6 @@ pub fn train<B: LpBackend>(
     Ok(summary)
 }
 
-/// Every check `train` makes before it writes anything, in its order, writing nothing: the
-/// recipe, the data sources, the model and teacher built, the module rules and the run
-/// directory (fresh, or holding a checkpoint with `resume`). `train --check` runs this; the
-/// data cache (`data.cache_dir`) may be filled, as fetching and tokenizing is the data's check.
-/// Returns the warnings a run would print (unused rules allowed by the options).
-pub fn check<B: LpBackend>(
-    recipe: &Recipe,
-    resolved_toml: &str,
-    opts: &TrainOptions,
-    device: &B::Device,
-) -> Result<Vec<String>, TrainError> {
-    let (_, mut warnings) = preflight::<B>(recipe, opts, device)?;
-    let dir = RunDir::plan(recipe, resolved_toml, opts)?;
-    if opts.resume {
-        // What `--resume` would use, found without moving anything: the recipe must match it.
-        let (found, damaged) = checkpoint::scan(&dir.path);
-        for (step, _, e) in &damaged {
-            warnings.push(format!(
-                "checkpoint step {step} is damaged ({e}); a resume moves it aside"
-            ));
-        }
-        let ck = found.ok_or_else(|| TrainError::NoIntactCheckpoint {
-            run: dir.path.clone(),
-            damaged: damaged
-                .iter()
-                .map(|d| d.2.to_string())
-                .collect::<Vec<_>>()
-                .join("; "),
-        })?;
-        if checkpoint::saved_state(&ck)?.recipe_hash != dir.hash {
-            return Err(TrainError::RecipeMismatch { dir: ck });
-        }
-    }
-    Ok(warnings)
-}
-
-/// The recipe validated and the parts built, with the unused-rule warnings the options allow.
-pub(super) fn preflight<B: LpBackend>(
-    recipe: &Recipe,
-    opts: &TrainOptions,
-    device: &B::Device,
-) -> Result<(Parts<B>, Vec<String>), TrainError> {
-    recipe.validate()?;
-    let parts = Parts::<B>::build_with(recipe, opts.resume, opts.memory_limit, device)?;
-    let unused = unused_rules(recipe, &parts.model);
-    if let Some(e) = unused.first().filter(|_| !opts.allow_unused_rules) {
-        return Err(e.clone().into());
-    }
-    let warnings = unused
-        .into_iter()
-        .map(|e| format!("{e} (allowed by --allow-unused-rules)"))
-        .collect();
-    Ok((parts, warnings))
-}
-
 /// Device primitives that ran on the host this run (GPU backends only): one log line and one
 /// metric per primitive, so a run that copies device → host → device is visible.
 fn report_fallbacks(report: &mut Reporter, step: u64) -> Result<(), TrainError> {
@@ -299,23 +244,6 @@ fn report_fallbacks(report: &mut Reporter, step: u64) -> Result<(), TrainError> 
         .collect();
     let values: Vec<(&str, f64)> = names.iter().map(|(k, v)| (k.as_str(), *v)).collect();
     report.emit(step, &values)
-}
-
-/// Exists only so that tests can fail one data-parallel peer: `NIBBLE_DEBUG_PEER_FAULT=
-/// <rank>:<step>:panic|hang` makes peer `rank` panic, or block forever, before update `step`.
-fn debug_fault(rank: usize, step: u64) {
-    let Ok(spec) = std::env::var("NIBBLE_DEBUG_PEER_FAULT") else {
-        return;
-    };
-    let parts: Vec<&str> = spec.split(':').collect();
-    if parts.len() == 3 && parts[0] == rank.to_string() && parts[1] == step.to_string() {
-        match parts[2] {
-            "hang" => loop {
-                std::thread::park();
-            },
-            _ => panic!("NIBBLE_DEBUG_PEER_FAULT: peer {rank} fails before update {step}"),
-        }
-    }
 }
 
 /// Evaluation after `step` steps, with the model the parameters belong to at that step (inside
@@ -431,7 +359,7 @@ impl<'a, B: LpBackend> Loop<'a, B> {
         }
         while state.step < total {
             if let Some(p) = &self.peer {
-                debug_fault(p.rank, state.step + 1);
+                p.debug_fault(state.step + 1, &mut self.parts.params);
             }
             let lr = self.parts.lr(state.step - prologue, self.recipe.optim.lr);
             // Every peer draws the whole global step's micro-batches (so the data cursor stays
