@@ -15,6 +15,21 @@ pub fn run(
 ) -> Result<(), (u8, String)> {
     // The sweep file and every expanded recipe are checked before anything runs.
     let plan = Plan::load(file).map_err(|e| (2, e.to_string()))?;
+    // burn-collective keeps one collective per process, and a sweep trains its runs inside
+    // this one: a data-parallel run must be trained alone, with `nibble train`.
+    if let Some(r) = plan.runs.iter().find(|r| r.recipe.distributed.world() > 1) {
+        return Err((
+            2,
+            format!(
+                "arm `{}` seed {}: [distributed] asks for {} peers, but a sweep trains its runs \
+                 in one process, where burn-collective keeps a single collective; train \
+                 data-parallel runs with `nibble train`",
+                r.arm,
+                r.seed,
+                r.recipe.distributed.world()
+            ),
+        ));
+    }
     let states = states(&plan).map_err(|e| (2, e.to_string()))?;
     let jobs = jobs.unwrap_or(plan.file.sweep.jobs).max(1);
     if dry_run {

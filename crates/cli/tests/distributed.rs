@@ -211,6 +211,24 @@ fn diverged_peers_are_caught_by_the_parameter_check() {
     let _ = fs::remove_dir_all(&d);
 }
 
+/// A sweep trains its runs in one process: a data-parallel arm is refused before any work.
+#[test]
+fn a_sweep_refuses_data_parallel_arms() {
+    let d = scratch("dp-sweep");
+    fs::write(d.join("base.toml"), BASE).unwrap();
+    let sweep = "[sweep]\nname = \"dp\"\nbase = \"base.toml\"\nseeds = [1]\n\n\
+                 [[arms]]\nname = \"two\"\nset = { \"distributed.devices\" = 2 }\n";
+    fs::write(d.join("sweep.toml"), sweep).unwrap();
+    let (code, _, err) = nibble(&["sweep", "--file", "sweep.toml"], &d);
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("arm `two`") && err.contains("nibble train"),
+        "{err}"
+    );
+    assert!(!d.join("runs").exists());
+    let _ = fs::remove_dir_all(&d);
+}
+
 #[test]
 fn multi_node_is_refused_with_the_reason() {
     let d = scratch("dp-nodes");
