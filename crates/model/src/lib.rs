@@ -8,6 +8,7 @@ pub mod error;
 pub mod generate;
 pub mod layers;
 pub mod llama;
+mod llama_export;
 pub mod lp_linear;
 pub mod params;
 pub mod policy;
