@@ -25,11 +25,13 @@ pub fn fresh_state(hash: &str, world: u64) -> TrainState {
 }
 
 /// Loads `dir` into `parts` (the optimizer's grouping must match the checkpoint's, then the
-/// recipe hash) and drops metric lines logged after its step. `stage_opt`: the optimizer the
-/// checkpoint's moments belong to when it is not the run's (a Block-AP block's).
+/// number of peers and the recipe hash) and, when the run writes logs in `logs` (not a
+/// data-parallel peer other than 0), drops the metric lines and events logged after its step.
+/// `stage_opt`: the optimizer the checkpoint's moments belong to when it is not the run's (a
+/// Block-AP block's).
 pub fn resume<B: LpBackend>(
     dir: &Path,
-    run_dir: &Path,
+    logs: Option<&Path>,
     hash: &str,
     parts: &mut Parts<B>,
     stage_opt: Option<&mut AdamW<B>>,
@@ -61,10 +63,9 @@ pub fn resume<B: LpBackend>(
         })
     })?;
     parts.batcher.resume(cursor)?;
-    if run_dir.as_os_str().is_empty() {
-        // A data-parallel peer other than 0: it writes no logs.
+    let Some(run_dir) = logs else {
         return Ok(state);
-    }
+    };
     truncate_jsonl(&run_dir.join("metrics.jsonl"), state.step).map_err(TrainError::io(run_dir))?;
     crate::metrics::truncate_events(&run_dir.join("tb"), state.step)
         .map_err(TrainError::io(run_dir))?;

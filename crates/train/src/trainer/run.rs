@@ -1,7 +1,7 @@
 //! `train`: the run's lifecycle, top to bottom: run directory → parts (data, model, optimizer)
 //! → resume or fresh state → the step loop (log, evaluate, checkpoint) → summary.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Instant;
 
 use burn::backend::Autodiff;
@@ -93,14 +93,9 @@ pub fn train<B: LpBackend>(
                 let k = (step / recipe.block_ap.iters_per_block()) as usize;
                 stage_opt = Some(block_optimizer(recipe, &bap.model, &parts.params, k)?);
             }
-            let logs = if rank == 0 {
-                dir.path.as_path()
-            } else {
-                Path::new("")
-            };
             resume(
                 ckpt,
-                logs,
+                (rank == 0).then_some(dir.path.as_path()),
                 &dir.hash,
                 &mut parts,
                 stage_opt.as_mut(),

@@ -178,7 +178,7 @@ pub fn train_step<B: LpBackend>(
         tokens += (batch.rows * batch.seq_len) as u64;
     }
     // The mean over the peers of each peer's mean: one device's mean over the global step.
-    let (grads, loss) = match setup.peer {
+    let (mut grads, loss) = match setup.peer {
         Some(p) => {
             tokens *= p.world as u64;
             p.mean_grads(step + 1, grads, loss_sum / n, setup.device)
@@ -189,7 +189,6 @@ pub fn train_step<B: LpBackend>(
         true => probe_grads(params, &grads),
         false => None,
     };
-    let mut grads = grads;
     let grad_norm = clip_global_norm(&mut grads, setup.grad_clip);
     opt.step(params, &grads, lr);
     // Every peer rolls the same FP8 histories: the step's amaxes are the peers' maximum.
